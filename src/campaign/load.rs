@@ -1,0 +1,351 @@
+//! Reading `campaigns/*.toml` into validated [`Campaign`]s, reporting every
+//! problem at its `file:line:col`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+use toml::Spanned;
+
+use super::file::{AudienceFile, CampaignFile, StepFile, WindowFile};
+use super::*;
+use crate::config::Config;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::fields::{Fields, parse_toml};
+use crate::schedule::window;
+use crate::source::{Source, line_col};
+
+/// Every `*.toml` in the campaigns folder, sorted by file name. Campaigns
+/// with errors are left out (and reported); duplicates ids are errors.
+pub fn load_all(config: &Config, diags: &mut Diagnostics) -> Vec<Campaign> {
+    let dir = &config.campaigns_dir;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                dir,
+                format!("cannot read the campaigns folder: {e}; create it or set [paths] campaigns"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        diags.push(Diagnostic::warning(dir, "no campaign files (*.toml) here; nothing will be sent"));
+    }
+    let mut campaigns: Vec<Campaign> = Vec::new();
+    for path in files {
+        let Some(c) = load_file(&path, config, diags) else { continue };
+        if let Some(other) = campaigns.iter().find(|o| o.id == c.id) {
+            diags.push(Diagnostic::error(
+                &path,
+                format!("campaign id {:?} is also used by {}; ids must be unique", c.id, other.file.display()),
+            ));
+            continue;
+        }
+        campaigns.push(c);
+    }
+    campaigns
+}
+
+pub fn load_file(path: &Path, config: &Config, diags: &mut Diagnostics) -> Option<Campaign> {
+    let source = match Source::read(path) {
+        Ok(s) => s,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    let raw = parse_toml::<CampaignFile>(&source, diags)?;
+    let mut local = Diagnostics::default();
+    let campaign = Validator { f: Fields::new(&source, &mut local), config }.campaign(raw, path);
+    let failed = local.has_errors();
+    diags.extend(local);
+    campaign.filter(|_| !failed)
+}
+
+struct Validator<'a> {
+    f: Fields<'a>,
+    config: &'a Config,
+}
+
+impl Validator<'_> {
+    fn campaign(&mut self, raw: CampaignFile, path: &Path) -> Option<Campaign> {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let id = match &raw.id {
+            Some(id) => self.f.parse(id, |s| check_id(s, "campaign")),
+            None => match check_id(&stem, "campaign") {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    self.f.diags.push(self.f.source.error_at(None, format!("{e}; rename the file or set id = \"...\"")));
+                    None
+                }
+            },
+        };
+        let name = raw.name.map(Spanned::into_inner).filter(|n| !n.trim().is_empty());
+        let audience = match raw.audience {
+            Some(a) => self.audience(a),
+            None => {
+                self.f.diags.push(self.f.source.error_at(
+                    Some(0..0),
+                    "no [audience] table; add one with status = [\"nurturing\"] (the statuses to enrol)",
+                ));
+                None
+            }
+        };
+        let cron = match &raw.enrol.cron {
+            Some(c) => self.f.cron(c),
+            None => CronSpec::parse(DEFAULT_ENROL_CRON).ok(),
+        };
+        let timezone = match &raw.enrol.timezone {
+            Some(z) => self.f.zone(z),
+            None => Some(self.config.timezone),
+        };
+        let again_after = match &raw.enrol.again_after {
+            Some(d) => self.f.duration(d).map(Some),
+            None => Some(None),
+        };
+        let window = self.window(raw.window);
+        let when_status = raw.exit.when_status.map(|list| self.statuses(&list));
+        let exit = Exit { when_status, on_reply: raw.exit.on_reply.unwrap_or(true) };
+        let steps = self.steps(raw.steps);
+        let (id, audience, window) = (id?, audience?, window?);
+        let enrol = Enrol { cron: cron?, timezone: timezone?, again_after: again_after? };
+        Some(Campaign {
+            name: name.unwrap_or_else(|| id.clone()),
+            id,
+            enabled: raw.enabled.unwrap_or(true),
+            file: path.to_path_buf(),
+            audience,
+            enrol,
+            window,
+            exit,
+            steps: steps?,
+        })
+    }
+
+    fn statuses(&mut self, list: &[Spanned<String>]) -> Vec<String> {
+        let known = &self.config.statuses;
+        for s in list {
+            if !known.contains(s.get_ref()) {
+                let msg = format!(
+                    "unknown status {:?}; known statuses are {} (set [leads] statuses in nurture.toml to change them)",
+                    s.get_ref(),
+                    known.join(", ")
+                );
+                self.f.error(s, msg);
+            }
+        }
+        list.iter().map(|s| s.get_ref().clone()).collect()
+    }
+
+    fn audience(&mut self, raw: AudienceFile) -> Option<Audience> {
+        let Some(status) = raw.status else {
+            self.f.diags.push(self.f.source.error_at(None, "[audience] needs status = [...], the statuses to enrol"));
+            return None;
+        };
+        if status.get_ref().is_empty() {
+            self.f.error(&status, "audience.status is empty; list at least one status");
+        }
+        let statuses = self.statuses(status.get_ref());
+        let min_age = raw.min_age.as_ref().and_then(|d| self.f.duration(d));
+        let max_age = raw.max_age.as_ref().and_then(|d| self.f.duration(d));
+        if let (Some(min), Some(max), Some(at)) = (min_age, max_age, &raw.max_age)
+            && min > max
+        {
+            self.f.error(at, "max_age is shorter than min_age: no lead can match");
+        }
+        let mut attributes = BTreeMap::new();
+        for (key, value) in raw.attributes {
+            let values = match value.get_ref() {
+                toml::Value::String(s) => Some(vec![s.clone()]),
+                toml::Value::Array(a) => a.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+                _ => None,
+            };
+            match values {
+                Some(v) => {
+                    attributes.insert(key, v);
+                }
+                None => self.f.error(&value, format!("attribute {key:?}: write a string or a list of strings")),
+            }
+        }
+        Some(Audience {
+            statuses,
+            lost_reasons: raw.lost_reason.unwrap_or_default().into_iter().map(Spanned::into_inner).collect(),
+            min_age,
+            max_age,
+            attributes,
+        })
+    }
+
+    fn window(&mut self, raw: WindowFile) -> Option<SendWindow> {
+        let mut w = Window::always();
+        let mut ok = true;
+        if let Some(days) = &raw.days {
+            w.days = [false; 7];
+            for d in days {
+                match self.f.parse(d, |s| window::parse_day(s)) {
+                    Some(day) => w.days[day.num_days_from_monday() as usize] = true,
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(h) = &raw.hours {
+            match self.f.parse(h, |s| window::parse_hours(s)) {
+                Some((start, end)) => (w.start, w.end) = (start, end),
+                None => ok = false,
+            }
+        }
+        for d in raw.skip_dates.iter().flatten() {
+            let text = match d.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Datetime(dt) => dt.to_string(),
+                other => other.to_string(),
+            };
+            match self.f.parse(d, |_| window::parse_date(&text)) {
+                Some(date) => {
+                    w.skip_dates.insert(date);
+                }
+                None => ok = false,
+            }
+        }
+        let zone = match &raw.timezone {
+            Some(z) if z.get_ref() == "lead" => Zone::Lead,
+            Some(z) => Zone::Fixed(self.f.zone(z)?),
+            None => Zone::Lead,
+        };
+        if ok && w.days.iter().all(|d| !d) {
+            self.f.diags.push(self.f.source.error_at(None, "[window] days is empty: nothing could ever be sent"));
+            ok = false;
+        }
+        ok.then_some(SendWindow { window: w, zone })
+    }
+
+    fn steps(&mut self, raw: Vec<Spanned<StepFile>>) -> Option<Vec<Step>> {
+        if raw.is_empty() {
+            self.f.diags.push(self.f.source.error_at(None, "no [[step]]; a campaign needs at least one step"));
+            return None;
+        }
+        let mut seen = BTreeSet::new();
+        let mut steps = Vec::new();
+        let mut ok = true;
+        for (n, s) in raw.into_iter().enumerate() {
+            match self.step(n + 1, s, &mut seen) {
+                Some(step) => steps.push(step),
+                None => ok = false,
+            }
+        }
+        ok.then_some(steps)
+    }
+
+    fn step(&mut self, n: usize, raw: Spanned<StepFile>, seen: &mut BTreeSet<String>) -> Option<Step> {
+        let at = line_col(&self.f.source.text, raw.span().start);
+        let s = raw.get_ref();
+        let Some(id_value) = &s.id else {
+            self.f.error(&raw, format!("step {n} has no id; add id = \"...\" (stable: deliveries are matched by it)"));
+            return None;
+        };
+        let id = self.f.parse(id_value, |v| check_id(v, "step"))?;
+        if !seen.insert(id.clone()) {
+            self.f.error(id_value, format!("step id {id:?} is used twice in this campaign"));
+            return None;
+        }
+        let after = match &s.after {
+            Some(d) => self.f.duration(d)?,
+            None => TimeDelta::zero(),
+        };
+        let (action, text_at) = match (&s.email, &s.task) {
+            (Some(email), None) => self.email_step(s, email)?,
+            (None, Some(task)) => self.task_step(s, task)?,
+            (Some(_), Some(task)) => {
+                self.f.error(task, format!("step {id:?} has both email and task; make them two steps"));
+                return None;
+            }
+            (None, None) => {
+                self.f.error(&raw, format!("step {id:?} needs email = \"TEMPLATE\" or task = \"TEXT\""));
+                return None;
+            }
+        };
+        Some(Step { id, after, action, line: at, text_at })
+    }
+
+    fn email_step(&mut self, s: &StepFile, email: &Spanned<String>) -> Option<(Action, (usize, usize))> {
+        for (key, v) in [("assign", &s.assign), ("due", &s.due)] {
+            if let Some(v) = v {
+                self.f.error(v, format!("{key} applies to task steps, not email steps"));
+            }
+        }
+        let template = self.f.parse(email, |t| check_template_name(t))?;
+        let Some(subject) = &s.subject else {
+            self.f.error(email, "an email step needs subject = \"...\"");
+            return None;
+        };
+        if subject.get_ref().trim().is_empty() {
+            self.f.error(subject, "subject is empty");
+            return None;
+        }
+        let at = line_col(&self.f.source.text, subject.span().start + 1);
+        Some((Action::Email { template, subject: subject.get_ref().clone() }, at))
+    }
+
+    fn task_step(&mut self, s: &StepFile, task: &Spanned<String>) -> Option<(Action, (usize, usize))> {
+        if let Some(subject) = &s.subject {
+            self.f.error(subject, "subject applies to email steps; a task's text is its subject");
+        }
+        if task.get_ref().trim().is_empty() {
+            self.f.error(task, "task text is empty; say what the rep should do");
+            return None;
+        }
+        let assign = match &s.assign {
+            None => Assign::Owner,
+            Some(a) => match a.get_ref().as_str() {
+                "owner" => Assign::Owner,
+                "round-robin" if self.config.reps.is_empty() => {
+                    self.f.error(a, "round-robin needs reps: set [reminders] reps_file in nurture.toml");
+                    return None;
+                }
+                "round-robin" => Assign::RoundRobin,
+                other => Assign::Rep(self.f.parse(a, |_| {
+                    crate::email::parse_address(other)
+                        .map(|addr| addr.to_string())
+                        .map_err(|_| format!("assign {other:?}: write \"owner\", \"round-robin\" or a rep's email"))
+                })?),
+            },
+        };
+        let due = match &s.due {
+            Some(d) => self.f.duration(d)?,
+            None => TimeDelta::days(1),
+        };
+        let at = line_col(&self.f.source.text, task.span().start + 1);
+        Some((Action::Task { text: task.get_ref().clone(), assign, due }, at))
+    }
+}
+
+fn check_id(s: &str, what: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{what} id {s:?} must be 1-64 letters, digits, '-' or '_'"))
+    }
+}
+
+fn check_template_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && !s.starts_with('/')
+        && !s.ends_with(".hbs")
+        && s.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "email template {s:?} must be a name under templates/ without extension, e.g. \"winback/check-in\""
+        ))
+    }
+}

@@ -1,0 +1,78 @@
+//! `nurture preview CAMPAIGN`: what a step will look like for a lead.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::Failure;
+use crate::campaign::{Action, Assign};
+use crate::definitions::Definitions;
+use crate::template::inline_name;
+
+pub fn run(
+    config: Option<&Path>,
+    campaign: &str,
+    step: Option<&str>,
+    lead: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    let (defs, diags) = Definitions::load(config, now);
+    if diags.has_errors() {
+        eprint!("{diags}");
+    }
+    let Some(c) = defs.campaign(campaign) else {
+        let known: Vec<&str> = defs.campaigns.iter().map(|c| c.id.as_str()).collect();
+        return Err(Failure::Invalid(format!("unknown campaign {campaign:?}; known: {}", known.join(", "))));
+    };
+    let sample = defs.sample_lead(c, now);
+    if let Some(email) = lead
+        && !email.eq_ignore_ascii_case(&sample.email)
+    {
+        return Err(Failure::Invalid(format!(
+            "lead {email}: looking up leads needs the database, which this build does not have yet; omit --lead to use the sample lead"
+        )));
+    }
+    let steps: Vec<_> = c.steps.iter().filter(|s| step.is_none_or(|id| s.id == id)).collect();
+    if steps.is_empty() {
+        let known: Vec<&str> = c.steps.iter().map(|s| s.id.as_str()).collect();
+        return Err(Failure::Invalid(format!(
+            "campaign {campaign} has no step {:?}; steps: {}",
+            step.unwrap_or(""),
+            known.join(", ")
+        )));
+    }
+    let unsubscribe = defs.sample_unsubscribe_url();
+    let mut out = String::new();
+    for s in steps {
+        let data = defs.email_data(c, s, &sample, &unsubscribe, now);
+        let inline = inline_name(&c.id, &s.id);
+        let fail = |e: crate::template::RenderFailure| Failure::Invalid(e.to_string());
+        match &s.action {
+            Action::Email { template, .. } => {
+                let email = defs.templates.render_email(template, &inline, &data).map_err(fail)?;
+                let _ = writeln!(out, "=== {}/{} email to {} ===", c.id, s.id, sample.email);
+                let _ = writeln!(out, "Subject: {}\n\n--- text ---\n{}", email.subject, email.text.trim_end());
+                match &email.html {
+                    Some(html) => {
+                        let _ = writeln!(out, "--- html ---\n{}", html.trim_end());
+                    }
+                    None => out.push_str("--- html ---\n(none: text only)\n"),
+                }
+            }
+            Action::Task { assign, due, .. } => {
+                let text = defs.templates.render_text(&inline, &data).map_err(fail)?;
+                let to = match assign {
+                    Assign::Owner => format!("owner {}", sample.owner),
+                    Assign::Rep(r) => r.clone(),
+                    Assign::RoundRobin => "the next rep, round-robin".into(),
+                };
+                let _ = writeln!(out, "=== {}/{} task for {to} ===", c.id, s.id);
+                let _ = writeln!(out, "Task: {}\nDue: {} after it is created", text.trim(), crate::duration::format(*due));
+            }
+        }
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}

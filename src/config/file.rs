@@ -1,0 +1,87 @@
+//! `nurture.toml` exactly as written: every key optional, unknown keys
+//! rejected by serde with their position. Values needing more than a type
+//! check stay `Spanned` so their errors point at the value.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+type S = Spanned<String>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub database: DatabaseFile,
+    pub mail: MailFile,
+    pub schedule: ScheduleFile,
+    pub policy: PolicyFile,
+    pub leads: LeadsFile,
+    pub reminders: RemindersFile,
+    pub http: HttpFile,
+    pub paths: PathsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseFile {
+    pub url: Option<S>,
+    pub max_connections: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailFile {
+    pub transport: Option<S>,
+    pub outbox_dir: Option<String>,
+    pub smtp_url: Option<S>,
+    pub smtp_password_file: Option<String>,
+    pub pool_size: Option<Spanned<u32>>,
+    pub rate_per_second: Option<u32>,
+    pub from: Option<S>,
+    pub reply_to: Option<S>,
+    pub postal_address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleFile {
+    pub tick: Option<S>,
+    pub timezone: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyFile {
+    pub max_emails: Option<Spanned<u32>>,
+    pub per: Option<S>,
+    pub min_gap: Option<S>,
+    pub retry: Option<Vec<S>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeadsFile {
+    pub statuses: Option<Spanned<Vec<S>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersFile {
+    pub digest: Option<S>,
+    pub reps_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpFile {
+    pub bind: Option<S>,
+    pub public_url: Option<S>,
+    pub secret_file: Option<String>,
+    pub api_token_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsFile {
+    pub campaigns: Option<String>,
+    pub templates: Option<String>,
+}

@@ -1,0 +1,301 @@
+//! Daemon configuration: `nurture.toml` with a default for every key,
+//! relative paths resolved against the file's folder, and the
+//! `NURTURE_DATABASE_URL` override.
+//!
+//! Loading never stops at the first bad value: each bad key is reported at
+//! its position and replaced by its default, so `check` can go on to the
+//! campaigns and report everything in one run.
+
+mod file;
+pub mod reps;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+use chrono_tz::Tz;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::fields::{Fields, parse_toml};
+use crate::schedule::{Caps, CronSpec};
+use crate::source::Source;
+use file::ConfigFile;
+pub use reps::Rep;
+
+pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won", "lost", "disqualified"];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file read, if any; diagnostics about config keys name it.
+    pub file: PathBuf,
+    pub database: Database,
+    pub mail: Mail,
+    pub tick: TimeDelta,
+    pub timezone: Tz,
+    pub policy: Policy,
+    pub statuses: Vec<String>,
+    pub digest: CronSpec,
+    pub reps: Vec<Rep>,
+    pub http: Http,
+    pub campaigns_dir: PathBuf,
+    pub templates_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub transport: Transport,
+    pub outbox_dir: PathBuf,
+    pub smtp_url: String,
+    pub smtp_password_file: Option<PathBuf>,
+    pub pool_size: u32,
+    pub rate_per_second: u32,
+    pub from: lettre::message::Mailbox,
+    pub reply_to: Option<lettre::message::Mailbox>,
+    pub postal_address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub caps: Caps,
+    pub retry: Vec<TimeDelta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub bind: Option<SocketAddr>,
+    pub public_url: String,
+    pub secret_file: Option<PathBuf>,
+    pub api_token_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load `explicit` (which must exist), else `./nurture.toml` if present,
+    /// else the built-in defaults rooted at the current folder.
+    pub fn load(explicit: Option<&Path>, diags: &mut Diagnostics) -> Config {
+        let path = explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("nurture.toml"));
+        if explicit.is_none() && !path.exists() {
+            return Config::from_file(&Source::new(path, ""), diags);
+        }
+        match Source::read(&path) {
+            Ok(source) => Config::from_file(&source, diags),
+            Err(d) => {
+                diags.push(d);
+                Config::from_file(&Source::new(path, ""), &mut Diagnostics::default())
+            }
+        }
+    }
+
+    pub fn from_file(source: &Source, diags: &mut Diagnostics) -> Config {
+        let raw = parse_toml::<ConfigFile>(source, diags).unwrap_or_default();
+        // An empty base keeps paths relative to the working folder as the
+        // user typed them ("campaigns/x.toml", not "./campaigns/x.toml").
+        let base = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        resolve(raw, source, &base, diags)
+    }
+}
+
+fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostics) -> Config {
+    let rel = |p: &str| base.join(p);
+    let opt_path = |p: Option<String>| p.filter(|s| !s.trim().is_empty()).map(|s| base.join(s));
+    let mut f = Fields::new(source, diags);
+
+    let url = std::env::var("NURTURE_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or(raw.database.url.map(|u| u.into_inner()))
+        .unwrap_or_else(|| "sqlite://var/nurture.db".into());
+    let database = Database {
+        url: resolve_sqlite_url(&url, base),
+        max_connections: positive(&mut f, raw.database.max_connections, 8, "database.max_connections"),
+    };
+
+    let transport = match raw.mail.transport {
+        None => Transport::Outbox,
+        Some(t) => match t.get_ref().as_str() {
+            "outbox" => Transport::Outbox,
+            "smtp" => Transport::Smtp,
+            other => {
+                f.error(&t, format!("unknown mail.transport {other:?}; use \"outbox\" or \"smtp\""));
+                Transport::Outbox
+            }
+        },
+    };
+    let smtp_url = match raw.mail.smtp_url {
+        Some(u) => f.parse(&u, |s| check_smtp_url(s).map(|_| s.clone())).unwrap_or_default(),
+        None => "smtp://127.0.0.1:25".into(),
+    };
+    let default_from = crate::email::parse_mailbox("Sales <sales@example.com>").expect("valid default");
+    let from = raw.mail.from.and_then(|s| f.parse(&s, |v| crate::email::parse_mailbox(v))).unwrap_or(default_from);
+    let reply_to = raw
+        .mail
+        .reply_to
+        .filter(|s| !s.get_ref().trim().is_empty())
+        .and_then(|s| f.parse(&s, |v| crate::email::parse_mailbox(v)));
+    let mail = Mail {
+        transport,
+        outbox_dir: rel(raw.mail.outbox_dir.as_deref().unwrap_or("var/outbox")),
+        smtp_url,
+        smtp_password_file: opt_path(raw.mail.smtp_password_file),
+        pool_size: positive(&mut f, raw.mail.pool_size, 4, "mail.pool_size"),
+        rate_per_second: raw.mail.rate_per_second.unwrap_or(0),
+        from,
+        reply_to,
+        postal_address: raw.mail.postal_address.unwrap_or_default(),
+    };
+
+    let tick = duration_or(&mut f, raw.schedule.tick, "15s");
+    let tick = if tick < TimeDelta::seconds(1) { TimeDelta::seconds(1) } else { tick };
+    let timezone = raw.schedule.timezone.and_then(|z| f.zone(&z)).unwrap_or(Tz::UTC);
+
+    let max = positive(&mut f, raw.policy.max_emails, 3, "policy.max_emails");
+    let caps = Caps {
+        max,
+        per: duration_or(&mut f, raw.policy.per, "7d"),
+        min_gap: duration_or(&mut f, raw.policy.min_gap, "1d"),
+    };
+    let retry = match raw.policy.retry {
+        Some(list) => list.iter().filter_map(|d| f.duration(d)).collect(),
+        None => ["1m", "5m", "30m", "2h", "6h"].iter().filter_map(|d| crate::duration::parse(d).ok()).collect(),
+    };
+
+    let statuses = statuses(&mut f, raw.leads.statuses);
+    let digest = raw
+        .reminders
+        .digest
+        .and_then(|c| f.cron(&c))
+        .unwrap_or_else(|| CronSpec::parse("0 8 * * Mon-Fri").expect("valid default"));
+    let http = Http {
+        bind: match raw.http.bind {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            Some(b) if b.get_ref().trim().is_empty() => None,
+            Some(b) => f.parse(&b, |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| format!("http.bind {s:?} is not IP:PORT, e.g. \"127.0.0.1:8080\"; \"\" disables HTTP"))
+            }),
+        },
+        public_url: match raw.http.public_url {
+            None => "http://127.0.0.1:8080".into(),
+            Some(u) => f.parse(&u, |s| check_public_url(s)).unwrap_or_default(),
+        },
+        secret_file: opt_path(raw.http.secret_file),
+        api_token_file: opt_path(raw.http.api_token_file),
+    };
+    let reps = match opt_path(raw.reminders.reps_file) {
+        Some(p) => reps::load(&p, diags),
+        None => Vec::new(),
+    };
+    let config = Config {
+        file: source.path.clone(),
+        database,
+        mail,
+        tick,
+        timezone,
+        policy: Policy { caps, retry },
+        statuses,
+        digest,
+        reps,
+        http,
+        campaigns_dir: rel(raw.paths.campaigns.as_deref().unwrap_or("campaigns")),
+        templates_dir: rel(raw.paths.templates.as_deref().unwrap_or("templates")),
+    };
+    warnings(&config, diags);
+    config
+}
+
+fn warnings(config: &Config, diags: &mut Diagnostics) {
+    if config.mail.postal_address.trim().is_empty() {
+        diags.push(Diagnostic::warning(
+            &config.file,
+            "mail.postal_address is empty; CAN-SPAM requires a postal address in marketing email footers",
+        ));
+    }
+    if config.mail.transport == Transport::Smtp && !config.http.public_url.starts_with("https://") {
+        diags.push(Diagnostic::warning(
+            &config.file,
+            "http.public_url is not https://; mailbox providers expect HTTPS one-click unsubscribe links",
+        ));
+    }
+}
+
+fn positive(f: &mut Fields, v: Option<toml::Spanned<u32>>, default: u32, key: &str) -> u32 {
+    match v {
+        Some(n) if *n.get_ref() == 0 => {
+            f.error(&n, format!("{key} must be at least 1"));
+            default
+        }
+        Some(n) => n.into_inner(),
+        None => default,
+    }
+}
+
+fn duration_or(f: &mut Fields, v: Option<toml::Spanned<String>>, default: &str) -> TimeDelta {
+    v.and_then(|d| f.duration(&d))
+        .unwrap_or_else(|| crate::duration::parse(default).expect("valid default"))
+}
+
+fn statuses(f: &mut Fields, v: Option<toml::Spanned<Vec<toml::Spanned<String>>>>) -> Vec<String> {
+    let default = || DEFAULT_STATUSES.iter().map(|s| s.to_string()).collect();
+    let Some(list) = v else { return default() };
+    if list.get_ref().is_empty() {
+        f.error(&list, "leads.statuses is empty; list at least one status");
+        return default();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in list.get_ref() {
+        let name = s.get_ref().trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            f.error(s, format!("status {name:?} must be a non-empty word without spaces"));
+        } else if out.iter().any(|o| o == name) {
+            f.error(s, format!("status {name:?} is listed twice"));
+        } else {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// `sqlite://relative/path` is relative to the config file's folder.
+fn resolve_sqlite_url(url: &str, base: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') && !rest.is_empty() => {
+            format!("sqlite://{}", base.join(rest).display())
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn check_smtp_url(s: &str) -> Result<(), String> {
+    let rest = s
+        .strip_prefix("smtp://")
+        .or_else(|| s.strip_prefix("smtps://"))
+        .ok_or_else(|| format!("mail.smtp_url {s:?} must start with smtp:// or smtps://"))?;
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("mail.smtp_url {s:?} has no host"));
+    }
+    Ok(())
+}
+
+fn check_public_url(s: &str) -> Result<String, String> {
+    let ok = ["http://", "https://"].iter().any(|p| s.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+    if !ok {
+        return Err(format!("http.public_url {s:?} must be an http:// or https:// URL"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests;

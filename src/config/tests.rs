@@ -1,0 +1,87 @@
+use super::*;
+
+fn load(text: &str) -> (Config, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let config = Config::from_file(&Source::new("/etc/nurture/nurture.toml", text), &mut diags);
+    (config, diags)
+}
+
+fn errors(d: &Diagnostics) -> Vec<String> {
+    d.errors().map(ToString::to_string).collect()
+}
+
+#[test]
+fn empty_file_is_a_valid_config_with_every_default() {
+    let (c, d) = load("");
+    assert!(!d.has_errors(), "{d}");
+    assert_eq!(c.database.max_connections, 8);
+    assert_eq!(c.mail.transport, Transport::Outbox);
+    assert_eq!(c.mail.outbox_dir, PathBuf::from("/etc/nurture/var/outbox"));
+    assert_eq!(c.mail.pool_size, 4);
+    assert_eq!(c.mail.from.email.to_string(), "sales@example.com");
+    assert_eq!(c.tick, TimeDelta::seconds(15));
+    assert_eq!(c.timezone, Tz::UTC);
+    assert_eq!(c.policy.caps, Caps { max: 3, per: TimeDelta::days(7), min_gap: TimeDelta::days(1) });
+    assert_eq!(c.policy.retry.len(), 5);
+    assert_eq!(c.statuses, DEFAULT_STATUSES.to_vec());
+    assert_eq!(c.digest.as_str(), "0 8 * * Mon-Fri");
+    assert_eq!(c.http.bind, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(c.campaigns_dir, PathBuf::from("/etc/nurture/campaigns"));
+}
+
+#[test]
+fn empty_postal_address_is_a_warning_not_an_error() {
+    let (_, d) = load("");
+    assert!(!d.has_errors());
+    assert!(d.0.iter().any(|w| w.message.contains("postal_address")));
+}
+
+#[test]
+fn relative_paths_follow_the_config_file() {
+    let (c, _) = load("[database]\nurl = \"sqlite://data/n.db\"\n[paths]\ncampaigns = \"c\"\ntemplates = \"/abs/t\"\n");
+    assert_eq!(c.database.url, "sqlite:///etc/nurture/data/n.db");
+    assert_eq!(c.campaigns_dir, PathBuf::from("/etc/nurture/c"));
+    assert_eq!(c.templates_dir, PathBuf::from("/abs/t"));
+}
+
+#[test]
+fn unknown_key_is_reported_with_line_and_column() {
+    let (_, d) = load("[mail]\npool_size = 2\npool_sise = 3\n");
+    let e = errors(&d);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("/etc/nurture/nurture.toml:3:1: unknown field `pool_sise`"), "{}", e[0]);
+}
+
+#[test]
+fn every_bad_value_is_reported_at_its_position() {
+    let text = "[schedule]\ntick = \"15 seconds\"\ntimezone = \"Mars/Base\"\n[policy]\nmax_emails = 0\nretry = [\"1m\", \"soon\"]\n[reminders]\ndigest = \"every morning\"\n[http]\nbind = \"localhost\"\n";
+    let (c, d) = load(text);
+    let e = errors(&d);
+    let at = |line: usize| e.iter().any(|m| m.contains(&format!("nurture.toml:{line}:")));
+    assert!(at(2) && at(3) && at(5) && at(6) && at(8) && at(10), "{e:#?}");
+    // Bad values fall back to defaults so checking can continue.
+    assert_eq!(c.tick, TimeDelta::seconds(15));
+    assert_eq!(c.policy.retry, vec![TimeDelta::minutes(1)]);
+}
+
+#[test]
+fn empty_bind_disables_http() {
+    let (c, d) = load("[http]\nbind = \"\"\n");
+    assert!(!d.has_errors());
+    assert_eq!(c.http.bind, None);
+}
+
+#[test]
+fn replaced_status_set_is_used() {
+    let (c, d) = load("[leads]\nstatuses = [\"open\", \"closed\"]\n");
+    assert!(!d.has_errors());
+    assert_eq!(c.statuses, vec!["open", "closed"]);
+}
+
+#[test]
+fn invalid_toml_is_one_positioned_error() {
+    let (_, d) = load("[mail\nfrom = 1");
+    let e = errors(&d);
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("/etc/nurture/nurture.toml:1:"), "{}", e[0]);
+}

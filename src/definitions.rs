@@ -1,0 +1,179 @@
+//! Everything marketing and ops write, loaded and validated as one unit:
+//! config, campaigns and templates. `check` prints the diagnostics; `run`
+//! starts only from a clean load, and a reload keeps the old definitions
+//! when the new ones have errors.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::campaign::{self, Action, Campaign, Step};
+use crate::config::Config;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::lead::Lead;
+use crate::template::{self, Templates, context, inline_name, lint};
+
+pub struct Definitions {
+    pub config: Config,
+    pub campaigns: Vec<Campaign>,
+    pub templates: Templates,
+}
+
+impl Definitions {
+    /// Load everything and render every step against a sample lead at `now`.
+    /// The definitions are returned even when there are errors, so tools
+    /// like `preview` can work on the parts that are fine.
+    pub fn load(config_path: Option<&Path>, now: DateTime<Utc>) -> (Definitions, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        let config = Config::load(config_path, &mut diags);
+        let campaigns = campaign::load_all(&config, &mut diags);
+        let templates = template::load(&config.templates_dir, &campaigns, &mut diags);
+        let defs = Definitions { config, campaigns, templates };
+        for c in &defs.campaigns {
+            for step in &c.steps {
+                defs.check_step(c, step, now, &mut diags);
+            }
+        }
+        defs.check_reminders(now, &mut diags);
+        (defs, dedup(diags))
+    }
+
+    pub fn campaign(&self, id: &str) -> Option<&Campaign> {
+        self.campaigns.iter().find(|c| c.id == id)
+    }
+
+    /// The lead `check` and `preview` use for a campaign: it matches the
+    /// audience, and has every attribute a template mentions.
+    pub fn sample_lead(&self, c: &Campaign, now: DateTime<Utc>) -> Lead {
+        let mut lead = Lead::sample(c.audience.statuses.first().map_or("nurturing", String::as_str), now);
+        if let Some(reason) = c.audience.lost_reasons.first() {
+            lead.lost_reason = reason.clone();
+        }
+        if let Some(min) = c.audience.min_age {
+            lead.status_changed_at = now - min - chrono::TimeDelta::days(1);
+        }
+        for name in &self.templates.attribute_refs {
+            lead.attributes.insert(name.clone(), format!("sample {name}"));
+        }
+        for (name, values) in &c.audience.attributes {
+            lead.attributes.insert(name.clone(), values.first().cloned().unwrap_or_default());
+        }
+        lead
+    }
+
+    pub fn sample_unsubscribe_url(&self) -> String {
+        format!("{}/u/SAMPLE-UNSUBSCRIBE-TOKEN", self.config.http.public_url)
+    }
+
+    pub fn email_data(&self, c: &Campaign, step: &Step, lead: &Lead, unsubscribe_url: &str, now: DateTime<Utc>) -> Value {
+        let input = context::EmailInput { lead, campaign: c, step, unsubscribe_url, now };
+        context::email(&input, &self.config, &self.templates.attribute_refs)
+    }
+
+    fn check_step(&self, c: &Campaign, step: &Step, now: DateTime<Utc>, diags: &mut Diagnostics) {
+        let lead = self.sample_lead(c, now);
+        let unsubscribe = self.sample_unsubscribe_url();
+        let data = self.email_data(c, step, &lead, &unsubscribe, now);
+        let inline = inline_name(&c.id, &step.id);
+        let mut parts = vec![(inline.clone(), false)];
+        if let Action::Email { template, .. } = &step.action {
+            let (html, text) = (self.templates.has_html(template), self.templates.has_text(template));
+            if !html && !text {
+                let dir = self.config.templates_dir.display();
+                diags.push(Diagnostic::error(&c.file, format!(
+                    "step {:?}: email template {template:?} not found; create {dir}/{template}.html.hbs and/or {dir}/{template}.txt.hbs",
+                    step.id
+                )).at(step.line.0, step.line.1));
+                return;
+            }
+            parts.extend([(template.clone(), true), (template.clone(), false)].into_iter().filter(|(_, h)| {
+                if *h { html } else { text }
+            }));
+        }
+        if self.lint(&parts, &data, diags) {
+            return;
+        }
+        match &step.action {
+            Action::Task { .. } => {
+                if let Err(e) = self.templates.render_text(&inline, &data) {
+                    diags.push(e.diagnostic);
+                }
+            }
+            Action::Email { template, .. } => match self.templates.render_email(template, &inline, &data) {
+                Err(e) => diags.push(e.diagnostic),
+                Ok(email) => {
+                    let outputs = [(Some(&email.text), false), (email.html.as_ref(), true)];
+                    for (out, html) in outputs {
+                        let Some(out) = out else { continue };
+                        let authored = if html { self.templates.has_html(template) } else { self.templates.has_text(template) };
+                        if authored && !out.contains(&unsubscribe) {
+                            let file = self.templates.origin(template, html).map(|o| o.file.clone()).unwrap_or_default();
+                            diags.push(Diagnostic::error(
+                                file,
+                                "marketing email never uses {{unsubscribe_url}}; add an unsubscribe link (required by law and by mailbox providers)",
+                            ));
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    /// Report unknown variables in the named templates; true if any.
+    fn lint(&self, parts: &[(String, bool)], data: &Value, diags: &mut Diagnostics) -> bool {
+        let mut found = false;
+        for (name, html) in parts {
+            let hb = if *html { self.templates.html_registry() } else { self.templates.text_registry() };
+            let (Some(tpl), Some(origin)) = (hb.get_template(name), self.templates.origin(name, *html)) else {
+                continue;
+            };
+            for f in lint::unknown_variables(tpl, data, hb) {
+                let (line, col) = origin.position(f.line, f.col);
+                diags.push(Diagnostic::error(&origin.file, f.message).at(line, col));
+                found = true;
+            }
+        }
+        found
+    }
+
+    fn check_reminders(&self, now: DateTime<Utc>, diags: &mut Diagnostics) {
+        let Some(c) = self.campaigns.first() else { return };
+        let Some(step) = c.steps.first() else { return };
+        let lead = self.sample_lead(c, now);
+        let rep = context::sample_rep();
+        let history = context::sample_history(now);
+        let task = context::TaskInput {
+            rep: &rep,
+            text: "Call Ana at Acme Corp",
+            due_at: now,
+            lead: &lead,
+            campaign: c,
+            step,
+            history: &history,
+            done_url: "https://nurture.example/t/SAMPLE/done",
+            now,
+        };
+        let task_data = context::task(&task, &self.templates.attribute_refs);
+        let digest_data = context::digest(&rep, &context::sample_digest_lines(&lead, now), now);
+        for (base, data) in [("reminders/task", &task_data), ("reminders/digest", &digest_data)] {
+            let subject = format!("{base}.subject");
+            let parts = [(subject.clone(), false), (base.to_string(), false), (base.to_string(), true)];
+            if self.lint(&parts, data, diags) {
+                continue;
+            }
+            let results = [
+                self.templates.render_text(&subject, data),
+                self.templates.render_text(base, data),
+                self.templates.render_html(base, data),
+            ];
+            diags.0.extend(results.into_iter().filter_map(|r| r.err().map(|e| e.diagnostic)));
+        }
+    }
+}
+
+fn dedup(diags: Diagnostics) -> Diagnostics {
+    let mut seen = BTreeSet::new();
+    Diagnostics(diags.0.into_iter().filter(|d| seen.insert(d.to_string())).collect())
+}

@@ -1,0 +1,137 @@
+//! The data templates see. Email templates get `lead`, `owner`, `campaign`,
+//! `step`, `unsubscribe_url`, `days_since_status_change`, `now` and
+//! `postal_address`; rep reminders and digests get the task-side data.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::campaign::{Campaign, Step};
+use crate::config::{Config, Rep};
+use crate::lead::Lead;
+
+pub struct EmailInput<'a> {
+    pub lead: &'a Lead,
+    pub campaign: &'a Campaign,
+    pub step: &'a Step,
+    pub unsubscribe_url: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// One past touch, as reminder emails list a lead's recent contact.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryLine {
+    pub at: String,
+    pub campaign: String,
+    pub step: String,
+    pub kind: String,
+    pub outcome: String,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `attribute_refs` are the attribute names any template mentions: a lead
+/// without one renders it as "" instead of failing strict mode, so free-form
+/// attributes behave like optional fields (use `default` for a fallback).
+pub fn lead_json(lead: &Lead, attribute_refs: &BTreeSet<String>) -> Value {
+    let mut v = serde_json::to_value(lead).unwrap_or(Value::Null);
+    if let Some(attrs) = v.get_mut("attributes").and_then(Value::as_object_mut) {
+        for name in attribute_refs {
+            attrs.entry(name.clone()).or_insert(Value::String(String::new()));
+        }
+    }
+    v
+}
+
+fn owner_json(lead: &Lead, reps: &[Rep]) -> Value {
+    let name = reps.iter().find(|r| r.email == lead.owner).map(|r| r.name.clone()).unwrap_or_default();
+    json!({ "email": lead.owner, "name": name })
+}
+
+pub fn email(input: &EmailInput, config: &Config, attribute_refs: &BTreeSet<String>) -> Value {
+    json!({
+        "lead": lead_json(input.lead, attribute_refs),
+        "owner": owner_json(input.lead, &config.reps),
+        "campaign": { "id": input.campaign.id, "name": input.campaign.name },
+        "step": { "id": input.step.id },
+        "unsubscribe_url": input.unsubscribe_url,
+        "days_since_status_change": input.lead.days_since_status_change(input.now),
+        "now": rfc3339(input.now),
+        "postal_address": config.mail.postal_address,
+    })
+}
+
+pub struct TaskInput<'a> {
+    pub rep: &'a Rep,
+    pub text: &'a str,
+    pub due_at: DateTime<Utc>,
+    pub lead: &'a Lead,
+    pub campaign: &'a Campaign,
+    pub step: &'a Step,
+    pub history: &'a [HistoryLine],
+    pub done_url: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+pub fn task(input: &TaskInput, attribute_refs: &BTreeSet<String>) -> Value {
+    json!({
+        "rep": { "email": input.rep.email, "name": input.rep.name },
+        "task": { "text": input.text, "due_at": rfc3339(input.due_at) },
+        "lead": lead_json(input.lead, attribute_refs),
+        "campaign": { "id": input.campaign.id, "name": input.campaign.name },
+        "step": { "id": input.step.id },
+        "days_since_status_change": input.lead.days_since_status_change(input.now),
+        "history": input.history,
+        "done_url": input.done_url,
+        "now": rfc3339(input.now),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestLine {
+    pub text: String,
+    pub due_at: String,
+    pub lead_name: String,
+    pub lead_email: String,
+    pub company: String,
+    pub done_url: String,
+}
+
+pub fn digest(rep: &Rep, tasks: &[DigestLine], now: DateTime<Utc>) -> Value {
+    json!({
+        "rep": { "email": rep.email, "name": rep.name },
+        "tasks": tasks,
+        "count": tasks.len(),
+        "plural": tasks.len() != 1,
+        "now": rfc3339(now),
+    })
+}
+
+pub fn sample_rep() -> Rep {
+    Rep { email: "rep@example.com".into(), name: "Riley Rep".into(), timezone: None }
+}
+
+pub fn sample_history(now: DateTime<Utc>) -> Vec<HistoryLine> {
+    vec![HistoryLine {
+        at: rfc3339(now - chrono::TimeDelta::days(3)),
+        campaign: "nurture".into(),
+        step: "intro".into(),
+        kind: "email".into(),
+        outcome: "sent".into(),
+    }]
+}
+
+pub fn sample_digest_lines(lead: &Lead, now: DateTime<Utc>) -> Vec<DigestLine> {
+    vec![DigestLine {
+        text: format!("Call {} at {}", lead.first_name, lead.company),
+        due_at: rfc3339(now),
+        lead_name: format!("{} {}", lead.first_name, lead.last_name),
+        lead_email: lead.email.clone(),
+        company: lead.company.clone(),
+        done_url: "https://nurture.example/t/sample/done".into(),
+    }]
+}
