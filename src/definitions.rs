@@ -37,6 +37,7 @@ impl Definitions {
             }
         }
         defs.check_reminders(now, &mut diags);
+        defs.lint_all_files(now, &mut diags);
         (defs, dedup(diags))
     }
 
@@ -67,7 +68,14 @@ impl Definitions {
         format!("{}/u/SAMPLE-UNSUBSCRIBE-TOKEN", self.config.http.public_url)
     }
 
-    pub fn email_data(&self, c: &Campaign, step: &Step, lead: &Lead, unsubscribe_url: &str, now: DateTime<Utc>) -> Value {
+    pub fn email_data(
+        &self,
+        c: &Campaign,
+        step: &Step,
+        lead: &Lead,
+        unsubscribe_url: &str,
+        now: DateTime<Utc>,
+    ) -> Value {
         let input = context::EmailInput { lead, campaign: c, step, unsubscribe_url, now };
         context::email(&input, &self.config, &self.templates.attribute_refs)
     }
@@ -78,8 +86,14 @@ impl Definitions {
         let data = self.email_data(c, step, &lead, &unsubscribe, now);
         let inline = inline_name(&c.id, &step.id);
         let mut parts = vec![(inline.clone(), false)];
+        if self.templates.is_broken(&inline) {
+            return;
+        }
         if let Action::Email { template, .. } = &step.action {
             let (html, text) = (self.templates.has_html(template), self.templates.has_text(template));
+            if self.templates.is_broken(template) {
+                return;
+            }
             if !html && !text {
                 let dir = self.config.templates_dir.display();
                 diags.push(Diagnostic::error(&c.file, format!(
@@ -88,9 +102,13 @@ impl Definitions {
                 )).at(step.line.0, step.line.1));
                 return;
             }
-            parts.extend([(template.clone(), true), (template.clone(), false)].into_iter().filter(|(_, h)| {
-                if *h { html } else { text }
-            }));
+            parts.extend(
+                [(template.clone(), true), (template.clone(), false)].into_iter().filter(
+                    |(_, h)| {
+                        if *h { html } else { text }
+                    },
+                ),
+            );
         }
         if self.lint(&parts, &data, diags) {
             return;
@@ -107,9 +125,11 @@ impl Definitions {
                     let outputs = [(Some(&email.text), false), (email.html.as_ref(), true)];
                     for (out, html) in outputs {
                         let Some(out) = out else { continue };
-                        let authored = if html { self.templates.has_html(template) } else { self.templates.has_text(template) };
+                        let authored =
+                            if html { self.templates.has_html(template) } else { self.templates.has_text(template) };
                         if authored && !out.contains(&unsubscribe) {
-                            let file = self.templates.origin(template, html).map(|o| o.file.clone()).unwrap_or_default();
+                            let file =
+                                self.templates.origin(template, html).map(|o| o.file.clone()).unwrap_or_default();
                             diags.push(Diagnostic::error(
                                 file,
                                 "marketing email never uses {{unsubscribe_url}}; add an unsubscribe link (required by law and by mailbox providers)",
@@ -136,6 +156,19 @@ impl Definitions {
             }
         }
         found
+    }
+
+    /// Templates of campaigns that failed to load, and unused ones, still
+    /// get their variables checked, so one `check` run shows everything.
+    fn lint_all_files(&self, now: DateTime<Utc>, diags: &mut Diagnostics) {
+        let Some(c) = self.campaigns.first() else { return };
+        let Some(step) = c.steps.first() else { return };
+        let mut lead = self.sample_lead(c, now);
+        lead.attributes.clear();
+        let data = self.email_data(c, step, &lead, &self.sample_unsubscribe_url(), now);
+        let parts: Vec<_> =
+            self.templates.file_templates().into_iter().filter(|(n, _)| !n.starts_with("reminders/")).collect();
+        self.lint(&parts, &data, diags);
     }
 
     fn check_reminders(&self, now: DateTime<Utc>, diags: &mut Diagnostics) {

@@ -4,10 +4,7 @@ use lettre::Address;
 
 /// Parse an address, lower-cased: leads are matched case-insensitively.
 pub fn parse_address(s: &str) -> Result<Address, String> {
-    s.trim()
-        .to_lowercase()
-        .parse::<Address>()
-        .map_err(|_| format!("{s:?} is not an email address"))
+    s.trim().to_lowercase().parse::<Address>().map_err(|_| format!("{s:?} is not an email address"))
 }
 
 /// A `Name <addr>` or bare-address mailbox, as `mail.from` is written.

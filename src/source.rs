@@ -18,8 +18,7 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Diagnostic::error(path, format!("cannot read: {e}")))?;
+        let meta = std::fs::metadata(path).map_err(|e| Diagnostic::error(path, format!("cannot read: {e}")))?;
         if !meta.is_file() {
             return Err(Diagnostic::error(path, "is not a regular file"));
         }

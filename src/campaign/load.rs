@@ -81,7 +81,9 @@ impl Validator<'_> {
             None => match check_id(&stem, "campaign") {
                 Ok(id) => Some(id),
                 Err(e) => {
-                    self.f.diags.push(self.f.source.error_at(None, format!("{e}; rename the file or set id = \"...\"")));
+                    self.f
+                        .diags
+                        .push(self.f.source.error_at(None, format!("{e}; rename the file or set id = \"...\"")));
                     None
                 }
             },
@@ -326,14 +328,8 @@ impl Validator<'_> {
 }
 
 fn check_id(s: &str, what: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{what} id {s:?} must be 1-64 letters, digits, '-' or '_'"))
-    }
+    let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(s.to_string()) } else { Err(format!("{what} id {s:?} must be 1-64 letters, digits, '-' or '_'")) }
 }
 
 fn check_template_name(s: &str) -> Result<String, String> {

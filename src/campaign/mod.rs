@@ -100,14 +100,11 @@ pub enum Assign {
 impl Audience {
     pub fn matches(&self, lead: &Lead, now: DateTime<Utc>) -> bool {
         let age = now - lead.status_changed_at;
-        self.statuses.iter().any(|s| *s == lead.status)
-            && (self.lost_reasons.is_empty() || self.lost_reasons.iter().any(|r| *r == lead.lost_reason))
+        self.statuses.contains(&lead.status)
+            && (self.lost_reasons.is_empty() || self.lost_reasons.contains(&lead.lost_reason))
             && self.min_age.is_none_or(|min| age >= min)
             && self.max_age.is_none_or(|max| age <= max)
-            && self
-                .attributes
-                .iter()
-                .all(|(k, vs)| lead.attributes.get(k).is_some_and(|v| vs.contains(v)))
+            && self.attributes.iter().all(|(k, vs)| lead.attributes.get(k).is_some_and(|v| vs.contains(v)))
     }
 }
 

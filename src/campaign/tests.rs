@@ -71,7 +71,11 @@ fn full_campaign_loads_every_section() {
     assert_eq!(c.steps[1].after, TimeDelta::hours(36));
     assert_eq!(
         c.steps[1].action,
-        Action::Task { text: "Call {{lead.first_name}}".into(), assign: Assign::Rep("rep@sales.test".into()), due: TimeDelta::days(2) }
+        Action::Task {
+            text: "Call {{lead.first_name}}".into(),
+            assign: Assign::Rep("rep@sales.test".into()),
+            due: TimeDelta::days(2)
+        }
     );
 }
 
@@ -138,10 +142,16 @@ fn structural_mistakes_have_clear_messages() {
         ("[[step]]\nid = \"a\"\nemail = \"x\"\nsubject = \"s\"\n", "no [audience]"),
         ("[audience]\nstatus = [\"new\"]\n", "at least one step"),
         ("[audience]\nstatus = [\"new\"]\n[[step]]\nid = \"a\"\nemail = \"x\"\n", "needs subject"),
-        ("[audience]\nstatus = [\"new\"]\n[[step]]\nid = \"a\"\nemail = \"x\"\ntask = \"t\"\nsubject = \"s\"\n", "both email and task"),
+        (
+            "[audience]\nstatus = [\"new\"]\n[[step]]\nid = \"a\"\nemail = \"x\"\ntask = \"t\"\nsubject = \"s\"\n",
+            "both email and task",
+        ),
         ("[audience]\nstatus = [\"new\"]\n[[step]]\nid = \"a\"\ntask = \"t\"\nassign = \"round-robin\"\n", "reps_file"),
         ("[audience]\nstatus = [\"new\"]\n[window]\ndays = []\n[[step]]\nid = \"a\"\ntask = \"t\"\n", "days is empty"),
-        ("[audience]\nstatus = [\"new\"]\nmin_age = \"30d\"\nmax_age = \"1d\"\n[[step]]\nid = \"a\"\ntask = \"t\"\n", "max_age is shorter"),
+        (
+            "[audience]\nstatus = [\"new\"]\nmin_age = \"30d\"\nmax_age = \"1d\"\n[[step]]\nid = \"a\"\ntask = \"t\"\n",
+            "max_age is shorter",
+        ),
     ];
     for (text, want) in cases {
         let (_, errors) = load(text);
@@ -159,7 +169,8 @@ fn audience_matches_status_reason_age_and_attributes() {
     lead.attributes.insert("region".into(), "emea".into());
     lead.attributes.insert("tier".into(), "gold".into());
     assert!(c.audience.matches(&lead, now));
-    let variants: [(&str, fn(&mut crate::lead::Lead, DateTime<Utc>)); 5] = [
+    type Change = fn(&mut crate::lead::Lead, DateTime<Utc>);
+    let variants: [(&str, Change); 5] = [
         ("status", |l, _| l.status = "won".into()),
         ("reason", |l, _| l.lost_reason = "competitor".into()),
         ("too young", |l, now| l.status_changed_at = now - TimeDelta::days(179)),

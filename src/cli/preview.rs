@@ -68,7 +68,8 @@ pub fn run(
                     Assign::RoundRobin => "the next rep, round-robin".into(),
                 };
                 let _ = writeln!(out, "=== {}/{} task for {to} ===", c.id, s.id);
-                let _ = writeln!(out, "Task: {}\nDue: {} after it is created", text.trim(), crate::duration::format(*due));
+                let _ =
+                    writeln!(out, "Task: {}\nDue: {} after it is created", text.trim(), crate::duration::format(*due));
             }
         }
         out.push('\n');

@@ -241,8 +241,7 @@ fn positive(f: &mut Fields, v: Option<toml::Spanned<u32>>, default: u32, key: &s
 }
 
 fn duration_or(f: &mut Fields, v: Option<toml::Spanned<String>>, default: &str) -> TimeDelta {
-    v.and_then(|d| f.duration(&d))
-        .unwrap_or_else(|| crate::duration::parse(default).expect("valid default"))
+    v.and_then(|d| f.duration(&d)).unwrap_or_else(|| crate::duration::parse(default).expect("valid default"))
 }
 
 fn statuses(f: &mut Fields, v: Option<toml::Spanned<Vec<toml::Spanned<String>>>>) -> Vec<String> {

@@ -31,11 +31,8 @@ impl Caps {
     /// `s + per`, so the answer is the first of those candidates that works;
     /// the last send plus the longer of the two always does.
     pub fn earliest_allowed(&self, t: DateTime<Utc>, sent: &[DateTime<Utc>]) -> DateTime<Utc> {
-        let mut candidates: Vec<DateTime<Utc>> = sent
-            .iter()
-            .flat_map(|s| [*s + self.min_gap, *s + self.per])
-            .filter(|c| *c > t)
-            .collect();
+        let mut candidates: Vec<DateTime<Utc>> =
+            sent.iter().flat_map(|s| [*s + self.min_gap, *s + self.per]).filter(|c| *c > t).collect();
         candidates.push(t);
         candidates.sort();
         candidates.dedup();

@@ -45,18 +45,12 @@ impl CronSpec {
     /// The first fire time strictly after `after`, reading the expression
     /// as wall-clock time in `tz`.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_next_occurrence(&after.with_timezone(&tz), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.cron.find_next_occurrence(&after.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc))
     }
 
     /// The last fire time at or before `at`, if any within the search range.
     pub fn last_at_or_before(&self, at: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_previous_occurrence(&at.with_timezone(&tz), true)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.cron.find_previous_occurrence(&at.with_timezone(&tz), true).ok().map(|t| t.with_timezone(&Utc))
     }
 }
 

@@ -109,8 +109,7 @@ pub fn first_instant_at_or_after(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> 
 }
 
 pub fn parse_day(s: &str) -> Result<Weekday, String> {
-    s.parse::<Weekday>()
-        .map_err(|_| format!("unknown weekday {s:?}; write Mon, Tue, Wed, Thu, Fri, Sat or Sun"))
+    s.parse::<Weekday>().map_err(|_| format!("unknown weekday {s:?}; write Mon, Tue, Wed, Thu, Fri, Sat or Sun"))
 }
 
 /// `HH:MM-HH:MM`, start inclusive, end exclusive; `24:00` ends at midnight.

@@ -128,17 +128,15 @@ fn check_path(raw: &str, data: &Value) -> Option<String> {
         match map.get(seg) {
             Some(v) => at = v,
             None => {
-                let near = map
-                    .keys()
-                    .map(|k| (strsim::levenshtein(k, seg), k))
-                    .filter(|(d, _)| *d <= 2)
-                    .min()
-                    .map(|(_, k)| k);
+                let near =
+                    map.keys().map(|k| (strsim::levenshtein(k, seg), k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k);
                 let prefix = if walked.is_empty() { String::new() } else { format!("{}.", walked.join(".")) };
                 let hint = match near {
                     Some(k) => format!("; did you mean `{prefix}{k}`?"),
                     None if walked.is_empty() => "; see the variable list in the README".to_string(),
-                    None => format!("; `{}` has {}", walked.join("."), map.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    None => {
+                        format!("; `{}` has {}", walked.join("."), map.keys().cloned().collect::<Vec<_>>().join(", "))
+                    }
                 };
                 return Some(format!("unknown variable `{raw}`{hint}"));
             }

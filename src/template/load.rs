@@ -21,6 +21,7 @@ pub fn load(dir: &Path, campaigns: &[Campaign], diags: &mut Diagnostics) -> Temp
         html_origin: HashMap::new(),
         text_origin: HashMap::new(),
         attribute_refs: Default::default(),
+        broken: Default::default(),
     };
     for (name, file, html, source) in builtin::ALL {
         let origin = Origin { file: PathBuf::from(format!("(built-in) reminders/{file}")), inline_at: None };
@@ -121,7 +122,8 @@ impl Templates {
                 origins.insert(name.to_string(), origin);
             }
             Err(e) => {
-                let mut d = Diagnostic::error(&origin.file, format!("template syntax: {}", e.reason()));
+                self.broken.insert((name.to_string(), html));
+                let mut d = Diagnostic::error(&origin.file, syntax_message(e.reason()));
                 if let Some((line, col)) = e.pos().or(origin.inline_at.map(|_| (1, 1))) {
                     let (line, col) = origin.position(line, col);
                     d = d.at(line, col);
@@ -129,5 +131,14 @@ impl Templates {
                 diags.push(d);
             }
         }
+    }
+}
+
+fn syntax_message(reason: &handlebars::TemplateErrorReason) -> String {
+    match reason {
+        handlebars::TemplateErrorReason::InvalidSyntax(_) => {
+            "invalid Handlebars syntax here: an unclosed {{#block}}, a stray }} or a {{ without its }}?".into()
+        }
+        other => format!("invalid Handlebars syntax: {other}"),
     }
 }

@@ -47,6 +47,9 @@ pub struct Templates {
     text_origin: HashMap<String, Origin>,
     /// Attribute names any template mentions (`lead.attributes.NAME`).
     pub attribute_refs: BTreeSet<String>,
+    /// (name, is html) of templates that failed to compile; already
+    /// reported, so steps using them are not reported again as missing.
+    pub broken: BTreeSet<(String, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,25 @@ impl Templates {
 
     pub fn has_text(&self, name: &str) -> bool {
         self.text.has_template(name) && self.text_origin.contains_key(name)
+    }
+
+    pub fn is_broken(&self, name: &str) -> bool {
+        self.broken.contains(&(name.to_string(), true)) || self.broken.contains(&(name.to_string(), false))
+    }
+
+    /// Every template read from files (not built-in, not inline), with its
+    /// registry flag: `check` lints them all, used by a campaign or not.
+    pub fn file_templates(&self) -> Vec<(String, bool)> {
+        let files = |o: &HashMap<String, Origin>, html: bool| -> Vec<(String, bool)> {
+            o.iter()
+                .filter(|(n, o)| o.inline_at.is_none() && !n.starts_with('@') && !o.file.starts_with("(built-in)"))
+                .map(|(n, _)| (n.clone(), html))
+                .collect()
+        };
+        let mut all = files(&self.html_origin, true);
+        all.extend(files(&self.text_origin, false));
+        all.sort();
+        all
     }
 
     pub fn origin(&self, name: &str, html: bool) -> Option<&Origin> {

@@ -1,0 +1,139 @@
+use crate::helpers::Project;
+
+#[test]
+fn bundled_campaigns_pass_check() {
+    let p = Project::bundled();
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("4 campaign(s)"), "{}", run.stdout);
+}
+
+#[test]
+fn all_problems_across_files_are_reported_in_one_run() {
+    let p = Project::bundled();
+    p.edit("campaigns/winback.toml", "min_age = \"180d\"", "min_age = \"six months\"");
+    p.edit("campaigns/nurture.toml", "status = [\"nurturing\"]", "status = [\"nurtring\"]");
+    p.edit("templates/winback/check-in.txt.hbs", "{{lead.company}}", "{{lead.compnay}}");
+    p.edit("templates/nurture/case-study.html.hbs", "{{lead.company}}", "{{#if lead.firstname}}{{/if}}");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    let e = run.errors();
+    assert_eq!(e.len(), 4, "{}", run.stderr);
+    assert!(e.iter().any(|l| l.starts_with("campaigns/winback.toml:7:11:") && l.contains("six months")), "{e:#?}");
+    assert!(e.iter().any(|l| l.starts_with("campaigns/nurture.toml:6:11:") && l.contains("nurtring")), "{e:#?}");
+    assert!(
+        e.iter().any(|l| l.starts_with("templates/winback/check-in.txt.hbs:3:") && l.contains("lead.company")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|l| l.starts_with("templates/nurture/case-study.html.hbs:2:") && l.contains("lead.first_name")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn missing_unsubscribe_link_fails_even_through_partials() {
+    let p = Project::bundled();
+    p.write("templates/partials/footer.txt.hbs", "--\n{{postal_address}}\n");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.errors().iter().all(|l| l.contains("unsubscribe_url") && l.contains(".txt.hbs")), "{}", run.stderr);
+}
+
+#[test]
+fn missing_email_template_names_the_campaign_line_and_the_files_to_create() {
+    let p = Project::bundled();
+    std::fs::remove_file(p.path("templates/winback/whats-new.html.hbs")).unwrap();
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    let e = run.errors();
+    assert!(e[0].starts_with("campaigns/winback.toml:36:1:") && e[0].contains("winback/whats-new.html.hbs"), "{e:#?}");
+}
+
+#[test]
+fn template_syntax_errors_are_positioned() {
+    let p = Project::bundled();
+    p.write("templates/nurture/guide.html.hbs", "<p>Hi</p>\n{{#if lead.company}}\n{{unsubscribe_url}}\n");
+    p.edit("campaigns/speed-to-lead.toml", "subject = \"Thanks", "subject = \"{{#each}} Thanks");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    let e = run.errors();
+    assert_eq!(e.len(), 2, "no follow-on errors: {e:#?}");
+    assert!(e.iter().any(|l| l.starts_with("templates/nurture/guide.html.hbs:") && l.contains("syntax")), "{e:#?}");
+    assert!(e.iter().any(|l| l.starts_with("campaigns/speed-to-lead.toml:25:")), "{e:#?}");
+}
+
+#[test]
+fn junk_files_end_in_clear_messages_not_panics() {
+    let junk: [(&str, Vec<u8>, &str); 5] = [
+        ("campaigns/binary.toml", vec![0, 159, 146, 150, 255, 0], "UTF-8"),
+        ("campaigns/empty.toml", vec![], "audience"),
+        ("campaigns/huge.toml", vec![b'#'; 2 * 1024 * 1024], "limit"),
+        ("campaigns/broken.toml", b"[audience\nstatus = ".to_vec(), "broken.toml:1:"),
+        ("templates/nurture/junk.html.hbs", vec![0xff, 0xfe, 0], "UTF-8"),
+    ];
+    for (file, bytes, want) in junk {
+        let p = Project::bundled();
+        p.write(file, bytes);
+        let run = p.run(&["check"]);
+        assert_eq!(run.code, 1, "{file}: {}", run.stderr);
+        assert!(
+            run.errors().iter().any(|l| l.starts_with(file.split(':').next().unwrap()) && l.contains(want))
+                || run.stderr.contains(want),
+            "{file}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn missing_folders_and_config_are_errors() {
+    let p = Project::bundled();
+    std::fs::remove_dir_all(p.path("templates")).unwrap();
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("templates: cannot read the templates folder"), "{}", run.stderr);
+    assert!(run.stderr.contains("not found; create templates/"), "steps name the files they need: {}", run.stderr);
+
+    let run = p.run_with(&["--config", "nope.toml", "check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("nope.toml: cannot read"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_config_key_is_positioned() {
+    let p = Project::bundled();
+    p.write("nurture.toml", "[mail]\npostal_address = \"x\"\n\n[policy]\nmax_email = 2\n");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("nurture.toml:5:1: unknown field `max_email`"), "{}", run.stderr);
+}
+
+#[test]
+fn campaign_status_outside_a_replaced_status_set_fails() {
+    let p = Project::bundled();
+    p.write(
+        "nurture.toml",
+        "[mail]\npostal_address = \"x\"\n[leads]\nstatuses = [\"new\", \"nurturing\", \"lost\", \"won\"]\n",
+    );
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.errors().iter().any(|l| l.contains("\"disqualified\"")), "{}", run.stderr);
+}
+
+#[test]
+fn empty_postal_address_warns_but_passes() {
+    let p = Project::bundled();
+    p.write("nurture.toml", "");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("warning: mail.postal_address"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    let p = Project::bundled();
+    assert_eq!(p.run(&["chekc"]).code, 2);
+    assert_eq!(p.run(&["check", "--bogus"]).code, 2);
+    assert_eq!(p.run(&["preview"]).code, 2);
+}
