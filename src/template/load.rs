@@ -106,7 +106,15 @@ fn add_file(t: &mut Templates, rel: &str, path: &Path, diags: &mut Diagnostics) 
 }
 
 impl Templates {
-    fn add(&mut self, name: &str, html: bool, source: &str, origin: Origin, partial: bool, diags: &mut Diagnostics) {
+    pub(super) fn add(
+        &mut self,
+        name: &str,
+        html: bool,
+        source: &str,
+        origin: Origin,
+        partial: bool,
+        diags: &mut Diagnostics,
+    ) {
         let compiled = Template::compile_with_name(source, name.to_string());
         let (hb, origins) =
             if html { (&mut self.html, &mut self.html_origin) } else { (&mut self.text, &mut self.text_origin) };

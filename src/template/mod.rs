@@ -22,6 +22,9 @@ use crate::diag::Diagnostic;
 
 pub use load::load;
 
+#[cfg(test)]
+mod tests;
+
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub file: PathBuf,
@@ -177,5 +180,10 @@ fn describe(e: &RenderError) -> String {
 
 /// Plain-text alternative for HTML-only emails; links keep their URLs.
 pub fn html_to_text(html: &str) -> String {
-    html2text::from_read(html.as_bytes(), 78).unwrap_or_else(|_| html.to_string())
+    // No markdown-style decoration (`**bold**`): this is a mail client's
+    // plain-text view, not markdown. Links become numbered footnotes.
+    html2text::config::plain_no_decorate()
+        .link_footnotes(true)
+        .string_from_read(html.as_bytes(), 78)
+        .unwrap_or_else(|_| html.to_string())
 }
