@@ -8,6 +8,9 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lead {
+    /// Database id; 0 for a lead not stored (the sample lead).
+    #[serde(skip)]
+    pub id: i64,
     /// Unique, compared case-insensitively; stored lower-cased.
     pub email: String,
     pub first_name: String,
@@ -23,6 +26,9 @@ pub struct Lead {
     pub attributes: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The last reply recorded, if any.
+    #[serde(skip)]
+    pub replied_at: Option<DateTime<Utc>>,
 }
 
 fn zone_name<S: serde::Serializer>(tz: &Option<Tz>, s: S) -> Result<S::Ok, S::Error> {
@@ -34,6 +40,7 @@ impl Lead {
     /// so a template that works here fails only on a real lead's blanks.
     pub fn sample(status: &str, now: DateTime<Utc>) -> Lead {
         Lead {
+            id: 0,
             email: "ana.alves@example.com".into(),
             first_name: "Ana".into(),
             last_name: "Alves".into(),
@@ -46,6 +53,7 @@ impl Lead {
             attributes: BTreeMap::new(),
             created_at: now - TimeDelta::days(400),
             updated_at: now - TimeDelta::days(200),
+            replied_at: None,
         }
     }
 

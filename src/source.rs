@@ -18,14 +18,23 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
+        Source::read_limited(path, MAX_FILE_BYTES)
+    }
+
+    /// Data files (lead CSVs) may be large; memory is the only limit.
+    pub fn read_large(path: &Path) -> Result<Source, Diagnostic> {
+        Source::read_limited(path, u64::MAX)
+    }
+
+    fn read_limited(path: &Path, limit: u64) -> Result<Source, Diagnostic> {
         let meta = std::fs::metadata(path).map_err(|e| Diagnostic::error(path, format!("cannot read: {e}")))?;
         if !meta.is_file() {
             return Err(Diagnostic::error(path, "is not a regular file"));
         }
-        if meta.len() > MAX_FILE_BYTES {
+        if meta.len() > limit {
             return Err(Diagnostic::error(
                 path,
-                format!("file is {} bytes; the limit is {MAX_FILE_BYTES}: is it the right file?", meta.len()),
+                format!("file is {} bytes; the limit is {limit}: is it the right file?", meta.len()),
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(path, format!("cannot read: {e}")))?;

@@ -3,6 +3,7 @@
 
 mod check;
 mod preview;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,21 @@ pub enum Command {
         #[arg(long, value_name = "EMAIL")]
         lead: Option<String>,
     },
+    /// Run the scheduling engine on a virtual clock and a throwaway database; print every event
+    Simulate {
+        /// How many days to simulate
+        #[arg(long)]
+        days: u32,
+        /// Leads to start with, as if imported before --start
+        #[arg(long, value_name = "CSV")]
+        leads: Option<PathBuf>,
+        /// Virtual start time (RFC 3339; default: now)
+        #[arg(long, value_name = "RFC3339")]
+        start: Option<String>,
+        /// One JSON object per event
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Outcome of a command that did not succeed.
@@ -46,6 +62,9 @@ pub enum Failure {
     /// Database or SMTP unreachable: exit 3.
     #[error("{0}")]
     Environment(String),
+    /// A value clap could not check (e.g. a malformed --start): exit 2.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Failure {
@@ -53,17 +72,34 @@ impl Failure {
         match self {
             Failure::Invalid(_) => 1,
             Failure::Environment(_) => 3,
+            Failure::Usage(_) => 2,
         }
     }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
     let now = chrono::Utc::now();
+    let config = cli.config.as_deref();
     let result = match &cli.command {
-        Command::Check => check::run(cli.config.as_deref(), now),
+        Command::Check => check::run(config, now),
         Command::Preview { campaign, step, lead } => {
-            preview::run(cli.config.as_deref(), campaign, step.as_deref(), lead.as_deref(), now)
+            preview::run(config, campaign, step.as_deref(), lead.as_deref(), now)
+        }
+        Command::Simulate { days, leads, start, json } => {
+            let o = simulate::Options { days: *days, leads: leads.as_deref(), start: start.as_deref(), json: *json };
+            simulate::run(config, o, now).await
         }
     };
     match result {

@@ -1,0 +1,83 @@
+-- nurture schema, PostgreSQL flavour. Times are TIMESTAMPTZ; see docs/schema.md.
+
+CREATE TABLE leads (
+    id                BIGSERIAL PRIMARY KEY,
+    email             TEXT    NOT NULL UNIQUE,           -- lower-case
+    first_name        TEXT    NOT NULL DEFAULT '',
+    last_name         TEXT    NOT NULL DEFAULT '',
+    company           TEXT    NOT NULL DEFAULT '',
+    owner             TEXT    NOT NULL DEFAULT '',
+    status            TEXT    NOT NULL,
+    status_changed_at TIMESTAMPTZ NOT NULL,
+    lost_reason       TEXT    NOT NULL DEFAULT '',
+    timezone          TEXT    NOT NULL DEFAULT '',
+    attributes        TEXT    NOT NULL DEFAULT '{}',     -- JSON object of strings
+    replied_at        TIMESTAMPTZ,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX leads_status ON leads (status, status_changed_at);
+
+CREATE TABLE suppressions (
+    email      TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE enrolments (
+    id           BIGSERIAL PRIMARY KEY,
+    campaign     TEXT    NOT NULL,
+    lead_id      BIGINT NOT NULL REFERENCES leads (id),
+    active       BOOLEAN NOT NULL DEFAULT TRUE,
+    enrolled_at  TIMESTAMPTZ NOT NULL,
+    step_id      TEXT,                                   -- next step to carry out
+    due_at       TIMESTAMPTZ,                            -- when it is due
+    last_step_id TEXT,                                   -- last step carried out
+    ended_at     TIMESTAMPTZ,
+    end_reason   TEXT
+);
+CREATE UNIQUE INDEX enrolments_one_active ON enrolments (campaign, lead_id) WHERE active;
+CREATE INDEX enrolments_due ON enrolments (due_at) WHERE active;
+CREATE INDEX enrolments_lead ON enrolments (lead_id, campaign);
+
+CREATE TABLE deliveries (
+    id           BIGSERIAL PRIMARY KEY,
+    enrolment_id BIGINT NOT NULL REFERENCES enrolments (id),
+    lead_id      BIGINT NOT NULL REFERENCES leads (id),
+    campaign     TEXT    NOT NULL,
+    step_id      TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,                       -- email | task
+    state        TEXT    NOT NULL,                       -- sending | retrying | sent | failed | bounced | suppressed | uncertain | cancelled
+    reason       TEXT    NOT NULL DEFAULT '',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    subject      TEXT    NOT NULL DEFAULT '',
+    created_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL,
+    UNIQUE (enrolment_id, step_id)
+);
+CREATE INDEX deliveries_lead ON deliveries (lead_id, kind, updated_at);
+CREATE INDEX deliveries_recent ON deliveries (updated_at);
+
+CREATE TABLE tasks (
+    id          BIGSERIAL PRIMARY KEY,
+    delivery_id BIGINT NOT NULL UNIQUE REFERENCES deliveries (id),
+    lead_id     BIGINT NOT NULL REFERENCES leads (id),
+    campaign    TEXT    NOT NULL,
+    step_id     TEXT    NOT NULL,
+    rep         TEXT    NOT NULL,
+    text        TEXT    NOT NULL,
+    due_at      TIMESTAMPTZ NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    done_at     TIMESTAMPTZ
+);
+CREATE INDEX tasks_open ON tasks (rep) WHERE done_at IS NULL;
+
+CREATE TABLE timers (
+    name    TEXT PRIMARY KEY,                            -- sweep:CAMPAIGN, digest:REP
+    last_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);

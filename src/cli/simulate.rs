@@ -1,0 +1,73 @@
+//! `nurture simulate`: the real engine on a throwaway in-memory database,
+//! driven by a virtual clock that jumps from one thing to do to the next.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::Failure;
+use crate::definitions::Definitions;
+use crate::engine::{Engine, Event, Sink};
+use crate::links::Links;
+use crate::mail::Discard;
+
+pub struct Options<'a> {
+    pub days: u32,
+    pub leads: Option<&'a Path>,
+    pub start: Option<&'a str>,
+    pub json: bool,
+}
+
+struct Printer {
+    json: bool,
+    out: Mutex<std::io::BufWriter<std::io::Stdout>>,
+}
+
+impl Sink for Printer {
+    fn emit(&self, e: Event) {
+        let line = if self.json { serde_json::to_string(&e).unwrap_or_default() } else { e.line() };
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
+    let start = match o.start {
+        Some(s) => crate::import::parse_time(s).map_err(|e| Failure::Usage(format!("--start: {e}")))?,
+        None => now,
+    };
+    let start = start.with_timezone(&Utc) - TimeDelta::nanoseconds(start.timestamp_subsec_nanos().into());
+    let end = start + TimeDelta::days(o.days.into());
+    let (defs, diags) = Definitions::load(config, start);
+    if diags.has_errors() {
+        eprint!("{diags}");
+        return Err(Failure::Invalid("simulate: fix the errors above first (see `nurture check`)".into()));
+    }
+    let leads = match o.leads {
+        Some(p) => crate::import::read(p, &defs.config.statuses).map_err(|d| Failure::Invalid(d.to_string()))?,
+        None => Vec::new(),
+    };
+    let store = crate::store::open("sqlite::memory:", 1).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
+    store.upsert_leads(&leads, start).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
+    let links = Links::new(&defs.config.http.public_url, b"simulate");
+    let engine = Engine { defs: Arc::new(defs), store, mailer: Arc::new(Discard), links, sink: printer.clone() };
+    let fail = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
+    let mut t = start;
+    engine.tick(t).await.map_err(fail)?;
+    while let Some(next) = engine.next_wakeup(t).await.map_err(fail)? {
+        if next >= end {
+            break;
+        }
+        t = next;
+        engine.tick(t).await.map_err(fail)?;
+    }
+    if let Ok(mut out) = printer.out.lock() {
+        let _ = out.flush();
+    }
+    Ok(())
+}

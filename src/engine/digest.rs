@@ -1,0 +1,82 @@
+//! Daily digests: each rep's open tasks, at `[reminders] digest` in the
+//! rep's zone. Timers are per zone, so a tick costs no query unless a
+//! digest is due somewhere.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::events::Kind as Ev;
+use super::task::digest_line;
+use super::{Engine, Event, Result};
+use crate::config::Rep;
+use crate::mail::Outgoing;
+use crate::template::context;
+
+impl Engine {
+    pub(super) fn digest_zones(&self) -> Vec<Tz> {
+        let config = &self.defs.config;
+        let mut zones: Vec<Tz> = config.reps.iter().filter_map(|r| r.timezone).collect();
+        zones.push(config.timezone);
+        zones.sort_by_key(|z| z.name());
+        zones.dedup();
+        zones
+    }
+
+    fn rep_zone(&self, email: &str) -> Tz {
+        let config = &self.defs.config;
+        config.reps.iter().find(|r| r.email == email).and_then(|r| r.timezone).unwrap_or(config.timezone)
+    }
+
+    pub(super) async fn digests(&self, now: DateTime<Utc>) -> Result<()> {
+        let digest = &self.defs.config.digest;
+        let mut firing = Vec::new();
+        for zone in self.digest_zones() {
+            let timer = format!("digest:{}", zone.name());
+            let Some(last) = self.store.timer(&timer).await? else {
+                self.store.set_timer(&timer, now).await?;
+                continue;
+            };
+            if digest.last_at_or_before(now, zone).is_some_and(|f| f > last) {
+                firing.push(zone);
+                self.store.set_timer(&timer, now).await?;
+            }
+        }
+        if firing.is_empty() {
+            return Ok(());
+        }
+        let mut by_rep: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for t in self.store.open_tasks(None).await? {
+            if firing.contains(&self.rep_zone(&t.rep)) {
+                by_rep.entry(t.rep.clone()).or_default().push(t);
+            }
+        }
+        for (email, tasks) in by_rep {
+            let rep = self.defs.config.reps.iter().find(|r| r.email == email).cloned().unwrap_or(Rep {
+                email: email.clone(),
+                name: String::new(),
+                timezone: None,
+            });
+            let lines: Vec<_> = tasks.iter().map(|t| digest_line(t, self.links.task_done_url(t.id))).collect();
+            let data = context::digest(&rep, &lines, now);
+            let t = &self.defs.templates;
+            let rendered = (
+                t.render_text("reminders/digest.subject", &data),
+                t.render_text("reminders/digest", &data),
+                t.render_html("reminders/digest", &data),
+            );
+            let base = Event::new(now, Ev::Digest).to(&email).count(lines.len());
+            let (Ok(subject), Ok(text), Ok(html)) = rendered else {
+                self.emit(Event { event: Ev::Skipped, ..base }.reason("digest template failed to render"));
+                continue;
+            };
+            let message = Outgoing { to: email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
+            match self.mailer.send(&message).await {
+                Ok(()) => self.emit(base),
+                Err(e) => self.emit(Event { event: Ev::Skipped, ..base }.reason(&format!("digest not sent: {e}"))),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Carrying out one due step: exit checks, the window and the caps, then
+//! the email (recorded before it is handed to the mailer, and after).
+
+use chrono::{DateTime, Utc};
+
+use super::events::Kind as Ev;
+use super::{Engine, Event, Result};
+use crate::campaign::{Action, Campaign, Step};
+use crate::lead::Lead;
+use crate::mail::{Outgoing, SendError};
+use crate::schedule;
+use crate::store::{Due, Kind, Next, Outcome, State};
+use crate::template::inline_name;
+
+impl Engine {
+    pub(super) async fn run_step(&self, d: Due, now: DateTime<Utc>) -> Result<()> {
+        let Some(c) = self.defs.campaign(&d.campaign) else { return Ok(()) };
+        let Some(lead) = self.store.lead(d.lead_id).await? else {
+            self.store.end_enrolment(&d, "lead deleted", &[], now).await?;
+            return Ok(());
+        };
+        if let Some(reason) = self.exit_reason(c, &lead, &d).await? {
+            return self.exit(c, &d, &lead, &reason, now).await;
+        }
+        let Some(index) = c.steps.iter().position(|s| s.id == d.step_id) else {
+            return self.exit(c, &d, &lead, "step removed from the campaign", now).await;
+        };
+        let step = &c.steps[index];
+        let tz = c.window.zone_for(&lead, self.defs.config.timezone);
+        let window = &c.window.window;
+        let allowed = match &step.action {
+            Action::Email { .. } => {
+                let caps = &self.defs.config.policy.caps;
+                let sent = self.store.recent_emails(lead.id, now - caps.per.max(caps.min_gap)).await?;
+                schedule::email_time(now, window, tz, caps, &sent)
+            }
+            Action::Task { .. } => window.next_open(now, tz),
+        };
+        match allowed {
+            Some(at) if at > now => return Ok(self.store.reschedule(d.enrolment_id, at).await?),
+            Some(_) => {}
+            None => return self.exit(c, &d, &lead, "the send window never opens", now).await,
+        }
+        let next = match c.steps.get(index + 1) {
+            Some(n) => {
+                let due = now + n.after;
+                Next::Step { step_id: n.id.clone(), due_at: window.next_open(due, tz).unwrap_or(due) }
+            }
+            None => Next::Done,
+        };
+        match &step.action {
+            Action::Email { template, .. } => self.send_email(c, step, template, &lead, &d, &next, now).await?,
+            Action::Task { .. } => self.create_task(c, step, &lead, &d, &next, now).await?,
+        }
+        Ok(())
+    }
+
+    /// Why `lead` must leave this enrolment now, if it must.
+    pub(super) async fn exit_reason(&self, c: &Campaign, lead: &Lead, d: &Due) -> Result<Option<String>> {
+        if let Some(r) = c.exit_reason(lead) {
+            return Ok(Some(r));
+        }
+        if c.exit.on_reply && lead.replied_at.is_some_and(|r| r >= d.enrolled_at) {
+            return Ok(Some("replied".into()));
+        }
+        if self.store.is_suppressed(&lead.email).await? {
+            return Ok(Some("suppressed".into()));
+        }
+        Ok(None)
+    }
+
+    /// End an enrolment; its remaining steps are recorded as cancelled.
+    pub(super) async fn exit(&self, c: &Campaign, d: &Due, lead: &Lead, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let from = c.steps.iter().position(|s| s.id == d.step_id).unwrap_or(c.steps.len());
+        let cancelled: Vec<(String, Kind)> = c.steps[from..].iter().map(|s| (s.id.clone(), step_kind(s))).collect();
+        self.store.end_enrolment(d, reason, &cancelled, now).await?;
+        self.emit(Event::new(now, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
+        Ok(())
+    }
+
+    /// Record the outcome, advance the enrolment and report it.
+    pub(super) async fn finish(&self, id: i64, c: &Campaign, d: &Due, lead: &Lead, outcome: Outcome, next: &Next) -> Result<()> {
+        let next = if matches!(outcome.state, State::Bounced) { &Next::Done } else { next };
+        self.store.finish_delivery(Some(id), d, &outcome, next).await?;
+        if outcome.state != State::Sent {
+            let e = Event::new(outcome.at, Ev::Skipped).campaign(&c.id).step(&d.step_id).lead(&lead.email);
+            self.emit(e.reason(&format!("{}: {}", outcome.state.as_str(), outcome.reason)));
+        }
+        if *next == Next::Done {
+            let reason = if outcome.state == State::Bounced { "bounced" } else { "completed" };
+            self.emit(Event::new(outcome.at, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_email(
+        &self,
+        c: &Campaign,
+        step: &Step,
+        template: &str,
+        lead: &Lead,
+        d: &Due,
+        next: &Next,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some((id, attempt)) = self.store.begin_delivery(d, Kind::Email, now).await? else {
+            // Attempted before (a crash or another replica): never twice.
+            self.store.finish_delivery(None, d, &outcome(State::Uncertain, "", "", now), next).await?;
+            return Ok(());
+        };
+        let unsubscribe = self.links.unsubscribe_url(lead.id);
+        let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
+        let email = match self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data) {
+            Ok(e) => e,
+            Err(e) => return self.finish(id, c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await,
+        };
+        let message = Outgoing {
+            to: lead.email.clone(),
+            subject: email.subject.clone(),
+            text: email.text,
+            html: email.html,
+            unsubscribe_url: Some(unsubscribe),
+        };
+        match self.mailer.send(&message).await {
+            Ok(()) => {
+                self.finish(id, c, d, lead, outcome(State::Sent, "", &message.subject, now), next).await?;
+                let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).lead(&lead.email);
+                self.emit(e.subject(&message.subject));
+                Ok(())
+            }
+            Err(SendError::Bounce(why)) => {
+                self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
+                self.finish(id, c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await
+            }
+            Err(SendError::Retry(why) | SendError::Halt(why)) => {
+                let retry = &self.defs.config.policy.retry;
+                match retry.get(attempt as usize - 1) {
+                    Some(wait) => Ok(self.store.retry_later(id, d, &why, now + *wait).await?),
+                    None => {
+                        let why = format!("gave up after {attempt} attempts: {why}");
+                        self.finish(id, c, d, lead, outcome(State::Failed, &why, &message.subject, now), next).await
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn outcome(state: State, reason: &str, subject: &str, at: DateTime<Utc>) -> Outcome {
+    Outcome { state, reason: reason.to_string(), subject: subject.to_string(), at }
+}
+
+fn step_kind(s: &Step) -> Kind {
+    match s.action {
+        Action::Email { .. } => Kind::Email,
+        Action::Task { .. } => Kind::Task,
+    }
+}

@@ -1,0 +1,90 @@
+//! Enrolment: cron-timed sweeps over each campaign's audience, and the
+//! immediate check when a lead is created or changed.
+
+use chrono::{DateTime, Utc};
+
+use super::events::Kind as Ev;
+use super::{Engine, Event, Result};
+use crate::campaign::Campaign;
+use crate::lead::Lead;
+use crate::store::AudienceQuery;
+
+/// Leads read per page while sweeping: memory stays flat however many match.
+const PAGE: i64 = 1000;
+
+impl Engine {
+    /// Run each enabled campaign's sweep if its cron fired since the last
+    /// one. Several missed fires (daemon down) make one sweep; a campaign
+    /// never swept before (new database, new file) starts counting now.
+    pub(super) async fn sweeps(&self, now: DateTime<Utc>) -> Result<()> {
+        for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+            let timer = format!("sweep:{}", c.id);
+            let Some(last) = self.store.timer(&timer).await? else {
+                self.store.set_timer(&timer, now).await?;
+                continue;
+            };
+            let fired = c.enrol.cron.last_at_or_before(now, c.enrol.timezone);
+            if fired.is_some_and(|f| f > last) {
+                self.sweep(c, now, None).await?;
+                self.store.set_timer(&timer, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enrol every lead of the audience (or just `only`) that may enter.
+    pub(super) async fn sweep(&self, c: &Campaign, now: DateTime<Utc>, only: Option<i64>) -> Result<usize> {
+        let a = &c.audience;
+        let q = AudienceQuery {
+            campaign: c.id.clone(),
+            statuses: a.statuses.clone(),
+            lost_reasons: a.lost_reasons.clone(),
+            changed_before: a.min_age.map(|m| now - m),
+            changed_after: a.max_age.map(|m| now - m),
+            left_before: c.enrol.again_after.map(|g| now - g),
+            only_lead: only,
+        };
+        let Some(first) = c.steps.first() else { return Ok(0) };
+        let mut after = 0;
+        let mut enrolled = 0;
+        loop {
+            let page = self.store.audience_page(&q, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for lead in page.iter().filter(|l| a.matches(l, now)) {
+                let tz = c.window.zone_for(lead, self.defs.config.timezone);
+                let due = now + first.after;
+                let due = c.window.window.next_open(due, tz).unwrap_or(due);
+                if self.store.enrol(&c.id, lead.id, &first.id, due, now).await? {
+                    enrolled += 1;
+                    self.emit(Event::new(now, Ev::Enrolled).campaign(&c.id).lead(&lead.email));
+                }
+            }
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+        Ok(enrolled)
+    }
+
+    /// After a lead was created or changed (CLI, HTTP): end enrolments it
+    /// no longer belongs in, then enrol it where it now fits.
+    pub async fn lead_changed(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
+        self.check_exits(lead, now).await?;
+        for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+            self.sweep(c, now, Some(lead.id)).await?;
+        }
+        Ok(())
+    }
+
+    /// End the lead's active enrolments whose exit rules now apply.
+    pub async fn check_exits(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
+        for d in self.store.active_enrolments(lead.id).await? {
+            let Some(c) = self.defs.campaign(&d.campaign) else { continue };
+            if let Some(reason) = self.exit_reason(c, lead, &d).await? {
+                self.exit(c, &d, lead, &reason, now).await?;
+            }
+        }
+        Ok(())
+    }
+}

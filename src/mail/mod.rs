@@ -1,0 +1,45 @@
+//! Outgoing mail: the message the engine hands over, the [`Mailer`] that
+//! carries it, and how a failure is classified before anything acts on it.
+
+use async_trait::async_trait;
+
+/// One email ready to go: marketing (to a lead) or a rep reminder/digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    /// One-click unsubscribe link; set for marketing email only.
+    pub unsubscribe_url: Option<String>,
+}
+
+/// What a failed send means, decided from the SMTP reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Temporary (4xx, connection): try again per `policy.retry`.
+    #[error("temporary failure: {0}")]
+    Retry(String),
+    /// The recipient is permanently unreachable (5.1.x): suppress it.
+    #[error("bounced: {0}")]
+    Bounce(String),
+    /// Our side is refused (policy, auth): stop and alert, not the lead's fault.
+    #[error("refused: {0}")]
+    Halt(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, message: &Outgoing) -> Result<(), SendError>;
+}
+
+/// `simulate`: messages are rendered (so template errors surface) and then
+/// dropped; nothing leaves the machine.
+pub struct Discard;
+
+#[async_trait]
+impl Mailer for Discard {
+    async fn send(&self, _: &Outgoing) -> Result<(), SendError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Persistence: leads, enrolments, deliveries (the contact history), tasks,
+//! suppressions and timer bookkeeping, behind one [`Store`] trait with a
+//! SQLite and a PostgreSQL implementation sharing their SQL (`sql.rs`).
+//!
+//! Every query that finds work is indexed by what is due (`due_at` on
+//! active enrolments), never a scan of all leads; audience sweeps page
+//! through matching leads by id.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::lead::Lead;
+use crate::template::context::HistoryLine;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    Url(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Open the database named by `url` (not yet migrated).
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, max_connections).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url, max_connections).await?))
+    } else {
+        Err(StoreError::Url(url.to_string()))
+    }
+}
+
+/// A lead as imported or posted: what the CRM knows. `None` fields were
+/// not given: an existing lead keeps its value, a new one gets "" (status
+/// "new").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewLead {
+    /// Lower-cased, validated.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub owner: Option<String>,
+    pub status: Option<String>,
+    /// `None`: now if the status changed (or the lead is new), else unchanged.
+    pub status_changed_at: Option<DateTime<Utc>>,
+    pub lost_reason: Option<String>,
+    pub timezone: Option<String>,
+    /// Merged into the lead's attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The SQL-side part of an audience; attributes are filtered in Rust.
+#[derive(Debug, Clone)]
+pub struct AudienceQuery {
+    pub campaign: String,
+    pub statuses: Vec<String>,
+    pub lost_reasons: Vec<String>,
+    /// status_changed_at must be at or before this (min_age).
+    pub changed_before: Option<DateTime<Utc>>,
+    /// status_changed_at must be at or after this (max_age).
+    pub changed_after: Option<DateTime<Utc>>,
+    /// Leads that left the campaign after this may not re-enter; `None`:
+    /// any earlier enrolment keeps them out.
+    pub left_before: Option<DateTime<Utc>>,
+    /// Only this lead (enrolment right after a lead changes).
+    pub only_lead: Option<i64>,
+}
+
+/// An active enrolment and its next step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub enrolment_id: i64,
+    pub campaign: String,
+    pub lead_id: i64,
+    pub step_id: String,
+    pub due_at: DateTime<Utc>,
+    pub enrolled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Email,
+    Task,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Task => "task",
+        }
+    }
+}
+
+/// Final states of a step (SPEC §3), plus `Sending` while in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Sending,
+    Sent,
+    Failed,
+    Bounced,
+    Suppressed,
+    Uncertain,
+    Cancelled,
+}
+
+impl State {
+    pub const FINAL: [State; 6] =
+        [State::Sent, State::Failed, State::Bounced, State::Suppressed, State::Uncertain, State::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Bounced => "bounced",
+            State::Suppressed => "suppressed",
+            State::Uncertain => "uncertain",
+            State::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What follows a finished step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Step { step_id: String, due_at: DateTime<Utc> },
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub lead_email: String,
+    pub lead_name: String,
+    pub company: String,
+    pub campaign: String,
+    pub step_id: String,
+    pub rep: String,
+    pub text: String,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatusReport {
+    pub active_enrolments: i64,
+    pub due_now: i64,
+    pub open_tasks: i64,
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// Deliveries per final state, updated in the last 24 hours.
+    pub last_24h: BTreeMap<String, i64>,
+    /// Deliveries per final state, all time.
+    pub total: BTreeMap<String, i64>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+
+    /// Insert or update by email, all in one transaction; returns the ids.
+    async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>>;
+    async fn lead(&self, id: i64) -> Result<Option<Lead>>;
+    async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>>;
+    async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()>;
+    async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()>;
+    /// Leads matching `q` with id > `after_id`, not suppressed and not
+    /// barred by an earlier enrolment, in id order.
+    async fn audience_page(&self, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<Lead>>;
+
+    async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn unsuppress(&self, email: &str) -> Result<bool>;
+    async fn is_suppressed(&self, email: &str) -> Result<bool>;
+
+    async fn timer(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
+    async fn set_timer(&self, name: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Increment and return a named counter (round-robin assignment).
+    async fn next_counter(&self, name: &str) -> Result<i64>;
+
+    /// Start an enrolment; false if the lead is already active in it.
+    async fn enrol(
+        &self,
+        campaign: &str,
+        lead_id: i64,
+        step_id: &str,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<Due>>;
+    async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>>;
+    async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
+    /// A lead's active enrolments, each with its next step.
+    async fn active_enrolments(&self, lead_id: i64) -> Result<Vec<Due>>;
+    /// End an enrolment, recording `cancelled` for the steps not carried out.
+    async fn end_enrolment(&self, due: &Due, reason: &str, cancelled: &[(String, Kind)], now: DateTime<Utc>)
+    -> Result<()>;
+
+    /// Record an attempt before acting: (delivery id, attempt number), or
+    /// `None` if this step of this enrolment was attempted before and is
+    /// not waiting for a retry (it must not be repeated).
+    async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>>;
+    /// Record the outcome (when there is a delivery) and advance or end the
+    /// enrolment, atomically.
+    async fn finish_delivery(&self, delivery_id: Option<i64>, due: &Due, outcome: &Outcome, next: &Next) -> Result<()>;
+    /// A temporary failure: the delivery waits as `retrying` and the
+    /// enrolment is due again at `at`.
+    async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Times of marketing emails to a lead since `since`.
+    async fn recent_emails(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>>;
+    async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<HistoryLine>>;
+
+    async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64>;
+    async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>>;
+    async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
+    async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
+
+    async fn status(&self, now: DateTime<Utc>, campaigns: &[String]) -> Result<StatusReport>;
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub state: State,
+    pub reason: String,
+    pub subject: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub rep: String,
+    pub text: String,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}

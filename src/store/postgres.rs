@@ -1,0 +1,29 @@
+//! PostgreSQL, the production backend, where several replicas share one
+//! database.
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use super::Result;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+super::sql::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

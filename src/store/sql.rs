@@ -1,0 +1,641 @@
+//! The SQL both backends run, written once. `$N` placeholders work in
+//! SQLite and PostgreSQL alike; times bind as `DateTime<Utc>` (TEXT in
+//! SQLite, TIMESTAMPTZ in PostgreSQL). A macro rather than generics: sqlx's
+//! generic executor bounds cost more to read than this does.
+
+use chrono::{DateTime, Utc};
+
+/// A bind value for queries built at run time (IN lists, optional filters).
+pub(super) enum Arg {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// `$from, $from+1, ...` for `n` values.
+pub(super) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
+     l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.created_at, l.updated_at";
+
+pub(super) const DUE_COLUMNS: &str = "id, campaign, lead_id, step_id, due_at, enrolled_at";
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $row:ty) => {
+        mod shared {
+            use std::collections::BTreeMap;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+
+            use super::$store;
+            use crate::lead::Lead;
+            use crate::store::sql::{Arg, DUE_COLUMNS, LEAD_COLUMNS, placeholders};
+            use crate::store::*;
+            use crate::template::context::{HistoryLine, rfc3339};
+
+            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
+
+            /// SQL assembled from this module's constants and `$N`
+            /// placeholders only; user values are always bound.
+            fn dynamic<'q>(sql: String) -> Query<'q> {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+            }
+
+            fn bind_all<'q>(mut q: Query<'q>, args: Vec<Arg>) -> Query<'q> {
+                for a in args {
+                    q = match a {
+                        Arg::Text(s) => q.bind(s),
+                        Arg::Time(t) => q.bind(t),
+                        Arg::Int(i) => q.bind(i),
+                    };
+                }
+                q
+            }
+
+            fn lead_from(r: &$row) -> Result<Lead> {
+                let attributes: String = r.try_get("attributes")?;
+                let timezone: String = r.try_get("timezone")?;
+                Ok(Lead {
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
+                    first_name: r.try_get("first_name")?,
+                    last_name: r.try_get("last_name")?,
+                    company: r.try_get("company")?,
+                    owner: r.try_get("owner")?,
+                    status: r.try_get("status")?,
+                    status_changed_at: r.try_get("status_changed_at")?,
+                    lost_reason: r.try_get("lost_reason")?,
+                    timezone: timezone.parse().ok(),
+                    attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    replied_at: r.try_get("replied_at")?,
+                })
+            }
+
+            fn due_from(r: &$row) -> Result<Due> {
+                Ok(Due {
+                    enrolment_id: r.try_get("id")?,
+                    campaign: r.try_get("campaign")?,
+                    lead_id: r.try_get("lead_id")?,
+                    step_id: r.try_get::<Option<String>, _>("step_id")?.unwrap_or_default(),
+                    due_at: r.try_get::<Option<DateTime<Utc>>, _>("due_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    enrolled_at: r.try_get("enrolled_at")?,
+                })
+            }
+
+            fn task_from(r: &$row) -> Result<TaskRow> {
+                let first: String = r.try_get("first_name")?;
+                let last: String = r.try_get("last_name")?;
+                Ok(TaskRow {
+                    id: r.try_get("id")?,
+                    lead_id: r.try_get("lead_id")?,
+                    lead_email: r.try_get("email")?,
+                    lead_name: format!("{first} {last}").trim().to_string(),
+                    company: r.try_get("company")?,
+                    campaign: r.try_get("campaign")?,
+                    step_id: r.try_get("step_id")?,
+                    rep: r.try_get("rep")?,
+                    text: r.try_get("text")?,
+                    due_at: r.try_get("due_at")?,
+                    created_at: r.try_get("created_at")?,
+                    done_at: r.try_get("done_at")?,
+                })
+            }
+
+            const TASK_SELECT: &str = "SELECT t.id, t.lead_id, t.campaign, t.step_id, t.rep, t.text, t.due_at, \
+                 t.created_at, t.done_at, l.email, l.first_name, l.last_name, l.company \
+                 FROM tasks t JOIN leads l ON l.id = t.lead_id";
+
+            #[async_trait]
+            impl Store for $store {
+                async fn migrate(&self) -> Result<()> {
+                    self.run_migrations().await
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
+                    let mut tx = self.pool.begin().await?;
+                    let mut ids = Vec::with_capacity(leads.len());
+                    for n in leads {
+                        let existing = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"))
+                            .bind(&n.email)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let old = existing.as_ref().map(lead_from).transpose()?;
+                        let pick = |new: &Option<String>, old: Option<&str>| {
+                            new.clone().unwrap_or_else(|| old.unwrap_or_default().to_string())
+                        };
+                        let status = pick(&n.status, old.as_ref().map(|o| o.status.as_str()).or(Some("new")));
+                        let changed_at = match (&old, n.status_changed_at) {
+                            (_, Some(t)) => t,
+                            (Some(o), None) if o.status == status => o.status_changed_at,
+                            _ => now,
+                        };
+                        let mut attributes = old.as_ref().map(|o| o.attributes.clone()).unwrap_or_default();
+                        attributes.extend(n.attributes.clone());
+                        let zone = old.as_ref().and_then(|o| o.timezone).map(|t| t.name().to_string());
+                        let args = [
+                            pick(&n.first_name, old.as_ref().map(|o| o.first_name.as_str())),
+                            pick(&n.last_name, old.as_ref().map(|o| o.last_name.as_str())),
+                            pick(&n.company, old.as_ref().map(|o| o.company.as_str())),
+                            pick(&n.owner, old.as_ref().map(|o| o.owner.as_str())),
+                            status,
+                            pick(&n.lost_reason, old.as_ref().map(|o| o.lost_reason.as_str())),
+                            pick(&n.timezone, zone.as_deref()),
+                            serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into()),
+                        ];
+                        let sql = match &old {
+                            Some(_) => "UPDATE leads SET first_name = $2, last_name = $3, company = $4, owner = $5, \
+                                 status = $6, lost_reason = $7, timezone = $8, attributes = $9, \
+                                 status_changed_at = $10, updated_at = $11 WHERE email = $1 RETURNING id",
+                            None => "INSERT INTO leads (email, first_name, last_name, company, owner, status, \
+                                 lost_reason, timezone, attributes, status_changed_at, updated_at, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+                        };
+                        let mut q = sqlx::query(sql).bind(&n.email);
+                        for a in args {
+                            q = q.bind(a);
+                        }
+                        let row = q.bind(changed_at).bind(now).fetch_one(&mut *tx).await?;
+                        ids.push(row.try_get("id")?);
+                    }
+                    tx.commit().await?;
+                    Ok(ids)
+                }
+
+                async fn lead(&self, id: i64) -> Result<Option<Lead>> {
+                    let row = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(lead_from).transpose()
+                }
+
+                async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>> {
+                    let row = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"))
+                        .bind(email.trim().to_lowercase())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(lead_from).transpose()
+                }
+
+                async fn set_status(
+                    &self,
+                    lead_id: i64,
+                    status: &str,
+                    reason: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE leads SET status_changed_at = CASE WHEN status = $2 THEN status_changed_at ELSE $3 END, \
+                         status = $2, lost_reason = COALESCE($4, lost_reason), updated_at = $3 WHERE id = $1",
+                    )
+                    .bind(lead_id)
+                    .bind(status)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
+                    sqlx::query("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1")
+                        .bind(lead_id)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn audience_page(&self, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<Lead>> {
+                    if q.statuses.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut args = vec![Arg::Int(after_id), Arg::Text(q.campaign.clone()), Arg::Int(limit)];
+                    let mut sql = format!(
+                        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id > $1 AND l.status IN ({})",
+                        placeholders(args.len() + 1, q.statuses.len())
+                    );
+                    args.extend(q.statuses.iter().cloned().map(Arg::Text));
+                    if !q.lost_reasons.is_empty() {
+                        sql += &format!(
+                            " AND l.lost_reason IN ({})",
+                            placeholders(args.len() + 1, q.lost_reasons.len())
+                        );
+                        args.extend(q.lost_reasons.iter().cloned().map(Arg::Text));
+                    }
+                    if let Some(id) = q.only_lead {
+                        args.push(Arg::Int(id));
+                        sql += &format!(" AND l.id = ${}", args.len());
+                    }
+                    if let Some(t) = q.changed_before {
+                        args.push(Arg::Time(t));
+                        sql += &format!(" AND l.status_changed_at <= ${}", args.len());
+                    }
+                    if let Some(t) = q.changed_after {
+                        args.push(Arg::Time(t));
+                        sql += &format!(" AND l.status_changed_at >= ${}", args.len());
+                    }
+                    let barred = match q.left_before {
+                        Some(t) => {
+                            args.push(Arg::Time(t));
+                            format!("(e.active OR e.ended_at > ${})", args.len())
+                        }
+                        None => "TRUE".to_string(),
+                    };
+                    sql += &format!(
+                        " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) \
+                         AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.lead_id = l.id AND e.campaign = $2 \
+                         AND {barred}) ORDER BY l.id LIMIT $3"
+                    );
+                    let rows = bind_all(dynamic(sql), args).fetch_all(&self.pool).await?;
+                    rows.iter().map(lead_from).collect()
+                }
+
+                async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO suppressions (email, reason, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (email) DO NOTHING",
+                    )
+                    .bind(email.trim().to_lowercase())
+                    .bind(reason)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn unsuppress(&self, email: &str) -> Result<bool> {
+                    let r = sqlx::query("DELETE FROM suppressions WHERE email = $1")
+                        .bind(email.trim().to_lowercase())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.rows_affected() > 0)
+                }
+
+                async fn is_suppressed(&self, email: &str) -> Result<bool> {
+                    let row = sqlx::query("SELECT 1 AS one FROM suppressions WHERE email = $1")
+                        .bind(email.trim().to_lowercase())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.is_some())
+                }
+
+                async fn timer(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+                    let row = sqlx::query("SELECT last_at FROM timers WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(|r| r.try_get("last_at")).transpose()?)
+                }
+
+                async fn set_timer(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO timers (name, last_at) VALUES ($1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at",
+                    )
+                    .bind(name)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn next_counter(&self, name: &str) -> Result<i64> {
+                    let row = sqlx::query(
+                        "INSERT INTO counters (name, value) VALUES ($1, 1) \
+                         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                    )
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(row.try_get("value")?)
+                }
+
+                async fn enrol(
+                    &self,
+                    campaign: &str,
+                    lead_id: i64,
+                    step_id: &str,
+                    due_at: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO enrolments (campaign, lead_id, active, enrolled_at, step_id, due_at) \
+                         VALUES ($1, $2, TRUE, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(campaign)
+                    .bind(lead_id)
+                    .bind(now)
+                    .bind(step_id)
+                    .bind(due_at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<Due>> {
+                    if campaigns.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let sql = format!(
+                        "SELECT {DUE_COLUMNS} FROM enrolments WHERE active AND due_at <= $1 AND campaign IN ({}) \
+                         ORDER BY due_at, id LIMIT $2",
+                        placeholders(3, campaigns.len())
+                    );
+                    let mut q = dynamic(sql).bind(now).bind(limit);
+                    for c in campaigns {
+                        q = q.bind(c);
+                    }
+                    q.fetch_all(&self.pool).await?.iter().map(due_from).collect()
+                }
+
+                async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>> {
+                    if campaigns.is_empty() {
+                        return Ok(None);
+                    }
+                    let sql = format!(
+                        "SELECT due_at FROM enrolments WHERE active AND due_at IS NOT NULL AND campaign IN ({}) \
+                         ORDER BY due_at LIMIT 1",
+                        placeholders(1, campaigns.len())
+                    );
+                    let mut q = dynamic(sql);
+                    for c in campaigns {
+                        q = q.bind(c);
+                    }
+                    let row = q.fetch_optional(&self.pool).await?;
+                    Ok(row.map(|r| r.try_get("due_at")).transpose()?)
+                }
+
+                async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()> {
+                    sqlx::query("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active")
+                        .bind(enrolment_id)
+                        .bind(due_at)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn active_enrolments(&self, lead_id: i64) -> Result<Vec<Due>> {
+                    let rows = dynamic(format!(
+                        "SELECT {DUE_COLUMNS} FROM enrolments WHERE lead_id = $1 AND active ORDER BY id"
+                    ))
+                    .bind(lead_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(due_from).collect()
+                }
+
+                async fn end_enrolment(
+                    &self,
+                    due: &Due,
+                    reason: &str,
+                    cancelled: &[(String, Kind)],
+                    now: DateTime<Utc>,
+                ) -> Result<()> {
+                    let mut tx = self.pool.begin().await?;
+                    let r = sqlx::query(
+                        "UPDATE enrolments SET active = FALSE, ended_at = $2, end_reason = $3, step_id = NULL, \
+                         due_at = NULL WHERE id = $1 AND active",
+                    )
+                    .bind(due.enrolment_id)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    if r.rows_affected() == 1 {
+                        for (step, kind) in cancelled {
+                            sqlx::query(
+                                "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, reason, \
+                                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'cancelled', $6, $7, $7) \
+                                 ON CONFLICT (enrolment_id, step_id) DO NOTHING",
+                            )
+                            .bind(due.enrolment_id)
+                            .bind(due.lead_id)
+                            .bind(&due.campaign)
+                            .bind(step)
+                            .bind(kind.as_str())
+                            .bind(reason)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn begin_delivery(
+                    &self,
+                    due: &Due,
+                    kind: Kind,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<(i64, i64)>> {
+                    // Insert, or take over a row waiting for its retry; a row
+                    // in any other state means "attempted before".
+                    let row = sqlx::query(
+                        "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
+                         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6, $6) \
+                         ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
+                         attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
+                         WHERE deliveries.state = 'retrying' RETURNING id, attempts",
+                    )
+                    .bind(due.enrolment_id)
+                    .bind(due.lead_id)
+                    .bind(&due.campaign)
+                    .bind(&due.step_id)
+                    .bind(kind.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get::<i32, _>("attempts")?.into()))).transpose()?)
+                }
+
+                async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("UPDATE deliveries SET state = 'retrying', reason = $2 WHERE id = $1")
+                        .bind(delivery_id)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active")
+                        .bind(due.enrolment_id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn finish_delivery(
+                    &self,
+                    delivery_id: Option<i64>,
+                    due: &Due,
+                    outcome: &Outcome,
+                    next: &Next,
+                ) -> Result<()> {
+                    let mut tx = self.pool.begin().await?;
+                    // No delivery: id -1 matches nothing and only the enrolment moves.
+                    sqlx::query("UPDATE deliveries SET state = $2, reason = $3, subject = $4, updated_at = $5 WHERE id = $1")
+                        .bind(delivery_id.unwrap_or(-1))
+                        .bind(outcome.state.as_str())
+                        .bind(&outcome.reason)
+                        .bind(&outcome.subject)
+                        .bind(outcome.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    let q = match next {
+                        Next::Step { step_id, due_at } => sqlx::query(
+                            "UPDATE enrolments SET last_step_id = step_id, step_id = $2, due_at = $3 WHERE id = $1",
+                        )
+                        .bind(due.enrolment_id)
+                        .bind(step_id)
+                        .bind(*due_at),
+                        Next::Done => sqlx::query(
+                            "UPDATE enrolments SET last_step_id = step_id, step_id = NULL, due_at = NULL, \
+                             active = FALSE, ended_at = $2, end_reason = 'completed' WHERE id = $1",
+                        )
+                        .bind(due.enrolment_id)
+                        .bind(outcome.at),
+                    };
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn recent_emails(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
+                    let rows = sqlx::query(
+                        "SELECT updated_at FROM deliveries WHERE lead_id = $1 AND kind = 'email' \
+                         AND state IN ('sent', 'sending', 'uncertain') AND updated_at >= $2",
+                    )
+                    .bind(lead_id)
+                    .bind(since)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.iter().map(|r| r.try_get("updated_at")).collect::<std::result::Result<_, _>>()?)
+                }
+
+                async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<HistoryLine>> {
+                    let rows = sqlx::query(
+                        "SELECT updated_at, campaign, step_id, kind, state FROM deliveries \
+                         WHERE lead_id = $1 AND state <> 'cancelled' ORDER BY updated_at DESC, id DESC LIMIT $2",
+                    )
+                    .bind(lead_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(HistoryLine {
+                                at: rfc3339(r.try_get("updated_at")?),
+                                campaign: r.try_get("campaign")?,
+                                step: r.try_get("step_id")?,
+                                kind: r.try_get("kind")?,
+                                outcome: r.try_get("state")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64> {
+                    let row = sqlx::query(
+                        "INSERT INTO tasks (delivery_id, lead_id, campaign, step_id, rep, text, due_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    )
+                    .bind(delivery_id)
+                    .bind(due.lead_id)
+                    .bind(&due.campaign)
+                    .bind(&due.step_id)
+                    .bind(&task.rep)
+                    .bind(&task.text)
+                    .bind(task.due_at)
+                    .bind(task.created_at)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(row.try_get("id")?)
+                }
+
+                async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>> {
+                    let rows = match rep {
+                        Some(rep) => {
+                            dynamic(format!(
+                                "{TASK_SELECT} WHERE t.done_at IS NULL AND t.rep = $1 ORDER BY t.due_at, t.id"
+                            ))
+                            .bind(rep.trim().to_lowercase())
+                            .fetch_all(&self.pool)
+                            .await?
+                        }
+                        None => {
+                            dynamic(format!("{TASK_SELECT} WHERE t.done_at IS NULL ORDER BY t.rep, t.due_at, t.id"))
+                                .fetch_all(&self.pool)
+                                .await?
+                        }
+                    };
+                    rows.iter().map(task_from).collect()
+                }
+
+                async fn task(&self, id: i64) -> Result<Option<TaskRow>> {
+                    let row = dynamic(format!("{TASK_SELECT} WHERE t.id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(task_from).transpose()
+                }
+
+                async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+                    let r = sqlx::query("UPDATE tasks SET done_at = $2 WHERE id = $1 AND done_at IS NULL")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn status(&self, now: DateTime<Utc>, _campaigns: &[String]) -> Result<StatusReport> {
+                    let count = |sql: &'static str| async move {
+                        let row = sqlx::query(sql).bind(now).fetch_one(&self.pool).await?;
+                        Ok::<i64, StoreError>(row.try_get("n")?)
+                    };
+                    let by_state = |since: Option<DateTime<Utc>>| async move {
+                        let rows = sqlx::query(
+                            "SELECT state, COUNT(*) AS n FROM deliveries WHERE updated_at >= $1 GROUP BY state",
+                        )
+                        .bind(since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
+                        .fetch_all(&self.pool)
+                        .await?;
+                        let mut out: BTreeMap<String, i64> =
+                            State::FINAL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+                        for r in rows {
+                            out.insert(r.try_get("state")?, r.try_get("n")?);
+                        }
+                        Ok::<_, StoreError>(out)
+                    };
+                    let next = sqlx::query("SELECT MIN(due_at) AS t FROM enrolments WHERE active AND $1 = $1")
+                        .bind(now)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(StatusReport {
+                        active_enrolments: count("SELECT COUNT(*) AS n FROM enrolments WHERE active AND $1 = $1").await?,
+                        due_now: count("SELECT COUNT(*) AS n FROM enrolments WHERE active AND due_at <= $1").await?,
+                        open_tasks: count("SELECT COUNT(*) AS n FROM tasks WHERE done_at IS NULL AND $1 = $1").await?,
+                        next_due_at: next.try_get::<Option<DateTime<Utc>>, _>("t").ok().flatten(),
+                        last_24h: by_state(Some(now - chrono::TimeDelta::hours(24))).await?,
+                        total: by_state(None).await?,
+                    })
+                }
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;
