@@ -22,8 +22,12 @@ pub fn read(path: &Path, statuses: &[String]) -> Result<Vec<NewLead>, Diagnostic
 /// Errors are (1-based line, message).
 pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, String)> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-    let headers: Vec<String> =
-        reader.headers().map_err(|e| (1, format!("unreadable header: {e}")))?.iter().map(|h| h.to_lowercase()).collect();
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| (1, format!("unreadable header: {e}")))?
+        .iter()
+        .map(|h| h.to_lowercase())
+        .collect();
     if !headers.iter().any(|h| h == "email") {
         return Err((1, "no `email` column; the header must name the columns (email,first_name,...)".into()));
     }
@@ -43,7 +47,10 @@ pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, St
                 "last_name" => lead.last_name = given,
                 "company" => lead.company = given,
                 "owner" if value.is_empty() => lead.owner = Some(String::new()),
-                "owner" => lead.owner = Some(crate::email::parse_address(value).map_err(|e| (line, format!("owner: {e}")))?.to_string()),
+                "owner" => {
+                    lead.owner =
+                        Some(crate::email::parse_address(value).map_err(|e| (line, format!("owner: {e}")))?.to_string())
+                }
                 "status" if !value.is_empty() && !statuses.iter().any(|s| s == value) => {
                     return Err((line, format!("unknown status {value:?}; known: {}", statuses.join(", "))));
                 }

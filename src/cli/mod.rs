@@ -2,8 +2,12 @@
 //! input, 2 bad command line (clap's own code), 3 environment failure.
 
 mod check;
+mod db;
+mod leads;
 mod preview;
 mod simulate;
+mod status;
+mod tasks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +36,7 @@ pub enum Command {
         /// Only this step
         #[arg(long, value_name = "ID")]
         step: Option<String>,
-        /// Render for this lead instead of the sample lead
+        /// Render for this lead from the database instead of the sample lead
         #[arg(long, value_name = "EMAIL")]
         lead: Option<String>,
     },
@@ -51,6 +55,58 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage leads
+    Leads {
+        #[command(subcommand)]
+        command: LeadsCommand,
+    },
+    /// Never send marketing email to this address again
+    Suppress { email: String },
+    /// Lift a suppression
+    Unsuppress { email: String },
+    /// Rep tasks
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+    },
+    /// Counts: active enrolments, due now, sent/failed/uncertain in the last 24 h, open tasks, next due time
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply database migrations
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeadsCommand {
+    /// Upsert leads by email from a CSV file (all rows or none)
+    Import { csv: PathBuf },
+    /// Change a lead's status (sets status_changed_at)
+    SetStatus {
+        email: String,
+        status: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Record an event; only `replied` exists
+    Event { email: String, event: LeadEvent },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LeadEvent {
+    Replied,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Open tasks, optionally of one rep
+    List {
+        #[arg(long, value_name = "EMAIL")]
+        rep: Option<String>,
+    },
+    /// Mark a task done
+    Done { id: i64 },
 }
 
 /// Outcome of a command that did not succeed.
@@ -95,12 +151,27 @@ async fn dispatch(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Check => check::run(config, now),
         Command::Preview { campaign, step, lead } => {
-            preview::run(config, campaign, step.as_deref(), lead.as_deref(), now)
+            preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
         }
         Command::Simulate { days, leads, start, json } => {
             let o = simulate::Options { days: *days, leads: leads.as_deref(), start: start.as_deref(), json: *json };
             simulate::run(config, o, now).await
         }
+        Command::Leads { command } => match command {
+            LeadsCommand::Import { csv } => leads::import(config, csv, now).await,
+            LeadsCommand::SetStatus { email, status, reason } => {
+                leads::set_status(config, email, status, reason.as_deref(), now).await
+            }
+            LeadsCommand::Event { email, event: LeadEvent::Replied } => leads::replied(config, email, now).await,
+        },
+        Command::Suppress { email } => leads::suppress(config, email, true, now).await,
+        Command::Unsuppress { email } => leads::suppress(config, email, false, now).await,
+        Command::Tasks { command } => match command {
+            TasksCommand::List { rep } => tasks::list(config, rep.as_deref(), now).await,
+            TasksCommand::Done { id } => tasks::done(config, *id, now).await,
+        },
+        Command::Status { json } => status::run(config, *json, now).await,
+        Command::Migrate => db::open(config, now).await.map(|_| println!("database is up to date")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use crate::campaign::{Action, Assign};
 use crate::definitions::Definitions;
 use crate::template::inline_name;
 
-pub fn run(
+pub async fn run(
     config: Option<&Path>,
     campaign: &str,
     step: Option<&str>,
@@ -25,14 +25,16 @@ pub fn run(
         let known: Vec<&str> = defs.campaigns.iter().map(|c| c.id.as_str()).collect();
         return Err(Failure::Invalid(format!("unknown campaign {campaign:?}; known: {}", known.join(", "))));
     };
-    let sample = defs.sample_lead(c, now);
-    if let Some(email) = lead
-        && !email.eq_ignore_ascii_case(&sample.email)
-    {
-        return Err(Failure::Invalid(format!(
-            "lead {email}: looking up leads needs the database, which this build does not have yet; omit --lead to use the sample lead"
-        )));
-    }
+    let (sample, unsubscribe) = match lead {
+        None => (defs.sample_lead(c, now), defs.sample_unsubscribe_url()),
+        Some(email) => {
+            let db = super::db::open(config, now).await?;
+            let lead = db.store().lead_by_email(email).await.map_err(super::db::db_error)?;
+            let lead = lead.ok_or_else(|| Failure::Invalid(format!("unknown lead {email}")))?;
+            let url = db.engine.links.unsubscribe_url(lead.id);
+            (lead, url)
+        }
+    };
     let steps: Vec<_> = c.steps.iter().filter(|s| step.is_none_or(|id| s.id == id)).collect();
     if steps.is_empty() {
         let known: Vec<&str> = c.steps.iter().map(|s| s.id.as_str()).collect();
@@ -42,7 +44,6 @@ pub fn run(
             known.join(", ")
         )));
     }
-    let unsubscribe = defs.sample_unsubscribe_url();
     let mut out = String::new();
     for s in steps {
         let data = defs.email_data(c, s, &sample, &unsubscribe, now);

@@ -39,6 +39,9 @@ pub struct Config {
     pub http: Http,
     pub campaigns_dir: PathBuf,
     pub templates_dir: PathBuf,
+    /// `var/` beside the config: the default home of the SQLite database,
+    /// the outbox and the generated link secret.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +212,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         http,
         campaigns_dir: rel(raw.paths.campaigns.as_deref().unwrap_or("campaigns")),
         templates_dir: rel(raw.paths.templates.as_deref().unwrap_or("templates")),
+        state_dir: rel("var"),
     };
     warnings(&config, diags);
     config

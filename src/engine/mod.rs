@@ -7,8 +7,8 @@
 //! cron fired since the last one, every step due at or before `now`, and
 //! rep digests whose cron fired.
 
-pub mod events;
 mod digest;
+pub mod events;
 mod step;
 mod sweep;
 mod task;
@@ -57,7 +57,8 @@ impl Engine {
 
     /// The next instant after `now` at which a tick has something to do.
     pub async fn next_wakeup(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let mut next = self.store.next_due_at(&self.enabled()).await?.map(|t| t.max(now + chrono::TimeDelta::seconds(1)));
+        let mut next =
+            self.store.next_due_at(&self.enabled()).await?.map(|t| t.max(now + chrono::TimeDelta::seconds(1)));
         let mut consider = |t: Option<DateTime<Utc>>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));

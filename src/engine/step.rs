@@ -48,9 +48,12 @@ impl Engine {
             }
             None => Next::Done,
         };
-        match &step.action {
+        let ended = match &step.action {
             Action::Email { template, .. } => self.send_email(c, step, template, &lead, &d, &next, now).await?,
             Action::Task { .. } => self.create_task(c, step, &lead, &d, &next, now).await?,
+        };
+        if let Some(reason) = ended {
+            self.emit(Event::new(now, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
         }
         Ok(())
     }
@@ -70,7 +73,14 @@ impl Engine {
     }
 
     /// End an enrolment; its remaining steps are recorded as cancelled.
-    pub(super) async fn exit(&self, c: &Campaign, d: &Due, lead: &Lead, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    pub(super) async fn exit(
+        &self,
+        c: &Campaign,
+        d: &Due,
+        lead: &Lead,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let from = c.steps.iter().position(|s| s.id == d.step_id).unwrap_or(c.steps.len());
         let cancelled: Vec<(String, Kind)> = c.steps[from..].iter().map(|s| (s.id.clone(), step_kind(s))).collect();
         self.store.end_enrolment(d, reason, &cancelled, now).await?;
@@ -78,19 +88,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Record the outcome, advance the enrolment and report it.
-    pub(super) async fn finish(&self, id: i64, c: &Campaign, d: &Due, lead: &Lead, outcome: Outcome, next: &Next) -> Result<()> {
-        let next = if matches!(outcome.state, State::Bounced) { &Next::Done } else { next };
-        self.store.finish_delivery(Some(id), d, &outcome, next).await?;
+    /// Record the outcome and advance the enrolment; reports a step that
+    /// was not carried out. Returns why the enrolment ended, if it did.
+    pub(super) async fn finish(
+        &self,
+        id: Option<i64>,
+        c: &Campaign,
+        d: &Due,
+        lead: &Lead,
+        outcome: Outcome,
+        next: &Next,
+    ) -> Result<Ended> {
+        let bounced = outcome.state == State::Bounced;
+        let next = if bounced { &Next::Done } else { next };
+        self.store.finish_delivery(id, d, &outcome, next).await?;
         if outcome.state != State::Sent {
             let e = Event::new(outcome.at, Ev::Skipped).campaign(&c.id).step(&d.step_id).lead(&lead.email);
             self.emit(e.reason(&format!("{}: {}", outcome.state.as_str(), outcome.reason)));
         }
-        if *next == Next::Done {
-            let reason = if outcome.state == State::Bounced { "bounced" } else { "completed" };
-            self.emit(Event::new(outcome.at, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
-        }
-        Ok(())
+        Ok(match next {
+            Next::Done if bounced => Some("bounced"),
+            Next::Done => Some("completed"),
+            Next::Step { .. } => None,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -103,17 +123,18 @@ impl Engine {
         d: &Due,
         next: &Next,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Ended> {
         let Some((id, attempt)) = self.store.begin_delivery(d, Kind::Email, now).await? else {
             // Attempted before (a crash or another replica): never twice.
-            self.store.finish_delivery(None, d, &outcome(State::Uncertain, "", "", now), next).await?;
-            return Ok(());
+            return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
         };
         let unsubscribe = self.links.unsubscribe_url(lead.id);
         let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
         let email = match self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data) {
             Ok(e) => e,
-            Err(e) => return self.finish(id, c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await,
+            Err(e) => {
+                return self.finish(Some(id), c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await;
+            }
         };
         let message = Outgoing {
             to: lead.email.clone(),
@@ -124,28 +145,37 @@ impl Engine {
         };
         match self.mailer.send(&message).await {
             Ok(()) => {
-                self.finish(id, c, d, lead, outcome(State::Sent, "", &message.subject, now), next).await?;
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).lead(&lead.email);
                 self.emit(e.subject(&message.subject));
-                Ok(())
+                self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next).await
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                self.finish(id, c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await
+                self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await
             }
             Err(SendError::Retry(why) | SendError::Halt(why)) => {
                 let retry = &self.defs.config.policy.retry;
-                match retry.get(attempt as usize - 1) {
-                    Some(wait) => Ok(self.store.retry_later(id, d, &why, now + *wait).await?),
+                match retry.get(attempt.max(1) as usize - 1) {
+                    Some(wait) => {
+                        self.store.retry_later(id, d, &why, now + *wait).await?;
+                        Ok(None)
+                    }
                     None => {
                         let why = format!("gave up after {attempt} attempts: {why}");
-                        self.finish(id, c, d, lead, outcome(State::Failed, &why, &message.subject, now), next).await
+                        self.finish(Some(id), c, d, lead, outcome(State::Failed, &why, &message.subject, now), next)
+                            .await
                     }
                 }
             }
         }
     }
 }
+
+/// Why an enrolment ended with this step ("completed", "bounced"), if it did.
+pub(super) type Ended = Option<&'static str>;
+
+/// A step found already attempted: recorded as uncertain, never repeated.
+pub(super) const ATTEMPTED: &str = "attempted before (crash or another replica); not repeated";
 
 pub(super) fn outcome(state: State, reason: &str, subject: &str, at: DateTime<Utc>) -> Outcome {
     Outcome { state, reason: reason.to_string(), subject: subject.to_string(), at }

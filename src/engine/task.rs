@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::events::Kind as Ev;
-use super::step::outcome;
+use super::step::{ATTEMPTED, Ended, outcome};
 use super::{Engine, Event, Result};
 use crate::campaign::{Action, Assign, Campaign, Step};
 use crate::config::Rep;
@@ -26,37 +26,40 @@ impl Engine {
         d: &Due,
         next: &Next,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        let Action::Task { assign, due, .. } = &step.action else { return Ok(()) };
+    ) -> Result<Ended> {
+        let Action::Task { assign, due, .. } = &step.action else { return Ok(None) };
         let Some((id, _)) = self.store.begin_delivery(d, Kind::Task, now).await? else {
-            self.store.finish_delivery(None, d, &outcome(State::Uncertain, "", "", now), next).await?;
-            return Ok(());
+            return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
         };
         let Some(rep) = self.assignee(assign, lead).await? else {
             let why = "the lead has no owner and no reps_file is set for round-robin";
-            return self.finish(id, c, d, lead, outcome(State::Failed, why, "", now), next).await;
+            return self.finish(Some(id), c, d, lead, outcome(State::Failed, why, "", now), next).await;
         };
         let data = self.defs.email_data(c, step, lead, "", now);
         let text = match self.defs.templates.render_text(&inline_name(&c.id, &step.id), &data) {
             Ok(t) => t.split_whitespace().collect::<Vec<_>>().join(" "),
-            Err(e) => return self.finish(id, c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await,
+            Err(e) => {
+                return self.finish(Some(id), c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await;
+            }
         };
         let task = NewTask { rep: rep.email.clone(), text: text.clone(), due_at: now + *due, created_at: now };
         let task_id = self.store.create_task(id, d, &task).await?;
-        self.finish(id, c, d, lead, outcome(State::Sent, "", &text, now), next).await?;
         let e = Event::new(now, Ev::Task).campaign(&c.id).step(&step.id).lead(&lead.email).to(&rep.email);
         self.emit(e.subject(&text));
-        self.remind(c, step, lead, &rep, task_id, &task, now).await
+        let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &text, now), next).await?;
+        self.remind(c, step, lead, &rep, task_id, &task, now).await?;
+        Ok(ended)
     }
 
     /// The rep a task goes to: never two reps for one task.
     async fn assignee(&self, assign: &Assign, lead: &Lead) -> Result<Option<Rep>> {
         let reps = &self.defs.config.reps;
         let known = |email: &str| {
-            reps.iter()
-                .find(|r| r.email == email)
-                .cloned()
-                .unwrap_or_else(|| Rep { email: email.to_string(), name: String::new(), timezone: None })
+            reps.iter().find(|r| r.email == email).cloned().unwrap_or_else(|| Rep {
+                email: email.to_string(),
+                name: String::new(),
+                timezone: None,
+            })
         };
         Ok(match assign {
             Assign::Rep(email) => Some(known(email)),

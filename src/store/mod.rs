@@ -212,8 +212,13 @@ pub trait Store: Send + Sync {
     /// A lead's active enrolments, each with its next step.
     async fn active_enrolments(&self, lead_id: i64) -> Result<Vec<Due>>;
     /// End an enrolment, recording `cancelled` for the steps not carried out.
-    async fn end_enrolment(&self, due: &Due, reason: &str, cancelled: &[(String, Kind)], now: DateTime<Utc>)
-    -> Result<()>;
+    async fn end_enrolment(
+        &self,
+        due: &Due,
+        reason: &str,
+        cancelled: &[(String, Kind)],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 
     /// Record an attempt before acting: (delivery id, attempt number), or
     /// `None` if this step of this enrolment was attempted before and is

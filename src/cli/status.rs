@@ -1,0 +1,43 @@
+//! `status [--json]`: what the daemon has to do and what it has done.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::Failure;
+use super::db::{self, db_error};
+use crate::template::context::rfc3339;
+
+pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Result<(), Failure> {
+    let db = db::open(config, now).await?;
+    let campaigns: Vec<String> = db.defs().campaigns.iter().map(|c| c.id.clone()).collect();
+    let r = db.store().status(now, &campaigns).await.map_err(db_error)?;
+    let day = |s: &str| r.last_24h.get(s).copied().unwrap_or(0);
+    if as_json {
+        let v = json!({
+            "active_enrolments": r.active_enrolments,
+            "due_now": r.due_now,
+            "sent_24h": day("sent"),
+            "failed_24h": day("failed"),
+            "uncertain_24h": day("uncertain"),
+            "open_tasks": r.open_tasks,
+            "next_due_at": r.next_due_at.map(rfc3339),
+            "last_24h": r.last_24h,
+            "total": r.total,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("active enrolments  {}", r.active_enrolments);
+    println!("due now            {}", r.due_now);
+    println!("open tasks         {}", r.open_tasks);
+    println!("next due           {}", r.next_due_at.map_or("-".to_string(), rfc3339));
+    println!("last 24 h          {}", line(&r.last_24h));
+    println!("all time           {}", line(&r.total));
+    Ok(())
+}
+
+fn line(counts: &std::collections::BTreeMap<String, i64>) -> String {
+    counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
