@@ -485,15 +485,29 @@ macro_rules! sql_store {
                     next: &Next,
                 ) -> Result<()> {
                     let mut tx = self.pool.begin().await?;
-                    // No delivery: id -1 matches nothing and only the enrolment moves.
-                    sqlx::query("UPDATE deliveries SET state = $2, reason = $3, subject = $4, updated_at = $5 WHERE id = $1")
-                        .bind(delivery_id.unwrap_or(-1))
+                    match delivery_id {
+                        Some(id) => sqlx::query(
+                            "UPDATE deliveries SET state = $2, reason = $3, subject = $4, updated_at = $5 WHERE id = $1",
+                        )
+                        .bind(id)
                         .bind(outcome.state.as_str())
                         .bind(&outcome.reason)
                         .bind(&outcome.subject)
-                        .bind(outcome.at)
-                        .execute(&mut *tx)
-                        .await?;
+                        .bind(outcome.at),
+                        // Found attempted before: an attempt cut off mid-send
+                        // becomes the outcome given (uncertain); a finished one stays.
+                        None => sqlx::query(
+                            "UPDATE deliveries SET state = $3, reason = $4, updated_at = $5 \
+                             WHERE enrolment_id = $1 AND step_id = $2 AND state = 'sending'",
+                        )
+                        .bind(due.enrolment_id)
+                        .bind(&due.step_id)
+                        .bind(outcome.state.as_str())
+                        .bind(&outcome.reason)
+                        .bind(outcome.at),
+                    }
+                    .execute(&mut *tx)
+                    .await?;
                     let q = match next {
                         Next::Step { step_id, due_at } => sqlx::query(
                             "UPDATE enrolments SET last_step_id = step_id, step_id = $2, due_at = $3 WHERE id = $1",

@@ -1,0 +1,138 @@
+use nurture::engine::events::Kind;
+
+use crate::helpers::{Backend, World, both, days, utc};
+
+const WINBACK: &str = r#"
+[audience]
+status = ["lost"]
+lost_reason = ["budget", "timing"]
+min_age = "180d"
+attributes = { region = ["emea"] }
+[enrol]
+cron = "0 9 * * *"
+again_after = "30d"
+[[step]]
+id = "e1"
+email = "t"
+subject = "one"
+[[step]]
+id = "e2"
+after = "7d"
+email = "t"
+subject = "two"
+"#;
+
+const LEADS: &str = "email,first_name,status,status_changed_at,lost_reason,region
+l1@x.test,Lia,lost,2025-11-01T00:00:00Z,budget,emea
+l2@x.test,Lu,lost,2025-10-01T00:00:00Z,competitor,emea
+l3@x.test,Lo,lost,2025-12-05T12:00:00Z,timing,emea
+l4@x.test,Le,lost,2025-10-01T00:00:00Z,budget,apac
+l5@x.test,Li,won,2025-10-01T00:00:00Z,budget,emea
+";
+
+async fn audience_rules_pick_leads_at_sweep_times(b: Backend) {
+    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(10)).await;
+    assert_eq!(
+        w.emails(),
+        vec![
+            ("2026-06-01T09:00:00Z".into(), "winback/e1".into(), "l1@x.test".into()),
+            ("2026-06-04T09:00:00Z".into(), "winback/e1".into(), "l3@x.test".into()),
+            ("2026-06-08T09:00:00Z".into(), "winback/e2".into(), "l1@x.test".into()),
+        ],
+        "reason, age, attribute and status filters; steps spaced by `after`"
+    );
+    w.finish().await;
+}
+both!(audience_rules_pick_leads_at_sweep_times);
+
+async fn again_after_lets_a_lead_back_in_only_after_the_wait(b: Backend) {
+    let one_step = WINBACK.split("[[step]]\nid = \"e2\"").next().unwrap();
+    let w = World::new(b, "", &[("winback", one_step)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import("email,status,status_changed_at,lost_reason,region\nl1@x.test,lost,2025-01-01,budget,emea\n", start).await;
+    w.run(start, start + days(45)).await;
+    let when: Vec<String> = w.emails().into_iter().map(|e| e.0).collect();
+    // Completed on June 1st; may re-enter from July 1st 09:00 (30 days later).
+    assert_eq!(when, vec!["2026-06-01T09:00:00Z", "2026-07-01T09:00:00Z"]);
+    w.finish().await;
+}
+both!(again_after_lets_a_lead_back_in_only_after_the_wait);
+
+async fn without_again_after_a_lead_never_re_enters(b: Backend) {
+    let once = WINBACK.replace("again_after = \"30d\"\n", "");
+    let w = World::new(b, "", &[("winback", &once)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import("email,status,status_changed_at,lost_reason,region\nl1@x.test,lost,2025-01-01,budget,emea\n", start).await;
+    w.run(start, start + days(40)).await;
+    assert_eq!(w.events(Kind::Enrolled).len(), 1);
+    w.finish().await;
+}
+both!(without_again_after_a_lead_never_re_enters);
+
+async fn a_new_database_misses_no_sweep_and_disabled_campaigns_do_nothing(b: Backend) {
+    let disabled = format!("enabled = false\n{WINBACK}");
+    let w = World::new(b, "", &[("winback", WINBACK), ("off", &disabled)]).await;
+    let start = utc("2026-06-01T10:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(1)).await;
+    let enrolled = w.events(Kind::Enrolled);
+    assert!(
+        enrolled.iter().all(|e| e.at == utc("2026-06-02T09:00:00Z")),
+        "first sweep is the next cron time: {enrolled:?}"
+    );
+    assert!(enrolled.iter().all(|e| e.campaign.as_deref() == Some("winback")));
+    w.finish().await;
+}
+both!(a_new_database_misses_no_sweep_and_disabled_campaigns_do_nothing);
+
+async fn status_change_and_reply_exit_and_cancel_the_rest(b: Backend) {
+    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, utc("2026-06-05T00:00:00Z")).await;
+    let now = utc("2026-06-05T00:00:00Z");
+    let l1 = w.store().lead_by_email("L1@x.test").await.unwrap().unwrap();
+    w.store().set_status(l1.id, "won", None, now).await.unwrap();
+    w.engine.lead_changed(&w.store().lead(l1.id).await.unwrap().unwrap(), now).await.unwrap();
+    let l3 = w.store().lead_by_email("l3@x.test").await.unwrap().unwrap();
+    w.store().record_reply(l3.id, now).await.unwrap();
+    w.engine.check_exits(&w.store().lead(l3.id).await.unwrap().unwrap(), now).await.unwrap();
+    w.run(now, now + days(10)).await;
+    let exits: Vec<(String, String)> =
+        w.events(Kind::Exited).into_iter().map(|e| (e.lead.unwrap(), e.reason.unwrap())).collect();
+    let want = [("l1@x.test", "status won left the audience"), ("l3@x.test", "replied")];
+    assert_eq!(exits, want.map(|(l, r)| (l.to_string(), r.to_string())).to_vec());
+    assert_eq!(w.emails().len(), 2, "no e2 after exits");
+    let report = w.store().status(now + days(10), &[]).await.unwrap();
+    assert_eq!((report.total["sent"], report.total["cancelled"]), (2, 2));
+    w.finish().await;
+}
+both!(status_change_and_reply_exit_and_cancel_the_rest);
+
+async fn suppressed_leads_are_never_enrolled(b: Backend) {
+    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.store().suppress("l1@x.test", "test", start).await.unwrap();
+    w.run(start, start + days(2)).await;
+    assert!(w.events(Kind::Enrolled).iter().all(|e| e.lead.as_deref() != Some("l1@x.test")));
+    w.finish().await;
+}
+both!(suppressed_leads_are_never_enrolled);
+
+async fn upsert_keeps_what_is_not_given_and_matches_email_case_insensitively(b: Backend) {
+    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let t0 = utc("2026-06-01T00:00:00Z");
+    w.import("email,first_name,company,status,region\nAna@X.test,Ana,Acme,new,emea\n", t0).await;
+    w.import("email,status,tier\nana@x.TEST,nurturing,gold\n", t0 + days(1)).await;
+    let lead = w.store().lead_by_email("ANA@x.test").await.unwrap().unwrap();
+    assert_eq!((lead.first_name.as_str(), lead.company.as_str(), lead.status.as_str()), ("Ana", "Acme", "nurturing"));
+    assert_eq!(lead.status_changed_at, t0 + days(1), "a status change stamps the time");
+    assert_eq!((lead.attributes["region"].as_str(), lead.attributes["tier"].as_str()), ("emea", "gold"));
+    assert_eq!(lead.created_at, t0);
+    w.finish().await;
+}
+both!(upsert_keeps_what_is_not_given_and_matches_email_case_insensitively);

@@ -1,0 +1,189 @@
+//! A world for engine tests: definitions from files in a temp folder, a
+//! real database (a SQLite file, or a fresh PostgreSQL database), a mailer
+//! that records, and a virtual clock.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use nurture::definitions::Definitions;
+use nurture::engine::events::Kind;
+use nurture::engine::{Engine, Event, Sink};
+use nurture::links::Links;
+use nurture::mail::{Mailer, Outgoing, SendError};
+use nurture::store::Store;
+use sqlx::Connection;
+
+pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<Event>>,
+    pub sent: Mutex<Vec<Outgoing>>,
+    /// Failures returned by the next sends, in order.
+    pub failures: Mutex<VecDeque<SendError>>,
+}
+
+impl Sink for Recorder {
+    fn emit(&self, e: Event) {
+        self.events.lock().unwrap().push(e);
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for Recorder {
+    async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
+        if let Some(e) = self.failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        self.sent.lock().unwrap().push(m.clone());
+        Ok(())
+    }
+}
+
+pub struct World {
+    pub engine: Engine,
+    pub rec: Arc<Recorder>,
+    /// Kept alive: the definitions and the SQLite file live here.
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+}
+
+pub fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+const TEMPLATE: &str = "Hi {{lead.first_name}} {{unsubscribe_url}}";
+
+impl World {
+    /// `campaigns`: (file stem, TOML). Every email step may use template "t".
+    pub async fn new(backend: Backend, config: &str, campaigns: &[(&str, &str)]) -> World {
+        World::with_files(backend, config, campaigns, &[]).await
+    }
+
+    /// Also writes `files` (path relative to the config folder, content).
+    pub async fn with_files(
+        backend: Backend,
+        config: &str,
+        campaigns: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for (name, body) in files {
+            std::fs::write(p.join(name), body).unwrap();
+        }
+        std::fs::create_dir_all(p.join("campaigns")).unwrap();
+        std::fs::create_dir_all(p.join("templates")).unwrap();
+        std::fs::write(p.join("templates/t.txt.hbs"), TEMPLATE).unwrap();
+        for (name, body) in campaigns {
+            std::fs::write(p.join(format!("campaigns/{name}.toml")), body).unwrap();
+        }
+        std::fs::write(p.join("nurture.toml"), format!("[mail]\npostal_address = \"x\"\n{config}")).unwrap();
+        let (defs, diags) = Definitions::load(Some(&p.join("nurture.toml")), utc("2026-01-01T00:00:00Z"));
+        assert!(!diags.has_errors(), "{diags}");
+        let (url, pg_db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", p.join("n.db").display()), None),
+            Backend::Postgres => {
+                let name = format!("nurture_test_{}", uuid_ish());
+                let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.expect("PostgreSQL on 127.0.0.1:5432");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+                (format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name))
+            }
+        };
+        let store = nurture::store::open(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let rec = Arc::new(Recorder::default());
+        let engine = Engine {
+            defs: Arc::new(defs),
+            store,
+            mailer: rec.clone(),
+            links: Links::new("https://n.test", b"k"),
+            sink: rec.clone(),
+        };
+        World { engine, rec, _dir: dir, pg_db }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.engine.store.as_ref()
+    }
+
+    pub async fn import(&self, csv: &str, at: DateTime<Utc>) {
+        let leads = nurture::import::parse(csv, &self.engine.defs.config.statuses).unwrap();
+        self.store().upsert_leads(&leads, at).await.unwrap();
+    }
+
+    /// Drive the clock from `from` to `to` as `simulate` does.
+    pub async fn run(&self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        let mut t = from;
+        self.engine.tick(t).await.unwrap();
+        while let Some(next) = self.engine.next_wakeup(t).await.unwrap() {
+            if next >= to {
+                break;
+            }
+            t = next;
+            self.engine.tick(t).await.unwrap();
+        }
+    }
+
+    pub fn events(&self, kind: Kind) -> Vec<Event> {
+        self.rec.events.lock().unwrap().iter().filter(|e| e.event == kind).cloned().collect()
+    }
+
+    /// (at, campaign/step, lead) of each email event.
+    pub fn emails(&self) -> Vec<(String, String, String)> {
+        self.events(Kind::Email)
+            .into_iter()
+            .map(|e| {
+                (
+                    nurture::template::context::rfc3339(e.at),
+                    format!("{}/{}", e.campaign.unwrap(), e.step.unwrap()),
+                    e.lead.unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn finish(self) {
+        let World { engine, pg_db, .. } = self;
+        drop(engine);
+        if let Some(name) = pg_db {
+            // Connections close as the pool drops; FORCE covers stragglers.
+            let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+        }
+    }
+}
+
+fn uuid_ish() -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{n}", std::process::id())
+}
+
+pub fn days(n: i64) -> TimeDelta {
+    TimeDelta::days(n)
+}
+
+/// The same scenario against SQLite and PostgreSQL.
+macro_rules! both {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$scenario(crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$scenario(crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use both;

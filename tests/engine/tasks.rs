@@ -1,0 +1,76 @@
+use nurture::engine::events::Kind as Ev;
+
+use crate::helpers::{Backend, World, both, days, utc};
+
+const CALL: &str = r#"
+[audience]
+status = ["nurturing"]
+[enrol]
+cron = "0 9 * * *"
+[[step]]
+id = "hello"
+email = "t"
+subject = "hello"
+[[step]]
+id = "call"
+after = "1h"
+task = "Call {{lead.first_name}}"
+assign = "round-robin"
+due = "1d"
+"#;
+
+async fn round_robin_tasks_reminders_and_digests(b: Backend) {
+    let reps = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\n[[rep]]\nemail = \"r2@s.test\"\n";
+    let config = "[reminders]\nreps_file = \"reps.toml\"\ndigest = \"0 8 * * *\"\n";
+    let w = World::with_files(b, config, &[("c", CALL)], &[("reps.toml", reps)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(
+        "email,first_name,status\na@x.test,Ann,nurturing\nb@x.test,Ben,nurturing\nc@x.test,Cat,nurturing\n",
+        start,
+    )
+    .await;
+    w.run(start, utc("2026-03-03T12:00:00Z")).await;
+
+    let tasks: Vec<(String, String)> =
+        w.events(Ev::Task).into_iter().map(|e| (e.lead.unwrap(), e.to.unwrap())).collect();
+    assert_eq!(tasks.len(), 3);
+    let to: Vec<&str> = tasks.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(to, ["r1@s.test", "r2@s.test", "r1@s.test"], "in turn over the reps file");
+
+    let reminders = w.events(Ev::Reminder);
+    assert_eq!(reminders.len(), 3, "one reminder per task, at once");
+    let mail = w.rec.sent.lock().unwrap().clone();
+    let reminder = mail.iter().find(|m| m.to == "r1@s.test" && m.subject.starts_with("Task: Call")).unwrap();
+    assert!(reminder.text.contains("Hi Riley"), "{}", reminder.text);
+    assert!(reminder.text.contains("c/hello  email  sent"), "recent contact history: {}", reminder.text);
+    let link = reminder.text.lines().find_map(|l| l.strip_prefix("Mark it done: ")).unwrap();
+    let token = link.strip_prefix("https://n.test/t/").unwrap().strip_suffix("/done").unwrap();
+    let task_id = w.engine.links.done_task(token).expect("a valid signed link");
+
+    let digests: Vec<(String, usize)> =
+        w.events(Ev::Digest).into_iter().map(|e| (e.to.unwrap(), e.count.unwrap())).collect();
+    assert_eq!(digests, [("r1@s.test".to_string(), 2), ("r2@s.test".to_string(), 1)]);
+
+    assert!(w.store().task_done(task_id, utc("2026-03-03T12:00:00Z")).await.unwrap());
+    assert!(!w.store().task_done(task_id, utc("2026-03-03T12:00:00Z")).await.unwrap(), "done once");
+    w.run(utc("2026-03-03T12:00:00Z"), utc("2026-03-04T12:00:00Z")).await;
+    let counts: Vec<usize> = w.events(Ev::Digest).into_iter().skip(2).map(|e| e.count.unwrap()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 2, "a done task leaves the digest");
+    w.finish().await;
+}
+both!(round_robin_tasks_reminders_and_digests);
+
+async fn a_task_without_owner_or_reps_is_recorded_as_failed(b: Backend) {
+    let owner = CALL.replace("assign = \"round-robin\"", "assign = \"owner\"");
+    let w = World::new(b, "", &[("c", &owner)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import("email,status,owner\na@x.test,nurturing,\nb@x.test,nurturing,Rep@S.test\n", start).await;
+    w.run(start, start + days(1)).await;
+    let tasks: Vec<String> = w.events(Ev::Task).into_iter().map(|e| e.to.unwrap()).collect();
+    assert_eq!(tasks, ["rep@s.test"]);
+    let skipped = w.events(Ev::Skipped);
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].reason.as_deref().unwrap().contains("no owner"), "{skipped:?}");
+    w.finish().await;
+}
+both!(a_task_without_owner_or_reps_is_recorded_as_failed);
