@@ -8,15 +8,16 @@ CREATE TABLE leads (
     company           TEXT    NOT NULL DEFAULT '',
     owner             TEXT    NOT NULL DEFAULT '',
     status            TEXT    NOT NULL,
-    status_changed_at TIMESTAMPTZ NOT NULL,
+    status_changed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     lost_reason       TEXT    NOT NULL DEFAULT '',
     timezone          TEXT    NOT NULL DEFAULT '',
     attributes        TEXT    NOT NULL DEFAULT '{}',     -- JSON object of strings
     replied_at        TIMESTAMPTZ,
-    created_at        TIMESTAMPTZ NOT NULL,
-    updated_at        TIMESTAMPTZ NOT NULL
+    created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX leads_status ON leads (status, status_changed_at);
+CREATE INDEX leads_updated ON leads (updated_at);
 
 CREATE TABLE suppressions (
     email      TEXT PRIMARY KEY,
@@ -39,6 +40,7 @@ CREATE TABLE enrolments (
 CREATE UNIQUE INDEX enrolments_one_active ON enrolments (campaign, lead_id) WHERE active;
 CREATE INDEX enrolments_due ON enrolments (due_at) WHERE active;
 CREATE INDEX enrolments_lead ON enrolments (lead_id, campaign);
+CREATE INDEX enrolments_ended ON enrolments (campaign, ended_at) WHERE NOT active;
 
 CREATE TABLE deliveries (
     id           BIGSERIAL PRIMARY KEY,
@@ -73,7 +75,8 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_open ON tasks (rep) WHERE done_at IS NULL;
 
 CREATE TABLE timers (
-    name    TEXT PRIMARY KEY,                            -- sweep:CAMPAIGN, digest:REP
+    name    TEXT PRIMARY KEY,                            -- sweep:CAMPAIGN, digest:ZONE
+    note    TEXT NOT NULL DEFAULT '',                    -- sweeps: fingerprint of the audience last swept
     last_at TIMESTAMPTZ NOT NULL
 );
 
@@ -81,3 +84,16 @@ CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
 );
+
+-- A CRM may write leads directly: any update that leaves updated_at alone
+-- gets it stamped, so the next enrolment sweep sees the change.
+CREATE FUNCTION nurture_touch_lead() RETURNS trigger AS $$
+BEGIN
+    IF NEW.updated_at = OLD.updated_at THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER leads_touch BEFORE UPDATE ON leads FOR EACH ROW EXECUTE FUNCTION nurture_touch_lead();

@@ -9,15 +9,16 @@ CREATE TABLE leads (
     company           TEXT    NOT NULL DEFAULT '',
     owner             TEXT    NOT NULL DEFAULT '',
     status            TEXT    NOT NULL,
-    status_changed_at TEXT    NOT NULL,
+    status_changed_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),
     lost_reason       TEXT    NOT NULL DEFAULT '',
     timezone          TEXT    NOT NULL DEFAULT '',
     attributes        TEXT    NOT NULL DEFAULT '{}',     -- JSON object of strings
     replied_at        TEXT,
-    created_at        TEXT    NOT NULL,
-    updated_at        TEXT    NOT NULL
+    created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),
+    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))
 );
 CREATE INDEX leads_status ON leads (status, status_changed_at);
+CREATE INDEX leads_updated ON leads (updated_at);
 
 CREATE TABLE suppressions (
     email      TEXT PRIMARY KEY,
@@ -40,6 +41,7 @@ CREATE TABLE enrolments (
 CREATE UNIQUE INDEX enrolments_one_active ON enrolments (campaign, lead_id) WHERE active;
 CREATE INDEX enrolments_due ON enrolments (due_at) WHERE active;
 CREATE INDEX enrolments_lead ON enrolments (lead_id, campaign);
+CREATE INDEX enrolments_ended ON enrolments (campaign, ended_at) WHERE NOT active;
 
 CREATE TABLE deliveries (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,7 +76,8 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_open ON tasks (rep) WHERE done_at IS NULL;
 
 CREATE TABLE timers (
-    name    TEXT PRIMARY KEY,                            -- sweep:CAMPAIGN, digest:REP
+    name    TEXT PRIMARY KEY,                            -- sweep:CAMPAIGN, digest:ZONE
+    note    TEXT NOT NULL DEFAULT '',                    -- sweeps: fingerprint of the audience last swept
     last_at TEXT NOT NULL
 );
 
@@ -82,3 +85,10 @@ CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+
+-- A CRM may write leads directly: any update that leaves updated_at alone
+-- gets it stamped, so the next enrolment sweep sees the change.
+CREATE TRIGGER leads_touch AFTER UPDATE ON leads FOR EACH ROW WHEN NEW.updated_at = OLD.updated_at
+BEGIN
+    UPDATE leads SET updated_at = (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')) WHERE id = NEW.id;
+END;

@@ -73,7 +73,7 @@ pub async fn open(config: Option<&Path>, now: DateTime<Utc>) -> Result<Db, Failu
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
     let links = Links::new(&defs.config.http.public_url, &crate::secret::load(&defs.config).unwrap_or_default());
     let events = Arc::new(Collect::default());
-    let engine = Engine { defs: Arc::new(defs), store, mailer: Arc::new(Discard), links, sink: events.clone() };
+    let engine = Engine::new(Arc::new(defs), store, Arc::new(Discard), links, events.clone());
     Ok(Db { engine, events })
 }
 

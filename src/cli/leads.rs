@@ -81,7 +81,7 @@ pub async fn suppress(config: Option<&Path>, email: &str, on: bool, now: DateTim
     let done = if on {
         db.store().suppress(&address, "added by hand", now).await.map_err(db_error)?
     } else {
-        db.store().unsuppress(&address).await.map_err(db_error)?
+        db.store().unsuppress(&address, now).await.map_err(db_error)?
     };
     let verb = if on { "suppressed" } else { "no longer suppressed" };
     println!("{address}: {}", if done { verb.to_string() } else { format!("already {verb}") });

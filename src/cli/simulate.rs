@@ -50,12 +50,14 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         Some(p) => crate::import::read(p, &defs.config.statuses).map_err(|d| Failure::Invalid(d.to_string()))?,
         None => Vec::new(),
     };
-    let store = crate::store::open("sqlite::memory:", 1).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let scratch = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
+    let url = format!("sqlite://{}", scratch.path().join("simulate.db").display());
+    let store = crate::store::open(&url, 1).await.map_err(|e| Failure::Environment(e.to_string()))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
     store.upsert_leads(&leads, start).await.map_err(|e| Failure::Environment(e.to_string()))?;
     let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
     let links = Links::new(&defs.config.http.public_url, b"simulate");
-    let engine = Engine { defs: Arc::new(defs), store, mailer: Arc::new(Discard), links, sink: printer.clone() };
+    let engine = Engine::new(Arc::new(defs), store, Arc::new(Discard), links, printer.clone());
     let fail = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
     let mut t = start;
     engine.tick(t).await.map_err(fail)?;

@@ -34,13 +34,9 @@ impl Engine {
         let mut firing = Vec::new();
         for zone in self.digest_zones() {
             let timer = format!("digest:{}", zone.name());
-            let Some(last) = self.store.timer(&timer).await? else {
-                self.store.set_timer(&timer, now).await?;
-                continue;
-            };
-            if digest.last_at_or_before(now, zone).is_some_and(|f| f > last) {
+            if self.fired(&timer, digest.last_at_or_before(now, zone), now).await?.is_some() {
                 firing.push(zone);
-                self.store.set_timer(&timer, now).await?;
+                self.set_timer(&timer, now, "").await?;
             }
         }
         if firing.is_empty() {

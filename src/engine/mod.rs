@@ -13,7 +13,8 @@ mod step;
 mod sweep;
 mod task;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -40,9 +41,58 @@ pub struct Engine {
     pub mailer: Arc<dyn Mailer>,
     pub links: Links,
     pub sink: Arc<dyn Sink>,
+    /// Last known time of each sweep and digest timer. The database holds
+    /// the truth; this only spares a query per timer per tick when no cron
+    /// has fired since (the common case at a 15 s tick).
+    timers: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Engine {
+    pub fn new(
+        defs: Arc<Definitions>,
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        links: Links,
+        sink: Arc<dyn Sink>,
+    ) -> Engine {
+        Engine { defs, store, mailer, links, sink, timers: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `cron` fired after the timer's last time; a timer never set
+    /// starts now ("a new database has missed none").
+    /// Returns the timer's (last time, note) when it fired.
+    async fn fired(
+        &self,
+        timer: &str,
+        last_fire: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DateTime<Utc>, String)>> {
+        let cached = self.timers.lock().ok().and_then(|t| t.get(timer).copied());
+        if let (Some(last), Some(fire)) = (cached, last_fire)
+            && fire <= last
+        {
+            return Ok(None);
+        }
+        let Some((last, note)) = self.store.timer(timer).await? else {
+            self.set_timer(timer, now, "").await?;
+            return Ok(None);
+        };
+        self.remember(timer, last);
+        Ok(last_fire.filter(|f| *f > last).map(|_| (last, note)))
+    }
+
+    async fn set_timer(&self, timer: &str, at: DateTime<Utc>, note: &str) -> Result<()> {
+        self.store.set_timer(timer, at, note).await?;
+        self.remember(timer, at);
+        Ok(())
+    }
+
+    fn remember(&self, timer: &str, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.timers.lock() {
+            t.insert(timer.to_string(), at);
+        }
+    }
+
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<()> {
         self.sweeps(now).await?;
         self.run_due(now).await?;
@@ -84,7 +134,7 @@ impl Engine {
                 break;
             }
             for d in due {
-                self.run_step(d, now).await?;
+                self.run_step(d.due, d.lead, d.suppressed, now).await?;
             }
         }
         Ok(())

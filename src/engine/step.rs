@@ -13,13 +13,9 @@ use crate::store::{Due, Kind, Next, Outcome, State};
 use crate::template::inline_name;
 
 impl Engine {
-    pub(super) async fn run_step(&self, d: Due, now: DateTime<Utc>) -> Result<()> {
+    pub(super) async fn run_step(&self, d: Due, lead: Lead, suppressed: bool, now: DateTime<Utc>) -> Result<()> {
         let Some(c) = self.defs.campaign(&d.campaign) else { return Ok(()) };
-        let Some(lead) = self.store.lead(d.lead_id).await? else {
-            self.store.end_enrolment(&d, "lead deleted", &[], now).await?;
-            return Ok(());
-        };
-        if let Some(reason) = self.exit_reason(c, &lead, &d).await? {
+        if let Some(reason) = self.exit_reason(c, &lead, &d, suppressed) {
             return self.exit(c, &d, &lead, &reason, now).await;
         }
         let Some(index) = c.steps.iter().position(|s| s.id == d.step_id) else {
@@ -59,17 +55,14 @@ impl Engine {
     }
 
     /// Why `lead` must leave this enrolment now, if it must.
-    pub(super) async fn exit_reason(&self, c: &Campaign, lead: &Lead, d: &Due) -> Result<Option<String>> {
+    pub(super) fn exit_reason(&self, c: &Campaign, lead: &Lead, d: &Due, suppressed: bool) -> Option<String> {
         if let Some(r) = c.exit_reason(lead) {
-            return Ok(Some(r));
+            return Some(r);
         }
         if c.exit.on_reply && lead.replied_at.is_some_and(|r| r >= d.enrolled_at) {
-            return Ok(Some("replied".into()));
+            return Some("replied".into());
         }
-        if self.store.is_suppressed(&lead.email).await? {
-            return Ok(Some("suppressed".into()));
-        }
-        Ok(None)
+        suppressed.then(|| "suppressed".into())
     }
 
     /// End an enrolment; its remaining steps are recorded as cancelled.

@@ -7,7 +7,7 @@ use super::events::Kind as Ev;
 use super::{Engine, Event, Result};
 use crate::campaign::Campaign;
 use crate::lead::Lead;
-use crate::store::AudienceQuery;
+use crate::store::{AudienceQuery, Since};
 
 /// Leads read per page while sweeping: memory stays flat however many match.
 const PAGE: i64 = 1000;
@@ -16,24 +16,37 @@ impl Engine {
     /// Run each enabled campaign's sweep if its cron fired since the last
     /// one. Several missed fires (daemon down) make one sweep; a campaign
     /// never swept before (new database, new file) starts counting now.
+    ///
+    /// A sweep looks only at leads that may have started to match since
+    /// the last one (see [`Since`]); the first sweep of a campaign, and the
+    /// first after its audience changed, looks at all of them.
     pub(super) async fn sweeps(&self, now: DateTime<Utc>) -> Result<()> {
         for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
             let timer = format!("sweep:{}", c.id);
-            let Some(last) = self.store.timer(&timer).await? else {
-                self.store.set_timer(&timer, now).await?;
-                continue;
-            };
-            let fired = c.enrol.cron.last_at_or_before(now, c.enrol.timezone);
-            if fired.is_some_and(|f| f > last) {
-                self.sweep(c, now, None).await?;
-                self.store.set_timer(&timer, now).await?;
-            }
+            let last_fire = c.enrol.cron.last_at_or_before(now, c.enrol.timezone);
+            let Some((from, note)) = self.fired(&timer, last_fire, now).await? else { continue };
+            let print = fingerprint(c);
+            let since = (note == print).then_some(Since {
+                from,
+                until: now,
+                min_age: c.audience.min_age,
+                again_after: c.enrol.again_after,
+            });
+            self.sweep(c, now, None, since).await?;
+            self.set_timer(&timer, now, &print).await?;
         }
         Ok(())
     }
 
-    /// Enrol every lead of the audience (or just `only`) that may enter.
-    pub(super) async fn sweep(&self, c: &Campaign, now: DateTime<Utc>, only: Option<i64>) -> Result<usize> {
+    /// Enrol every lead of the audience (or just `only`, or only those
+    /// changed `since`) that may enter.
+    pub(super) async fn sweep(
+        &self,
+        c: &Campaign,
+        now: DateTime<Utc>,
+        only: Option<i64>,
+        since: Option<Since>,
+    ) -> Result<usize> {
         let a = &c.audience;
         let q = AudienceQuery {
             campaign: c.id.clone(),
@@ -43,6 +56,7 @@ impl Engine {
             changed_after: a.max_age.map(|m| now - m),
             left_before: c.enrol.again_after.map(|g| now - g),
             only_lead: only,
+            since,
         };
         let Some(first) = c.steps.first() else { return Ok(0) };
         let mut after = 0;
@@ -72,7 +86,7 @@ impl Engine {
     pub async fn lead_changed(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
         self.check_exits(lead, now).await?;
         for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
-            self.sweep(c, now, Some(lead.id)).await?;
+            self.sweep(c, now, Some(lead.id), None).await?;
         }
         Ok(())
     }
@@ -81,10 +95,19 @@ impl Engine {
     pub async fn check_exits(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
         for d in self.store.active_enrolments(lead.id).await? {
             let Some(c) = self.defs.campaign(&d.campaign) else { continue };
-            if let Some(reason) = self.exit_reason(c, lead, &d).await? {
+            let suppressed = self.store.is_suppressed(&lead.email).await?;
+            if let Some(reason) = self.exit_reason(c, lead, &d, suppressed) {
                 self.exit(c, &d, lead, &reason, now).await?;
             }
         }
         Ok(())
     }
+}
+
+/// What a sweep's result depends on besides time and leads: when it
+/// changes (a reload), the next sweep looks at every lead again.
+fn fingerprint(c: &Campaign) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!("{:?}|{:?}|{:?}", c.audience, c.enrol.again_after, c.steps.first().map(|s| &s.id));
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -81,6 +81,19 @@ pub struct AudienceQuery {
     pub left_before: Option<DateTime<Utc>>,
     /// Only this lead (enrolment right after a lead changes).
     pub only_lead: Option<i64>,
+    /// Only leads that may have started to match since the last sweep.
+    pub since: Option<Since>,
+}
+
+/// An incremental sweep at `until` after one at `from`: a lead can only
+/// have started to match if it changed (`updated_at`), aged past `min_age`,
+/// or its last enrolment aged past `again_after` in between.
+#[derive(Debug, Clone)]
+pub struct Since {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub min_age: Option<chrono::TimeDelta>,
+    pub again_after: Option<chrono::TimeDelta>,
 }
 
 /// An active enrolment and its next step.
@@ -92,6 +105,13 @@ pub struct Due {
     pub step_id: String,
     pub due_at: DateTime<Utc>,
     pub enrolled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueLead {
+    pub due: Due,
+    pub lead: Lead,
+    pub suppressed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,11 +209,13 @@ pub trait Store: Send + Sync {
     async fn audience_page(&self, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<Lead>>;
 
     async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
-    async fn unsuppress(&self, email: &str) -> Result<bool>;
+    /// Lift a suppression; the lead counts as changed (`updated_at = now`).
+    async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool>;
     async fn is_suppressed(&self, email: &str) -> Result<bool>;
 
-    async fn timer(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
-    async fn set_timer(&self, name: &str, at: DateTime<Utc>) -> Result<()>;
+    /// (last time, note) of a named timer.
+    async fn timer(&self, name: &str) -> Result<Option<(DateTime<Utc>, String)>>;
+    async fn set_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()>;
     /// Increment and return a named counter (round-robin assignment).
     async fn next_counter(&self, name: &str) -> Result<i64>;
 
@@ -206,7 +228,9 @@ pub trait Store: Send + Sync {
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<Due>>;
+    /// Active enrolments due at `now`, oldest first, each with its lead and
+    /// whether the lead's address is suppressed: one query per batch.
+    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>>;
     async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>>;
     async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
     /// A lead's active enrolments, each with its next step.

@@ -1,8 +1,9 @@
 //! PostgreSQL, the production backend, where several replicas share one
 //! database.
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
 
 use super::Result;
 
@@ -18,6 +19,10 @@ impl PgStore {
             .connect(url)
             .await?;
         Ok(PgStore { pool })
+    }
+
+    async fn conn(&self) -> Result<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
     }
 
     async fn run_migrations(&self) -> Result<()> {

@@ -118,12 +118,13 @@ macro_rules! sql_store {
                 }
 
                 async fn ping(&self) -> Result<()> {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
                     Ok(())
                 }
 
                 async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut c = self.conn().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
                     let mut ids = Vec::with_capacity(leads.len());
                     for n in leads {
                         let existing = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"))
@@ -175,7 +176,7 @@ macro_rules! sql_store {
                 async fn lead(&self, id: i64) -> Result<Option<Lead>> {
                     let row = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id = $1"))
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     row.as_ref().map(lead_from).transpose()
                 }
@@ -183,7 +184,7 @@ macro_rules! sql_store {
                 async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>> {
                     let row = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"))
                         .bind(email.trim().to_lowercase())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     row.as_ref().map(lead_from).transpose()
                 }
@@ -203,7 +204,7 @@ macro_rules! sql_store {
                     .bind(status)
                     .bind(now)
                     .bind(reason)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -212,7 +213,7 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1")
                         .bind(lead_id)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await?;
                     Ok(())
                 }
@@ -246,6 +247,33 @@ macro_rules! sql_store {
                         args.push(Arg::Time(t));
                         sql += &format!(" AND l.status_changed_at >= ${}", args.len());
                     }
+                    if let Some(since) = &q.since {
+                        args.push(Arg::Time(since.from));
+                        let mut parts = vec![format!("SELECT id FROM leads WHERE updated_at > ${}", args.len())];
+                        if let Some(min) = since.min_age {
+                            // Status first, so the (status, status_changed_at) index serves it.
+                            let first = args.len() + 1;
+                            args.push(Arg::Time(since.from - min));
+                            args.push(Arg::Time(since.until - min));
+                            parts.push(format!(
+                                "SELECT id FROM leads WHERE status IN ({}) AND status_changed_at > ${first} \
+                                 AND status_changed_at <= ${}",
+                                placeholders(4, q.statuses.len()),
+                                first + 1
+                            ));
+                        }
+                        if let Some(gap) = since.again_after {
+                            let first = args.len() + 1;
+                            args.push(Arg::Time(since.from - gap));
+                            args.push(Arg::Time(since.until - gap));
+                            parts.push(format!(
+                                "SELECT lead_id FROM enrolments WHERE campaign = $2 AND NOT active \
+                                 AND ended_at > ${first} AND ended_at <= ${}",
+                                first + 1
+                            ));
+                        }
+                        sql += &format!(" AND l.id IN ({})", parts.join(" UNION "));
+                    }
                     let barred = match q.left_before {
                         Some(t) => {
                             args.push(Arg::Time(t));
@@ -258,7 +286,7 @@ macro_rules! sql_store {
                          AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.lead_id = l.id AND e.campaign = $2 \
                          AND {barred}) ORDER BY l.id LIMIT $3"
                     );
-                    let rows = bind_all(dynamic(sql), args).fetch_all(&self.pool).await?;
+                    let rows = bind_all(dynamic(sql), args).fetch_all(&mut *self.conn().await?).await?;
                     rows.iter().map(lead_from).collect()
                 }
 
@@ -270,43 +298,50 @@ macro_rules! sql_store {
                     .bind(email.trim().to_lowercase())
                     .bind(reason)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn().await?)
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn unsuppress(&self, email: &str) -> Result<bool> {
-                    let r = sqlx::query("DELETE FROM suppressions WHERE email = $1")
-                        .bind(email.trim().to_lowercase())
-                        .execute(&self.pool)
+                async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
+                    let email = email.trim().to_lowercase();
+                    let mut c = self.conn().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let r = sqlx::query("DELETE FROM suppressions WHERE email = $1").bind(&email).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE leads SET updated_at = $2 WHERE email = $1")
+                        .bind(&email)
+                        .bind(now)
+                        .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
                     Ok(r.rows_affected() > 0)
                 }
 
                 async fn is_suppressed(&self, email: &str) -> Result<bool> {
                     let row = sqlx::query("SELECT 1 AS one FROM suppressions WHERE email = $1")
                         .bind(email.trim().to_lowercase())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     Ok(row.is_some())
                 }
 
-                async fn timer(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
-                    let row = sqlx::query("SELECT last_at FROM timers WHERE name = $1")
+                async fn timer(&self, name: &str) -> Result<Option<(DateTime<Utc>, String)>> {
+                    let row = sqlx::query("SELECT last_at, note FROM timers WHERE name = $1")
                         .bind(name)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
-                    Ok(row.map(|r| r.try_get("last_at")).transpose()?)
+                    Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("last_at")?, r.try_get("note")?))).transpose()?)
                 }
 
-                async fn set_timer(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+                async fn set_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()> {
                     sqlx::query(
-                        "INSERT INTO timers (name, last_at) VALUES ($1, $2) \
-                         ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at",
+                        "INSERT INTO timers (name, last_at, note) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at, note = excluded.note",
                     )
                     .bind(name)
                     .bind(at)
-                    .execute(&self.pool)
+                    .bind(note)
+                    .execute(&mut *self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -317,7 +352,7 @@ macro_rules! sql_store {
                          ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
                     )
                     .bind(name)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.conn().await?)
                     .await?;
                     Ok(row.try_get("value")?)
                 }
@@ -339,25 +374,44 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(step_id)
                     .bind(due_at)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn().await?)
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<Due>> {
+                async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>> {
                     if campaigns.is_empty() {
                         return Ok(Vec::new());
                     }
                     let sql = format!(
-                        "SELECT {DUE_COLUMNS} FROM enrolments WHERE active AND due_at <= $1 AND campaign IN ({}) \
-                         ORDER BY due_at, id LIMIT $2",
+                        "SELECT e.id AS enrolment_id, e.campaign, e.step_id, e.due_at, e.enrolled_at, {LEAD_COLUMNS}, \
+                         EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) AS suppressed \
+                         FROM enrolments e JOIN leads l ON l.id = e.lead_id \
+                         WHERE e.active AND e.due_at <= $1 AND e.campaign IN ({}) ORDER BY e.due_at, e.id LIMIT $2",
                         placeholders(3, campaigns.len())
                     );
                     let mut q = dynamic(sql).bind(now).bind(limit);
                     for c in campaigns {
                         q = q.bind(c);
                     }
-                    q.fetch_all(&self.pool).await?.iter().map(due_from).collect()
+                    let rows = q.fetch_all(&mut *self.conn().await?).await?;
+                    rows.iter()
+                        .map(|r| {
+                            let lead = lead_from(r)?;
+                            Ok(DueLead {
+                                due: Due {
+                                    enrolment_id: r.try_get("enrolment_id")?,
+                                    campaign: r.try_get("campaign")?,
+                                    lead_id: lead.id,
+                                    step_id: r.try_get::<Option<String>, _>("step_id")?.unwrap_or_default(),
+                                    due_at: r.try_get("due_at")?,
+                                    enrolled_at: r.try_get("enrolled_at")?,
+                                },
+                                lead,
+                                suppressed: r.try_get("suppressed")?,
+                            })
+                        })
+                        .collect()
                 }
 
                 async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>> {
@@ -373,7 +427,7 @@ macro_rules! sql_store {
                     for c in campaigns {
                         q = q.bind(c);
                     }
-                    let row = q.fetch_optional(&self.pool).await?;
+                    let row = q.fetch_optional(&mut *self.conn().await?).await?;
                     Ok(row.map(|r| r.try_get("due_at")).transpose()?)
                 }
 
@@ -381,7 +435,7 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active")
                         .bind(enrolment_id)
                         .bind(due_at)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await?;
                     Ok(())
                 }
@@ -391,7 +445,7 @@ macro_rules! sql_store {
                         "SELECT {DUE_COLUMNS} FROM enrolments WHERE lead_id = $1 AND active ORDER BY id"
                     ))
                     .bind(lead_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?;
                     rows.iter().map(due_from).collect()
                 }
@@ -403,7 +457,8 @@ macro_rules! sql_store {
                     cancelled: &[(String, Kind)],
                     now: DateTime<Utc>,
                 ) -> Result<()> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut c = self.conn().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
                     let r = sqlx::query(
                         "UPDATE enrolments SET active = FALSE, ended_at = $2, end_reason = $3, step_id = NULL, \
                          due_at = NULL WHERE id = $1 AND active",
@@ -456,13 +511,14 @@ macro_rules! sql_store {
                     .bind(&due.step_id)
                     .bind(kind.as_str())
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conn().await?)
                     .await?;
                     Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get::<i32, _>("attempts")?.into()))).transpose()?)
                 }
 
                 async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut c = self.conn().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
                     sqlx::query("UPDATE deliveries SET state = 'retrying', reason = $2 WHERE id = $1")
                         .bind(delivery_id)
                         .bind(reason)
@@ -484,7 +540,10 @@ macro_rules! sql_store {
                     outcome: &Outcome,
                     next: &Next,
                 ) -> Result<()> {
-                    let mut tx = self.pool.begin().await?;
+                    // Two statements, no transaction: the delivery is recorded
+                    // first, so a crash between them leaves a finished delivery
+                    // and an enrolment still on this step, which the next try
+                    // finds "attempted before" and moves on without resending.
                     match delivery_id {
                         Some(id) => sqlx::query(
                             "UPDATE deliveries SET state = $2, reason = $3, subject = $4, updated_at = $5 WHERE id = $1",
@@ -506,7 +565,7 @@ macro_rules! sql_store {
                         .bind(&outcome.reason)
                         .bind(outcome.at),
                     }
-                    .execute(&mut *tx)
+                    .execute(&mut *self.conn().await?)
                     .await?;
                     let q = match next {
                         Next::Step { step_id, due_at } => sqlx::query(
@@ -522,8 +581,7 @@ macro_rules! sql_store {
                         .bind(due.enrolment_id)
                         .bind(outcome.at),
                     };
-                    q.execute(&mut *tx).await?;
-                    tx.commit().await?;
+                    q.execute(&mut *self.conn().await?).await?;
                     Ok(())
                 }
 
@@ -534,7 +592,7 @@ macro_rules! sql_store {
                     )
                     .bind(lead_id)
                     .bind(since)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?;
                     Ok(rows.iter().map(|r| r.try_get("updated_at")).collect::<std::result::Result<_, _>>()?)
                 }
@@ -546,7 +604,7 @@ macro_rules! sql_store {
                     )
                     .bind(lead_id)
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?;
                     rows.iter()
                         .map(|r| {
@@ -574,7 +632,7 @@ macro_rules! sql_store {
                     .bind(&task.text)
                     .bind(task.due_at)
                     .bind(task.created_at)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.conn().await?)
                     .await?;
                     Ok(row.try_get("id")?)
                 }
@@ -586,12 +644,12 @@ macro_rules! sql_store {
                                 "{TASK_SELECT} WHERE t.done_at IS NULL AND t.rep = $1 ORDER BY t.due_at, t.id"
                             ))
                             .bind(rep.trim().to_lowercase())
-                            .fetch_all(&self.pool)
+                            .fetch_all(&mut *self.conn().await?)
                             .await?
                         }
                         None => {
                             dynamic(format!("{TASK_SELECT} WHERE t.done_at IS NULL ORDER BY t.rep, t.due_at, t.id"))
-                                .fetch_all(&self.pool)
+                                .fetch_all(&mut *self.conn().await?)
                                 .await?
                         }
                     };
@@ -601,7 +659,7 @@ macro_rules! sql_store {
                 async fn task(&self, id: i64) -> Result<Option<TaskRow>> {
                     let row = dynamic(format!("{TASK_SELECT} WHERE t.id = $1"))
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     row.as_ref().map(task_from).transpose()
                 }
@@ -610,14 +668,14 @@ macro_rules! sql_store {
                     let r = sqlx::query("UPDATE tasks SET done_at = $2 WHERE id = $1 AND done_at IS NULL")
                         .bind(id)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await?;
                     Ok(r.rows_affected() == 1)
                 }
 
                 async fn status(&self, now: DateTime<Utc>, _campaigns: &[String]) -> Result<StatusReport> {
                     let count = |sql: &'static str| async move {
-                        let row = sqlx::query(sql).bind(now).fetch_one(&self.pool).await?;
+                        let row = sqlx::query(sql).bind(now).fetch_one(&mut *self.conn().await?).await?;
                         Ok::<i64, StoreError>(row.try_get("n")?)
                     };
                     let by_state = |since: Option<DateTime<Utc>>| async move {
@@ -625,7 +683,7 @@ macro_rules! sql_store {
                             "SELECT state, COUNT(*) AS n FROM deliveries WHERE updated_at >= $1 GROUP BY state",
                         )
                         .bind(since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.conn().await?)
                         .await?;
                         let mut out: BTreeMap<String, i64> =
                             State::FINAL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
@@ -636,7 +694,7 @@ macro_rules! sql_store {
                     };
                     let next = sqlx::query("SELECT MIN(due_at) AS t FROM enrolments WHERE active AND $1 = $1")
                         .bind(now)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *self.conn().await?)
                         .await?;
                     Ok(StatusReport {
                         active_enrolments: count("SELECT COUNT(*) AS n FROM enrolments WHERE active AND $1 = $1").await?,

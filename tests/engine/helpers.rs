@@ -100,13 +100,7 @@ impl World {
         let store = nurture::store::open(&url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let rec = Arc::new(Recorder::default());
-        let engine = Engine {
-            defs: Arc::new(defs),
-            store,
-            mailer: rec.clone(),
-            links: Links::new("https://n.test", b"k"),
-            sink: rec.clone(),
-        };
+        let engine = Engine::new(Arc::new(defs), store, rec.clone(), Links::new("https://n.test", b"k"), rec.clone());
         World { engine, rec, _dir: dir, pg_db }
     }
 
