@@ -3,6 +3,7 @@
 
 mod check;
 mod db;
+mod forecast;
 mod leads;
 mod preview;
 mod simulate;
@@ -73,6 +74,11 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// What the live database would produce in the next N days, per day, campaign and step (read-only)
+    Forecast {
+        #[arg(long)]
+        days: u32,
     },
     /// Apply database migrations
     Migrate,
@@ -171,6 +177,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             TasksCommand::Done { id } => tasks::done(config, *id, now).await,
         },
         Command::Status { json } => status::run(config, *json, now).await,
+        Command::Forecast { days } => forecast::run(config, *days, now).await,
         Command::Migrate => db::open(config, now).await.map(|_| println!("database is up to date")),
     };
     match result {

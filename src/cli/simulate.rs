@@ -12,6 +12,7 @@ use crate::definitions::Definitions;
 use crate::engine::{Engine, Event, Sink};
 use crate::links::Links;
 use crate::mail::Discard;
+use crate::store::{SqliteStore, Store};
 
 pub struct Options<'a> {
     pub days: u32,
@@ -51,23 +52,15 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         None => Vec::new(),
     };
     let scratch = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
-    let url = format!("sqlite://{}", scratch.path().join("simulate.db").display());
-    let store = crate::store::open(&url, 1).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let store = SqliteStore::scratch(&scratch.path().join("simulate.db"))
+        .await
+        .map_err(|e| Failure::Environment(e.to_string()))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
     store.upsert_leads(&leads, start).await.map_err(|e| Failure::Environment(e.to_string()))?;
     let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
     let links = Links::new(&defs.config.http.public_url, b"simulate");
-    let engine = Engine::new(Arc::new(defs), store, Arc::new(Discard), links, printer.clone());
-    let fail = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
-    let mut t = start;
-    engine.tick(t).await.map_err(fail)?;
-    while let Some(next) = engine.next_wakeup(t).await.map_err(fail)? {
-        if next >= end {
-            break;
-        }
-        t = next;
-        engine.tick(t).await.map_err(fail)?;
-    }
+    let engine = Engine::new(Arc::new(defs), Arc::new(store), Arc::new(Discard), links, printer.clone());
+    engine.run_virtual(start, end).await.map_err(|e| Failure::Environment(e.to_string()))?;
     if let Ok(mut out) = printer.out.lock() {
         let _ = out.flush();
     }

@@ -105,6 +105,21 @@ impl Engine {
         self.defs.campaigns.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
     }
 
+    /// Tick at `start` and then at every instant something is due, up to
+    /// (not including) `end`: `simulate` and `forecast`'s virtual clock.
+    pub async fn run_virtual(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+        let mut t = start;
+        self.tick(t).await?;
+        while let Some(next) = self.next_wakeup(t).await? {
+            if next >= end {
+                break;
+            }
+            t = next;
+            self.tick(t).await?;
+        }
+        Ok(())
+    }
+
     /// The next instant after `now` at which a tick has something to do.
     pub async fn next_wakeup(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let mut next =

@@ -6,6 +6,7 @@
 //! active enrolments), never a scan of all leads; audience sweeps page
 //! through matching leads by id.
 
+pub mod copy;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -264,6 +265,67 @@ pub trait Store: Send + Sync {
     async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
 
     async fn status(&self, now: DateTime<Utc>, campaigns: &[String]) -> Result<StatusReport>;
+
+    /// Copying (`forecast` works on a copy): pages of rows by id, and their
+    /// insertion as they are, ids kept.
+    async fn copy_page(&self, table: Table, after_id: i64, limit: i64) -> Result<Vec<Copied>>;
+    async fn paste(&self, rows: &[Copied]) -> Result<()>;
+}
+
+/// Tables `copy_page` reads; timers, counters and suppressions are small and
+/// come whole in the first page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Leads,
+    Enrolments,
+    /// Only deliveries updated at or after the given time (the caps' look-back).
+    Deliveries(DateTime<Utc>),
+    OpenTasks,
+    Small,
+}
+
+/// One copied row; the engine's state, not a user-facing type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Copied {
+    Lead(Lead),
+    Enrolment {
+        id: i64,
+        campaign: String,
+        lead_id: i64,
+        active: bool,
+        enrolled_at: DateTime<Utc>,
+        step_id: Option<String>,
+        due_at: Option<DateTime<Utc>>,
+        last_step_id: Option<String>,
+        ended_at: Option<DateTime<Utc>>,
+        end_reason: Option<String>,
+    },
+    Delivery {
+        id: i64,
+        enrolment_id: i64,
+        lead_id: i64,
+        campaign: String,
+        step_id: String,
+        kind: String,
+        state: String,
+        updated_at: DateTime<Utc>,
+    },
+    Task(TaskRow),
+    Timer(String, DateTime<Utc>, String),
+    Counter(String, i64),
+    Suppression(String, String, DateTime<Utc>),
+}
+
+impl Copied {
+    /// The id paging continues after.
+    pub fn id(&self) -> i64 {
+        match self {
+            Copied::Lead(l) => l.id,
+            Copied::Enrolment { id, .. } | Copied::Delivery { id, .. } => *id,
+            Copied::Task(t) => t.id,
+            _ => 0,
+        }
+    }
 }
 
 /// How a delivery ended.

@@ -705,6 +705,192 @@ macro_rules! sql_store {
                         total: by_state(None).await?,
                     })
                 }
+
+                async fn copy_page(&self, table: Table, after_id: i64, limit: i64) -> Result<Vec<Copied>> {
+                    let mut c = self.conn().await?;
+                    match table {
+                        Table::Leads => {
+                            let sql = format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id > $1 ORDER BY l.id LIMIT $2");
+                            let rows = dynamic(sql).bind(after_id).bind(limit).fetch_all(&mut *c).await?;
+                            rows.iter().map(|r| lead_from(r).map(Copied::Lead)).collect()
+                        }
+                        Table::Enrolments => {
+                            let rows = sqlx::query(
+                                "SELECT id, campaign, lead_id, active, enrolled_at, step_id, due_at, last_step_id, \
+                                 ended_at, end_reason FROM enrolments WHERE id > $1 ORDER BY id LIMIT $2",
+                            )
+                            .bind(after_id)
+                            .bind(limit)
+                            .fetch_all(&mut *c)
+                            .await?;
+                            rows.iter()
+                                .map(|r| {
+                                    Ok(Copied::Enrolment {
+                                        id: r.try_get("id")?,
+                                        campaign: r.try_get("campaign")?,
+                                        lead_id: r.try_get("lead_id")?,
+                                        active: r.try_get("active")?,
+                                        enrolled_at: r.try_get("enrolled_at")?,
+                                        step_id: r.try_get("step_id")?,
+                                        due_at: r.try_get("due_at")?,
+                                        last_step_id: r.try_get("last_step_id")?,
+                                        ended_at: r.try_get("ended_at")?,
+                                        end_reason: r.try_get("end_reason")?,
+                                    })
+                                })
+                                .collect()
+                        }
+                        Table::Deliveries(since) => {
+                            let rows = sqlx::query(
+                                "SELECT id, enrolment_id, lead_id, campaign, step_id, kind, state, updated_at \
+                                 FROM deliveries WHERE id > $1 AND updated_at >= $3 ORDER BY id LIMIT $2",
+                            )
+                            .bind(after_id)
+                            .bind(limit)
+                            .bind(since)
+                            .fetch_all(&mut *c)
+                            .await?;
+                            rows.iter()
+                                .map(|r| {
+                                    Ok(Copied::Delivery {
+                                        id: r.try_get("id")?,
+                                        enrolment_id: r.try_get("enrolment_id")?,
+                                        lead_id: r.try_get("lead_id")?,
+                                        campaign: r.try_get("campaign")?,
+                                        step_id: r.try_get("step_id")?,
+                                        kind: r.try_get("kind")?,
+                                        state: r.try_get("state")?,
+                                        updated_at: r.try_get("updated_at")?,
+                                    })
+                                })
+                                .collect()
+                        }
+                        Table::OpenTasks => {
+                            let sql = format!("{TASK_SELECT} WHERE t.done_at IS NULL AND t.id > $1 ORDER BY t.id LIMIT $2");
+                            let rows = dynamic(sql).bind(after_id).bind(limit).fetch_all(&mut *c).await?;
+                            rows.iter().map(|r| task_from(r).map(Copied::Task)).collect()
+                        }
+                        Table::Small if after_id > 0 => Ok(Vec::new()),
+                        Table::Small => {
+                            let mut out = Vec::new();
+                            for r in sqlx::query("SELECT name, last_at, note FROM timers").fetch_all(&mut *c).await? {
+                                out.push(Copied::Timer(r.try_get("name")?, r.try_get("last_at")?, r.try_get("note")?));
+                            }
+                            for r in sqlx::query("SELECT name, value FROM counters").fetch_all(&mut *c).await? {
+                                out.push(Copied::Counter(r.try_get("name")?, r.try_get("value")?));
+                            }
+                            let rows = sqlx::query("SELECT email, reason, created_at FROM suppressions").fetch_all(&mut *c).await?;
+                            for r in rows {
+                                out.push(Copied::Suppression(
+                                    r.try_get("email")?,
+                                    r.try_get("reason")?,
+                                    r.try_get("created_at")?,
+                                ));
+                            }
+                            Ok(out)
+                        }
+                    }
+                }
+
+                async fn paste(&self, rows: &[Copied]) -> Result<()> {
+                    let mut c = self.conn().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    for row in rows {
+                        let q = match row {
+                            Copied::Lead(l) => sqlx::query(
+                                "INSERT INTO leads (id, email, first_name, last_name, company, owner, status, \
+                                 status_changed_at, lost_reason, timezone, attributes, replied_at, created_at, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                            )
+                            .bind(l.id)
+                            .bind(&l.email)
+                            .bind(&l.first_name)
+                            .bind(&l.last_name)
+                            .bind(&l.company)
+                            .bind(&l.owner)
+                            .bind(&l.status)
+                            .bind(l.status_changed_at)
+                            .bind(&l.lost_reason)
+                            .bind(l.timezone.map(|t| t.name().to_string()).unwrap_or_default())
+                            .bind(serde_json::to_string(&l.attributes).unwrap_or_else(|_| "{}".into()))
+                            .bind(l.replied_at)
+                            .bind(l.created_at)
+                            .bind(l.updated_at),
+                            Copied::Enrolment {
+                                id,
+                                campaign,
+                                lead_id,
+                                active,
+                                enrolled_at,
+                                step_id,
+                                due_at,
+                                last_step_id,
+                                ended_at,
+                                end_reason,
+                            } => sqlx::query(
+                                "INSERT INTO enrolments (id, campaign, lead_id, active, enrolled_at, step_id, due_at, \
+                                 last_step_id, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                            )
+                            .bind(*id)
+                            .bind(campaign)
+                            .bind(*lead_id)
+                            .bind(*active)
+                            .bind(*enrolled_at)
+                            .bind(step_id)
+                            .bind(*due_at)
+                            .bind(last_step_id)
+                            .bind(*ended_at)
+                            .bind(end_reason),
+                            Copied::Delivery { id, enrolment_id, lead_id, campaign, step_id, kind, state, updated_at } => {
+                                sqlx::query(
+                                    "INSERT INTO deliveries (id, enrolment_id, lead_id, campaign, step_id, kind, state, \
+                                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                                )
+                                .bind(*id)
+                                .bind(*enrolment_id)
+                                .bind(*lead_id)
+                                .bind(campaign)
+                                .bind(step_id)
+                                .bind(kind)
+                                .bind(state)
+                                .bind(*updated_at)
+                            }
+                            // The task's delivery may be older than the copied
+                            // ones: -id keeps delivery_id unique without it.
+                            Copied::Task(t) => sqlx::query(
+                                "INSERT INTO tasks (id, delivery_id, lead_id, campaign, step_id, rep, text, due_at, \
+                                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            )
+                            .bind(t.id)
+                            .bind(-t.id)
+                            .bind(t.lead_id)
+                            .bind(&t.campaign)
+                            .bind(&t.step_id)
+                            .bind(&t.rep)
+                            .bind(&t.text)
+                            .bind(t.due_at)
+                            .bind(t.created_at),
+                            Copied::Timer(name, at, note) => {
+                                sqlx::query("INSERT INTO timers (name, last_at, note) VALUES ($1, $2, $3)")
+                                    .bind(name)
+                                    .bind(*at)
+                                    .bind(note)
+                            }
+                            Copied::Counter(name, value) => {
+                                sqlx::query("INSERT INTO counters (name, value) VALUES ($1, $2)").bind(name).bind(*value)
+                            }
+                            Copied::Suppression(email, reason, at) => {
+                                sqlx::query("INSERT INTO suppressions (email, reason, created_at) VALUES ($1, $2, $3)")
+                                    .bind(email)
+                                    .bind(reason)
+                                    .bind(*at)
+                            }
+                        };
+                        q.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
             }
         }
     };

@@ -21,16 +21,29 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str, _max_connections: u32) -> Result<SqliteStore> {
-        let mut options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+        // NORMAL is durable in WAL mode except for the last commits before
+        // a power cut; the delivery guarantee is about process crashes.
+        let options = SqliteConnectOptions::from_str(url)?.foreign_keys(true).synchronous(SqliteSynchronous::Normal);
+        SqliteStore::connect(options, url).await
+    }
+
+    /// A throwaway database (`simulate`, `forecast`) in a file: memory stays
+    /// flat however many leads. Foreign keys are off so a partial copy of a
+    /// live database (recent deliveries only) can be pasted in.
+    pub async fn scratch(path: &std::path::Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new().filename(path).foreign_keys(false);
+        let store = SqliteStore::connect(options.synchronous(SqliteSynchronous::Off), "").await?;
+        Ok(store)
+    }
+
+    async fn connect(options: SqliteConnectOptions, url: &str) -> Result<SqliteStore> {
+        let mut options = options.create_if_missing(true).busy_timeout(Duration::from_secs(10));
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if !memory {
             if let Some(dir) = std::path::Path::new(options.get_filename()).parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+            options = options.journal_mode(SqliteJournalMode::Wal);
         }
         let conn = options.connect().await?;
         Ok(SqliteStore { conn: Mutex::new(conn) })

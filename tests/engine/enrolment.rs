@@ -136,3 +136,25 @@ async fn upsert_keeps_what_is_not_given_and_matches_email_case_insensitively(b: 
     w.finish().await;
 }
 both!(upsert_keeps_what_is_not_given_and_matches_email_case_insensitively);
+
+async fn leads_a_crm_writes_directly_are_noticed_at_the_next_sweep(b: Backend) {
+    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let start = utc("2026-06-01T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(1)).await;
+    // After the first (full) sweep: a CRM fixes l2's reason and inserts a
+    // new lead, without touching updated_at.
+    w.crm("UPDATE leads SET lost_reason = 'budget' WHERE email = 'l2@x.test'").await;
+    w.crm(
+        "INSERT INTO leads (email, status, status_changed_at, lost_reason, attributes) \
+         VALUES ('new@x.test', 'lost', '2025-01-01T00:00:00+00:00', 'timing', '{\"region\": \"emea\"}')",
+    )
+    .await;
+    w.run(start + days(1), start + days(3)).await;
+    let mut late: Vec<String> =
+        w.events(Kind::Enrolled).into_iter().filter(|e| e.at > start + days(1)).map(|e| e.lead.unwrap()).collect();
+    late.sort();
+    assert_eq!(late, ["l2@x.test", "new@x.test"]);
+    w.finish().await;
+}
+both!(leads_a_crm_writes_directly_are_noticed_at_the_next_sweep);

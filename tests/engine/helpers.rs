@@ -50,6 +50,7 @@ impl Mailer for Recorder {
 pub struct World {
     pub engine: Engine,
     pub rec: Arc<Recorder>,
+    pub url: String,
     /// Kept alive: the definitions and the SQLite file live here.
     _dir: tempfile::TempDir,
     pg_db: Option<String>,
@@ -98,10 +99,11 @@ impl World {
             }
         };
         let store = nurture::store::open(&url, 4).await.unwrap();
+        let url = url.clone();
         store.migrate().await.unwrap();
         let rec = Arc::new(Recorder::default());
         let engine = Engine::new(Arc::new(defs), store, rec.clone(), Links::new("https://n.test", b"k"), rec.clone());
-        World { engine, rec, _dir: dir, pg_db }
+        World { engine, rec, url, _dir: dir, pg_db }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -115,15 +117,7 @@ impl World {
 
     /// Drive the clock from `from` to `to` as `simulate` does.
     pub async fn run(&self, from: DateTime<Utc>, to: DateTime<Utc>) {
-        let mut t = from;
-        self.engine.tick(t).await.unwrap();
-        while let Some(next) = self.engine.next_wakeup(t).await.unwrap() {
-            if next >= to {
-                break;
-            }
-            t = next;
-            self.engine.tick(t).await.unwrap();
-        }
+        self.engine.run_virtual(from, to).await.unwrap();
     }
 
     pub fn events(&self, kind: Kind) -> Vec<Event> {
@@ -142,6 +136,18 @@ impl World {
                 )
             })
             .collect()
+    }
+
+    /// Run SQL as a CRM would, on its own connection.
+    pub async fn crm(&self, sql: &str) {
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+        if self.url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            q.execute(&mut c).await.unwrap();
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+        }
     }
 
     pub async fn finish(self) {

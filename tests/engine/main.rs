@@ -3,5 +3,6 @@
 
 mod delivery;
 mod enrolment;
+mod forecast;
 mod helpers;
 mod tasks;
