@@ -14,30 +14,90 @@ const FIELDS: [&str; 9] =
 /// Kept by the database, not taken from files.
 const MANAGED: [&str; 3] = ["created_at", "updated_at", "id"];
 
-pub fn read(path: &Path, statuses: &[String]) -> Result<Vec<NewLead>, Diagnostic> {
-    let source = crate::source::Source::read_large(path)?;
-    parse(&source.text, statuses).map_err(|(line, msg)| Diagnostic::error(path, msg).at(line, 1))
+/// Rows read per batch by [`import`].
+pub const BATCH: usize = 1000;
+
+/// Validate the whole file (nothing is written if a row is bad), then hand
+/// it to `write` in batches: two streaming passes, so memory does not grow
+/// with the file. A later row for the same email updates the earlier one.
+pub async fn import<F, Fut, E>(path: &Path, statuses: &[String], mut write: F) -> Result<usize, ImportError<E>>
+where
+    F: FnMut(Vec<NewLead>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    let mut count = 0;
+    for row in Rows::open(path, statuses)? {
+        row.map_err(|(line, msg)| ImportError::Invalid(Diagnostic::error(path, msg).at(line, 1)))?;
+        count += 1;
+    }
+    let mut batch = Vec::with_capacity(BATCH);
+    for row in Rows::open(path, statuses)? {
+        batch.push(row.map_err(|(line, msg)| ImportError::Invalid(Diagnostic::error(path, msg).at(line, 1)))?);
+        if batch.len() == BATCH {
+            write(std::mem::take(&mut batch)).await.map_err(ImportError::Write)?;
+        }
+    }
+    if !batch.is_empty() {
+        write(batch).await.map_err(ImportError::Write)?;
+    }
+    Ok(count)
 }
 
-/// Errors are (1-based line, message).
-pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, String)> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| (1, format!("unreadable header: {e}")))?
-        .iter()
-        .map(|h| h.to_lowercase())
-        .collect();
-    if !headers.iter().any(|h| h == "email") {
-        return Err((1, "no `email` column; the header must name the columns (email,first_name,...)".into()));
+#[derive(Debug)]
+pub enum ImportError<E> {
+    Invalid(Diagnostic),
+    Write(E),
+}
+
+impl<E> From<Diagnostic> for ImportError<E> {
+    fn from(d: Diagnostic) -> Self {
+        ImportError::Invalid(d)
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut leads = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| (e.position().map_or(0, |p| p.line() as usize), format!("bad CSV: {e}")))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+}
+
+/// Every row of a text, validated; errors are (1-based line, message).
+pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, String)> {
+    Rows::new(
+        csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(Box::new(std::io::Cursor::new(text.to_string()))),
+        statuses,
+    )?
+    .collect()
+}
+
+/// A lead CSV read one validated row at a time.
+pub struct Rows<'a> {
+    records: csv::StringRecordsIntoIter<Box<dyn std::io::Read>>,
+    headers: Vec<String>,
+    statuses: &'a [String],
+}
+
+impl<'a> Rows<'a> {
+    pub fn open(path: &Path, statuses: &'a [String]) -> Result<Rows<'a>, Diagnostic> {
+        let file = std::fs::File::open(path).map_err(|e| Diagnostic::error(path, format!("cannot read: {e}")))?;
+        let reader =
+            csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(Box::new(file) as Box<dyn std::io::Read>);
+        Rows::new(reader, statuses).map_err(|(line, msg)| Diagnostic::error(path, msg).at(line, 1))
+    }
+
+    fn new(
+        mut reader: csv::Reader<Box<dyn std::io::Read>>,
+        statuses: &'a [String],
+    ) -> Result<Rows<'a>, (usize, String)> {
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| (1, format!("unreadable header: {e}")))?
+            .iter()
+            .map(|h| h.to_lowercase())
+            .collect();
+        if !headers.iter().any(|h| h == "email") {
+            return Err((1, "no `email` column; the header must name the columns (email,first_name,...)".into()));
+        }
+        Ok(Rows { records: reader.into_records(), headers, statuses })
+    }
+
+    fn lead(&self, record: &csv::StringRecord, line: usize) -> Result<NewLead, (usize, String)> {
         let mut lead = NewLead::default();
-        for (name, value) in headers.iter().zip(record.iter()) {
+        for (name, value) in self.headers.iter().zip(record.iter()) {
             let given = (!value.is_empty()).then(|| value.to_string());
             match name.as_str() {
                 "email" => {
@@ -48,11 +108,11 @@ pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, St
                 "company" => lead.company = given,
                 "owner" if value.is_empty() => lead.owner = Some(String::new()),
                 "owner" => {
-                    lead.owner =
-                        Some(crate::email::parse_address(value).map_err(|e| (line, format!("owner: {e}")))?.to_string())
+                    let owner = crate::email::parse_address(value).map_err(|e| (line, format!("owner: {e}")))?;
+                    lead.owner = Some(owner.to_string());
                 }
-                "status" if !value.is_empty() && !statuses.iter().any(|s| s == value) => {
-                    return Err((line, format!("unknown status {value:?}; known: {}", statuses.join(", "))));
+                "status" if !value.is_empty() && !self.statuses.iter().any(|s| s == value) => {
+                    return Err((line, format!("unknown status {value:?}; known: {}", self.statuses.join(", "))));
                 }
                 "status" => lead.status = given,
                 "status_changed_at" if value.is_empty() => {}
@@ -70,12 +130,23 @@ pub fn parse(text: &str, statuses: &[String]) -> Result<Vec<NewLead>, (usize, St
                 _ => {}
             }
         }
-        if !seen.insert(lead.email.clone()) {
-            return Err((line, format!("{} appears twice in this file", lead.email)));
-        }
-        leads.push(lead);
+        Ok(lead)
     }
-    Ok(leads)
+}
+
+impl Iterator for Rows<'_> {
+    type Item = Result<NewLead, (usize, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let record = self.records.next()?;
+        Some(match record {
+            Err(e) => Err((e.position().map_or(0, |p| p.line() as usize), format!("bad CSV: {e}"))),
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line() as usize);
+                self.lead(&r, line)
+            }
+        })
+    }
 }
 
 /// RFC 3339, or a plain date (midnight UTC).
@@ -114,7 +185,6 @@ mod tests {
             ("email,status\na@x.test,gone\n", 2, "unknown status"),
             ("email,timezone\na@x.test,Mars/Base\n", 2, "time zone"),
             ("email,status_changed_at\na@x.test,yesterday\n", 2, "RFC 3339"),
-            ("email\na@x.test\nA@x.test\n", 3, "twice"),
             ("name\nAna\n", 1, "no `email` column"),
             ("email,status\na@x.test,new,extra\n", 2, "bad CSV"),
         ];

@@ -11,24 +11,28 @@ use crate::lead::Lead;
 
 pub async fn import(config: Option<&Path>, csv: &Path, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let leads = crate::import::read(csv, &db.defs().config.statuses).map_err(|d| Failure::Invalid(d.to_string()))?;
-    let mut existing = 0;
-    for l in &leads {
-        existing += usize::from(db.store().lead_by_email(&l.email).await.map_err(db_error)?.is_some());
-    }
-    let ids = db.store().upsert_leads(&leads, now).await.map_err(db_error)?;
-    for id in &ids {
-        if let Some(lead) = db.store().lead(*id).await.map_err(db_error)? {
-            db.engine.lead_changed(&lead, now).await.map_err(db_error)?;
+    let (store, engine) = (db.store(), &db.engine);
+    let statuses = db.defs().config.statuses.clone();
+    let count = crate::import::import(csv, &statuses, |batch| async move {
+        for id in store.upsert_leads(&batch, now).await.map_err(|e| e.to_string())? {
+            if let Some(lead) = store.lead(id).await.map_err(|e| e.to_string())? {
+                engine.lead_changed(&lead, now).await.map_err(|e| e.to_string())?;
+            }
         }
-    }
-    let enrolled = db.events.0.lock().map(|v| v.len()).unwrap_or(0);
-    println!(
-        "imported {} lead(s): {} new, {existing} updated; {enrolled} enrolment change(s)",
-        ids.len(),
-        ids.len() - existing
-    );
+        Ok::<(), String>(())
+    })
+    .await
+    .map_err(import_failure)?;
+    let changes = db.events.0.lock().map(|v| v.len()).unwrap_or(0);
+    println!("imported {count} lead(s); {changes} enrolment change(s)");
     Ok(())
+}
+
+pub fn import_failure(e: crate::import::ImportError<String>) -> Failure {
+    match e {
+        crate::import::ImportError::Invalid(d) => Failure::Invalid(format!("{d}\nnothing was imported")),
+        crate::import::ImportError::Write(e) => db_error(e),
+    }
 }
 
 async fn find(db: &Db, email: &str) -> Result<Lead, Failure> {

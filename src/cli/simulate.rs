@@ -47,16 +47,19 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         eprint!("{diags}");
         return Err(Failure::Invalid("simulate: fix the errors above first (see `nurture check`)".into()));
     }
-    let leads = match o.leads {
-        Some(p) => crate::import::read(p, &defs.config.statuses).map_err(|d| Failure::Invalid(d.to_string()))?,
-        None => Vec::new(),
-    };
     let scratch = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
     let store = SqliteStore::scratch(&scratch.path().join("simulate.db"))
         .await
         .map_err(|e| Failure::Environment(e.to_string()))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
-    store.upsert_leads(&leads, start).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    if let Some(path) = o.leads {
+        let store = &store;
+        crate::import::import(path, &defs.config.statuses, |batch| async move {
+            store.upsert_leads(&batch, start).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(super::leads::import_failure)?;
+    }
     let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
     let links = Links::new(&defs.config.http.public_url, b"simulate");
     let engine = Engine::new(Arc::new(defs), Arc::new(store), Arc::new(Discard), links, printer.clone());

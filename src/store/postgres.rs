@@ -3,7 +3,7 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgPool, Postgres};
 
 use super::Result;
 
@@ -13,6 +13,9 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<PgStore> {
+        // One plain connection first: an unreachable server fails now, not
+        // after the pool has retried for its whole acquire timeout.
+        sqlx::PgConnection::connect(url).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(std::time::Duration::from_secs(10))

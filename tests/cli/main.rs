@@ -2,5 +2,6 @@
 //! stderr, and never a panic, whatever is in the files.
 
 mod check;
+mod db;
 mod helpers;
 mod preview;

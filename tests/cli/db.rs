@@ -1,0 +1,116 @@
+//! The database commands on the embedded SQLite default.
+
+use crate::helpers::Project;
+
+const LEADS: &str = "email,first_name,company,owner,status,status_changed_at,lost_reason,timezone,region
+ana@acme.test,Ana,Acme,rep1@sales.test,new,,,Europe/Lisbon,emea
+bo@bolt.test,Bo,Bolt,rep2@sales.test,lost,2025-10-01,budget,Asia/Tokyo,apac
+";
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn import_enrols_at_once_and_status_reports_every_final_state() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    let run = p.run(&["leads", "import", "leads.csv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("imported 2 lead(s)"), "{}", run.stdout);
+    let status = json(&p.run(&["status", "--json"]).stdout);
+    assert_eq!(status["active_enrolments"], 2, "speed-to-lead for ana, win-back for bo: {status}");
+    for key in ["due_now", "sent_24h", "failed_24h", "uncertain_24h", "open_tasks", "next_due_at"] {
+        assert!(status.get(key).is_some(), "{key} missing: {status}");
+    }
+    for state in ["sent", "failed", "bounced", "suppressed", "uncertain", "cancelled"] {
+        assert_eq!(status["total"][state], 0, "{state}: {status}");
+    }
+}
+
+#[test]
+fn a_bad_row_rejects_the_whole_file() {
+    let p = Project::bundled();
+    p.write("leads.csv", format!("{LEADS}cy@cog.test,Cy,Cog,,nurturing,,,Mars/Base,na\n"));
+    let run = p.run(&["leads", "import", "leads.csv"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("leads.csv:4:1:") && run.stderr.contains("Mars/Base"), "{}", run.stderr);
+    assert_eq!(p.run(&["preview", "winback", "--lead", "bo@bolt.test"]).code, 1, "nothing was written");
+}
+
+#[test]
+fn status_changes_replies_and_suppressions_end_enrolments() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let run = p.run(&["leads", "set-status", "ANA@acme.test", "won"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("left speed-to-lead"), "{}", run.stdout);
+    let run = p.run(&["suppress", "bo@bolt.test"]);
+    assert!(run.stdout.contains("left winback (suppressed)"), "{}", run.stdout);
+    let status = json(&p.run(&["status", "--json"]).stdout);
+    assert_eq!(status["active_enrolments"], 0);
+    assert!(status["total"]["cancelled"].as_i64().unwrap() >= 5, "remaining steps recorded: {status}");
+    assert_eq!(p.run(&["leads", "event", "ana@acme.test", "replied"]).code, 0);
+}
+
+#[test]
+fn unknown_leads_statuses_and_tasks_are_invalid_input() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    assert_eq!(p.run(&["leads", "set-status", "nobody@x.test", "won"]).code, 1);
+    assert_eq!(p.run(&["leads", "set-status", "ana@acme.test", "closed"]).code, 1);
+    assert_eq!(p.run(&["tasks", "done", "42"]).code, 1);
+    assert_eq!(p.run(&["suppress", "not-an-email"]).code, 1);
+    assert_eq!(p.run(&["leads", "event", "ana@acme.test", "clicked"]).code, 2);
+}
+
+#[test]
+fn preview_renders_a_stored_lead() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let run = p.run(&["preview", "winback", "--step", "call", "--lead", "bo@bolt.test"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("Call Bo at Bolt: lost to budget"), "{}", run.stdout);
+}
+
+#[test]
+fn forecast_counts_per_day_campaign_and_step_and_writes_nothing() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let before = p.run(&["status", "--json"]).stdout;
+    let run = p.run(&["forecast", "--days", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.lines().any(|l| l.contains("speed-to-lead") && l.contains("call-now") && l.contains("task")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.lines().any(|l| l.contains("winback") && l.contains("check-in")), "{}", run.stdout);
+    assert_eq!(p.run(&["status", "--json"]).stdout, before, "read-only");
+}
+
+#[test]
+fn database_url_from_the_environment_wins() {
+    let p = Project::bundled();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nurture"))
+        .args(["--config", "nurture.toml", "migrate"])
+        .current_dir(p.dir.path())
+        .env("NURTURE_DATABASE_URL", format!("sqlite://{}", p.path("elsewhere.db").display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(p.path("elsewhere.db").exists());
+    assert!(!p.path("var/nurture.db").exists());
+}
+
+#[test]
+fn an_unreachable_database_is_an_environment_failure() {
+    let p = Project::bundled();
+    p.write("nurture.toml", "[database]\nurl = \"postgres://nobody@127.0.0.1:1/none\"\n");
+    let run = p.run(&["status"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+}
