@@ -2,8 +2,6 @@
 //! rep's zone. Timers are per zone, so a tick costs no query unless a
 //! digest is due somewhere.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -42,13 +40,12 @@ impl Engine {
         if firing.is_empty() {
             return Ok(());
         }
-        let mut by_rep: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for t in self.store.open_tasks(None).await? {
-            if firing.contains(&self.rep_zone(&t.rep)) {
-                by_rep.entry(t.rep.clone()).or_default().push(t);
+        // One rep's tasks in memory at a time, however many leads.
+        for email in self.store.reps_with_open_tasks().await? {
+            if !firing.contains(&self.rep_zone(&email)) {
+                continue;
             }
-        }
-        for (email, tasks) in by_rep {
+            let tasks = self.store.open_tasks(Some(&email)).await?;
             let rep = self.defs.config.reps.iter().find(|r| r.email == email).cloned().unwrap_or(Rep {
                 email: email.clone(),
                 name: String::new(),

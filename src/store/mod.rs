@@ -261,6 +261,8 @@ pub trait Store: Send + Sync {
 
     async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64>;
     async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>>;
+    /// Reps with at least one open task.
+    async fn reps_with_open_tasks(&self) -> Result<Vec<String>>;
     async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
     async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
 

@@ -656,6 +656,13 @@ macro_rules! sql_store {
                     rows.iter().map(task_from).collect()
                 }
 
+                async fn reps_with_open_tasks(&self) -> Result<Vec<String>> {
+                    let rows = sqlx::query("SELECT DISTINCT rep FROM tasks WHERE done_at IS NULL ORDER BY rep")
+                        .fetch_all(&mut *self.conn().await?)
+                        .await?;
+                    Ok(rows.iter().map(|r| r.try_get("rep")).collect::<std::result::Result<_, _>>()?)
+                }
+
                 async fn task(&self, id: i64) -> Result<Option<TaskRow>> {
                     let row = dynamic(format!("{TASK_SELECT} WHERE t.id = $1"))
                         .bind(id)
