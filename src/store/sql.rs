@@ -223,8 +223,11 @@ macro_rules! sql_store {
                         return Ok(Vec::new());
                     }
                     let mut args = vec![Arg::Int(after_id), Arg::Text(q.campaign.clone()), Arg::Int(limit)];
+                    // `(x || '') IN` hides the column from the planner: paging
+                    // must walk the primary key; an index on status would make
+                    // every page re-read and re-sort all matching leads.
                     let mut sql = format!(
-                        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id > $1 AND l.status IN ({})",
+                        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id > $1 AND (l.status || '') IN ({})",
                         placeholders(args.len() + 1, q.statuses.len())
                     );
                     args.extend(q.statuses.iter().cloned().map(Arg::Text));
@@ -380,6 +383,9 @@ macro_rules! sql_store {
                 }
 
                 async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>> {
+                    // The campaign filter is hidden from the planner (`|| ''`)
+                    // so it walks the due_at index and stops at LIMIT: O(due),
+                    // not O(active enrolments of these campaigns).
                     if campaigns.is_empty() {
                         return Ok(Vec::new());
                     }
@@ -387,7 +393,8 @@ macro_rules! sql_store {
                         "SELECT e.id AS enrolment_id, e.campaign, e.step_id, e.due_at, e.enrolled_at, {LEAD_COLUMNS}, \
                          EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) AS suppressed \
                          FROM enrolments e JOIN leads l ON l.id = e.lead_id \
-                         WHERE e.active AND e.due_at <= $1 AND e.campaign IN ({}) ORDER BY e.due_at, e.id LIMIT $2",
+                         WHERE e.active AND e.due_at <= $1 AND (e.campaign || '') IN ({}) \
+                         ORDER BY e.due_at, e.id LIMIT $2",
                         placeholders(3, campaigns.len())
                     );
                     let mut q = dynamic(sql).bind(now).bind(limit);
@@ -419,8 +426,8 @@ macro_rules! sql_store {
                         return Ok(None);
                     }
                     let sql = format!(
-                        "SELECT due_at FROM enrolments WHERE active AND due_at IS NOT NULL AND campaign IN ({}) \
-                         ORDER BY due_at LIMIT 1",
+                        "SELECT due_at FROM enrolments WHERE active AND due_at IS NOT NULL \
+                         AND (campaign || '') IN ({}) ORDER BY due_at LIMIT 1",
                         placeholders(1, campaigns.len())
                     );
                     let mut q = dynamic(sql);
