@@ -5,13 +5,19 @@
 //! - [`config`]: `nurture.toml`, defaults for every key, the reps file.
 //! - [`campaign`]: `campaigns/*.toml` parsed and validated into [`campaign::Campaign`].
 //! - [`template`]: Handlebars templates compiled once; rendering a step for a lead.
+//! - [`definitions`]: config + campaigns + templates loaded and checked as one unit.
 //! - [`schedule`]: pure time math (cron, send windows, email caps); `now` is always an argument.
-//! - [`lead`]: the lead record and the sample lead used by `check` and `preview`.
-//! - [`cli`]: the `nurture` command line; `check` and `preview` live there.
+//! - [`store`]: leads, enrolments, deliveries, tasks; SQLite and PostgreSQL behind one trait.
+//! - [`engine`]: one `tick(now)` runs due sweeps, due steps and due digests; `simulate`,
+//!   `forecast` and tests drive it with a virtual clock.
+//! - [`mail`]: the outgoing message, the `Mailer` trait and send-failure classes.
+//! - [`cli`]: the `nurture` command line.
 //!
-//! Supporting pieces: [`diag`] (positioned problems), [`source`] (files read
-//! with limits), [`fields`] (value parsers that report at the value),
-//! [`duration`] (`1d 12h`), [`email`] (address syntax).
+//! Supporting pieces: [`lead`] (the lead record), [`import`] (lead CSV),
+//! [`links`] and [`secret`] (signed unsubscribe and task links), [`diag`]
+//! (positioned problems), [`source`] (files read with limits), [`fields`]
+//! (value parsers that report at the value), [`duration`] (`1d 12h`),
+//! [`email`] (address syntax).
 
 pub mod campaign;
 pub mod cli;
