@@ -1,6 +1,9 @@
 //! Outgoing mail: the message the engine hands over, the [`Mailer`] that
 //! carries it, and how a failure is classified before anything acts on it.
 
+pub mod message;
+pub mod outbox;
+
 use async_trait::async_trait;
 
 /// One email ready to go: marketing (to a lead) or a rep reminder/digest.

@@ -1,0 +1,100 @@
+//! Turning an [`Outgoing`] into an RFC 5322 message: both parts when there
+//! is HTML, a unique Message-ID, and for marketing email the one-click
+//! unsubscribe headers of RFC 2369 and RFC 8058.
+
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+
+use super::Outgoing;
+
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub reply_to: Option<&'a Mailbox>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the message to {to}: {why}")]
+pub struct BuildError {
+    pub to: String,
+    pub why: String,
+}
+
+/// Random enough to be unique across replicas and restarts, and carrying
+/// the sender's domain as RFC 5322 asks.
+pub fn message_id(from: &Mailbox) -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{id}@{}>", from.email.domain())
+}
+
+pub fn build(m: &Outgoing, env: &Envelope) -> Result<Message, BuildError> {
+    let fail = |why: String| BuildError { to: m.to.clone(), why };
+    let to: Mailbox = m.to.parse().map_err(|e| fail(format!("recipient: {e}")))?;
+    let mut b = Message::builder()
+        .from(env.from.clone())
+        .to(to)
+        .subject(&m.subject)
+        .date_now()
+        .message_id(Some(message_id(env.from)));
+    if let Some(r) = env.reply_to {
+        b = b.reply_to(r.clone());
+    }
+    if let Some(url) = &m.unsubscribe_url {
+        const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+        const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+        b = b
+            .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
+            .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".into()));
+    }
+    let built = match &m.html {
+        Some(html) => b.multipart(MultiPart::alternative_plain_html(m.text.clone(), html.clone())),
+        None => b.singlepart(SinglePart::plain(m.text.clone())),
+    };
+    built.map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(html: bool, unsubscribe: bool) -> Outgoing {
+        Outgoing {
+            to: "ana@acme.test".into(),
+            subject: "Still weighing Acme's options?".into(),
+            text: "Hi Ana".into(),
+            html: html.then(|| "<p>Hi Ana</p>".into()),
+            unsubscribe_url: unsubscribe.then(|| "https://n.test/u/1.abc".into()),
+        }
+    }
+
+    fn format(m: &Outgoing) -> String {
+        let from: Mailbox = "Sales <sales@example.com>".parse().unwrap();
+        let msg = build(m, &Envelope { from: &from, reply_to: None }).unwrap();
+        String::from_utf8(msg.formatted()).unwrap()
+    }
+
+    #[test]
+    fn marketing_email_has_one_click_unsubscribe_both_parts_and_an_id() {
+        let text = format(&outgoing(true, true));
+        assert!(text.contains("List-Unsubscribe: <https://n.test/u/1.abc>\r\n"), "{text}");
+        assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), "{text}");
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("text/plain") && text.contains("text/html"), "{text}");
+        assert!(text.contains("Message-ID: <") && text.contains("@example.com>"), "{text}");
+    }
+
+    #[test]
+    fn rep_email_without_html_is_plain_and_has_no_unsubscribe() {
+        let text = format(&outgoing(false, false));
+        assert!(!text.contains("List-Unsubscribe"));
+        assert!(!text.contains("multipart"));
+    }
+
+    #[test]
+    fn message_ids_are_unique() {
+        let from: Mailbox = "s@example.com".parse().unwrap();
+        assert_ne!(message_id(&from), message_id(&from));
+    }
+}

@@ -1,0 +1,36 @@
+//! The embedded default transport: each message written as an `.eml` file
+//! in `mail.outbox_dir`, complete with headers, for a person (or a test) to
+//! open. Written to a temporary name and renamed, so a reader never sees
+//! half a message.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use super::message::{Envelope, build};
+use super::{Mailer, Outgoing, SendError};
+use lettre::message::Mailbox;
+
+pub struct Outbox {
+    pub dir: PathBuf,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
+        let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
+        let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        let mut suffix = [0u8; 4];
+        let _ = getrandom::fill(&mut suffix);
+        let name = format!("{stamp}-{}.eml", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let io = |e: std::io::Error| SendError::Retry(format!("outbox {}: {e}", self.dir.display()));
+        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
+        tokio::fs::write(&tmp, message.formatted()).await.map_err(io)?;
+        tokio::fs::rename(&tmp, self.dir.join(name)).await.map_err(io)?;
+        Ok(())
+    }
+}
