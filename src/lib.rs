@@ -11,6 +11,8 @@
 //! - [`engine`]: one `tick(now)` runs due sweeps, due steps and due digests; `simulate`,
 //!   `forecast` and tests drive it with a virtual clock.
 //! - [`mail`]: the outgoing message, the `Mailer` trait and send-failure classes.
+//! - [`daemon`]: `nurture run`: ticks on the wall clock, signals, reload.
+//! - [`http`]: health, unsubscribe and task-done links.
 //! - [`cli`]: the `nurture` command line.
 //!
 //! Supporting pieces: [`lead`] (the lead record), [`import`] (lead CSV),
@@ -22,12 +24,14 @@
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod definitions;
 pub mod diag;
 pub mod duration;
 pub mod email;
 pub mod engine;
 pub mod fields;
+pub mod http;
 pub mod import;
 pub mod lead;
 pub mod links;

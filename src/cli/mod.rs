@@ -6,6 +6,7 @@ mod db;
 mod forecast;
 mod leads;
 mod preview;
+mod run;
 mod simulate;
 mod status;
 mod tasks;
@@ -22,12 +23,24 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Log format: human-readable, or one JSON object per line
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: migrate the database, then send what is due until SIGTERM
+    Run,
     /// Validate config, campaigns and templates; print every problem as path:line:col: message
     Check,
     /// Render a campaign's steps (subject, text and HTML) for the sample lead
@@ -141,7 +154,14 @@ impl Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    logging(cli.log_format);
+    // The daemon serves HTTP beside its tick loop; the other commands are
+    // one sequence of queries, fastest on one thread (see README).
+    let mut builder = match cli.command {
+        Command::Run => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -155,6 +175,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
     let now = chrono::Utc::now();
     let config = cli.config.as_deref();
     let result = match &cli.command {
+        Command::Run => run::run(config).await,
         Command::Check => check::run(config, now),
         Command::Preview { campaign, step, lead } => {
             preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
@@ -190,4 +211,17 @@ async fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::from(f.code())
         }
     }
+}
+
+/// Logs go to stderr: human-readable, or JSON with `--log-format json`.
+/// `RUST_LOG` filters (default `info`).
+fn logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
 }

@@ -111,11 +111,21 @@ pub trait Sink: Send + Sync {
     fn emit(&self, event: Event);
 }
 
-/// The daemon's sink: one structured log line per event.
+/// The daemon's sink: one structured log event per action, fields first.
 pub struct LogSink;
 
 impl Sink for LogSink {
     fn emit(&self, e: Event) {
-        eprintln!("{}", e.line());
+        let (campaign, step, lead) = (e.campaign.as_deref(), e.step.as_deref(), e.lead.as_deref());
+        let (to, subject, reason) = (e.to.as_deref(), e.subject.as_deref(), e.reason.as_deref());
+        match e.event {
+            Kind::Enrolled => tracing::info!(campaign, lead, "Lead enrolled."),
+            Kind::Email => tracing::info!(campaign, step, lead, subject, "Email sent."),
+            Kind::Task => tracing::info!(campaign, step, lead, to, subject, "Task created."),
+            Kind::Reminder => tracing::info!(campaign, step, lead, to, "Task reminder sent."),
+            Kind::Digest => tracing::info!(to, count = e.count, "Digest sent."),
+            Kind::Exited => tracing::info!(campaign, lead, reason, "Enrolment ended."),
+            Kind::Skipped => tracing::warn!(campaign, step, lead, to, reason, "Step not carried out."),
+        }
     }
 }

@@ -14,6 +14,7 @@ mod sweep;
 mod task;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,8 @@ pub struct Engine {
     /// the truth; this only spares a query per timer per tick when no cron
     /// has fired since (the common case at a 15 s tick).
     timers: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Set on SIGTERM: finish the step in hand, claim no more.
+    stopping: AtomicBool,
 }
 
 impl Engine {
@@ -55,7 +58,24 @@ impl Engine {
         links: Links,
         sink: Arc<dyn Sink>,
     ) -> Engine {
-        Engine { defs, store, mailer, links, sink, timers: Mutex::new(HashMap::new()) }
+        Engine {
+            defs,
+            store,
+            mailer,
+            links,
+            sink,
+            timers: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Stop claiming work; the step in hand is finished and recorded.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Whether `cron` fired after the timer's last time; a timer never set
@@ -149,6 +169,9 @@ impl Engine {
                 break;
             }
             for d in due {
+                if self.is_stopping() {
+                    return Ok(());
+                }
                 self.run_step(d.due, d.lead, d.suppressed, now).await?;
             }
         }

@@ -1,0 +1,96 @@
+//! `nurture run`: check everything, open the database and the mail
+//! transport (exit 3 if either is unreachable), then tick until stopped.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use super::Failure;
+use crate::config::Transport;
+use crate::daemon::{self, Signals, now};
+use crate::definitions::Definitions;
+use crate::links::Links;
+use crate::mail::Mailer;
+use crate::mail::outbox::Outbox;
+use crate::mail::smtp::Smtp;
+
+fn load(config: Option<&Path>) -> Option<Definitions> {
+    let (defs, diags) = Definitions::load(config, now());
+    for d in &diags.0 {
+        if d.is_error() {
+            tracing::error!("{d}");
+        } else {
+            tracing::warn!("{d}");
+        }
+    }
+    (!diags.has_errors()).then_some(defs)
+}
+
+pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
+    let defs =
+        load(config).ok_or_else(|| Failure::Invalid("run: fix the errors above (see `nurture check`)".into()))?;
+    let c = defs.config.clone();
+    let store = crate::store::open(&c.database.url, c.database.max_connections)
+        .await
+        .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
+    store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let mailer: Arc<dyn Mailer> = match c.mail.transport {
+        Transport::Outbox => Arc::new(Outbox {
+            dir: c.mail.outbox_dir.clone(),
+            from: c.mail.from.clone(),
+            reply_to: c.mail.reply_to.clone(),
+        }),
+        Transport::Smtp => {
+            let smtp = Smtp::new(&c.mail).map_err(Failure::Invalid)?;
+            smtp.check().await.map_err(|e| Failure::Environment(format!("SMTP {}: {e}", c.mail.smtp_url)))?;
+            Arc::new(smtp)
+        }
+    };
+    let key = crate::secret::load(&c)
+        .map_err(|e| Failure::Environment(format!("link secret {}: {e}", crate::secret::path(&c).display())))?;
+    let links = Links::new(&c.http.public_url, &key);
+    let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
+    let make = {
+        let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());
+        move |d: Definitions| daemon::engine(d, store.clone(), mailer.clone(), links.clone())
+    };
+    let engine = Arc::new(RwLock::new(Arc::new(make(defs))));
+    let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = match c.http.bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| Failure::Environment(format!("http.bind {bind}: {e}")))?;
+            let app = crate::http::router(engine.clone());
+            tracing::info!(%bind, "HTTP listening.");
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(async { stopped.await.unwrap_or(()) }).await;
+            }))
+        }
+        None => None,
+    };
+    tracing::info!(
+        database = %redact(&c.database.url),
+        campaigns = crate::daemon::current(&engine).defs.campaigns.len(),
+        "nurture running."
+    );
+    let path: Option<PathBuf> = config.map(Path::to_path_buf);
+    daemon::run(engine, signals, move || load(path.as_deref()).map(&make)).await;
+    let _ = stop_http.send(());
+    if let Some(h) = http {
+        let _ = h.await;
+    }
+    tracing::info!("nurture stopped.");
+    Ok(())
+}
+
+/// A URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,64 @@
+//! `nurture run`: the engine under the wall clock. Ticks every
+//! `[schedule] tick`; SIGHUP reloads definitions (keeping the old ones if
+//! the new have errors); SIGTERM or SIGINT stops claiming work, lets the
+//! step in hand finish and exits 0.
+
+mod signals;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::definitions::Definitions;
+use crate::engine::Engine;
+use crate::engine::events::LogSink;
+use crate::links::Links;
+use crate::mail::Mailer;
+use crate::store::Store;
+pub use signals::{Signal, Signals};
+
+/// The engine in force; replaced whole on reload so a tick never sees half
+/// a reload. HTTP handlers read it too.
+pub type Current = Arc<RwLock<Arc<Engine>>>;
+
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    t - chrono::TimeDelta::nanoseconds(t.timestamp_subsec_nanos().into())
+}
+
+pub fn engine(defs: Definitions, store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, links: Links) -> Engine {
+    Engine::new(Arc::new(defs), store, mailer, links, Arc::new(LogSink))
+}
+
+pub fn current(engine: &Current) -> Arc<Engine> {
+    engine.read().map(|e| e.clone()).unwrap_or_else(|p| p.into_inner().clone())
+}
+
+/// The tick loop, until a stop signal.
+pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Option<Engine>) {
+    loop {
+        let e = current(&engine);
+        if let Err(err) = e.tick(now()).await {
+            tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
+        }
+        let wait = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
+        match signals.next(wait).await {
+            None => {}
+            Some(Signal::Reload) => match reload() {
+                Some(new) => {
+                    tracing::info!(campaigns = new.defs.campaigns.len(), "Definitions reloaded.");
+                    if let Ok(mut w) = engine.write() {
+                        *w = Arc::new(new);
+                    }
+                }
+                None => tracing::error!("Reload failed; the previous definitions keep running."),
+            },
+            Some(Signal::Stop) => {
+                e.stop();
+                tracing::info!("Stopping.");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The pages behind links in emails. Plain HTML, no assets: they must work
+//! in any mail client's browser.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Html;
+
+use crate::daemon::{Current, current, now};
+
+type Page = (StatusCode, Html<String>);
+
+fn page(status: StatusCode, title: &str, body: &str) -> Page {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head>\
+         <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(html))
+}
+
+fn not_found() -> Page {
+    page(StatusCode::NOT_FOUND, "Link not valid", "<p>This link is not valid. Please use the link from your email.</p>")
+}
+
+fn unavailable() -> Page {
+    page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", "<p>We could not do this just now. Please try again.</p>")
+}
+
+/// GET: confirm first, so link scanners that prefetch URLs unsubscribe nobody.
+pub async fn unsubscribe_page(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    if current(&engine).links.unsubscribe_lead(&token).is_none() {
+        return not_found();
+    }
+    let form = format!(
+        "<p>Stop receiving these emails?</p><form method=\"post\" action=\"{token}\">\
+         <button type=\"submit\">Unsubscribe</button></form>"
+    );
+    page(StatusCode::OK, "Unsubscribe", &form)
+}
+
+/// POST: the confirm button, or a mail client's RFC 8058 one-click request
+/// (body `List-Unsubscribe=One-Click`); either way the address is suppressed.
+pub async fn unsubscribe(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    let e = current(&engine);
+    let Some(lead_id) = e.links.unsubscribe_lead(&token) else { return not_found() };
+    let Ok(Some(lead)) = e.store.lead(lead_id).await else { return not_found() };
+    let at = now();
+    if e.store.suppress(&lead.email, "unsubscribed", at).await.is_err() {
+        return unavailable();
+    }
+    if let Err(err) = e.check_exits(&lead, at).await {
+        tracing::error!(lead = lead.email, error = %err, "Unsubscribed, but ending enrolments failed; the next step will.");
+    }
+    tracing::info!(lead = lead.email, "Unsubscribed.");
+    page(StatusCode::OK, "You are unsubscribed", "<p>You will not receive these emails again.</p>")
+}
+
+pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    let e = current(&engine);
+    let Some(task_id) = e.links.done_task(&token) else { return not_found() };
+    match e.store.task_done(task_id, now()).await {
+        Ok(true) => {
+            tracing::info!(task = task_id, "Task done.");
+            page(StatusCode::OK, "Task done", "<p>Marked as done. Thank you.</p>")
+        }
+        Ok(false) => match e.store.task(task_id).await {
+            Ok(Some(_)) => page(StatusCode::OK, "Task done", "<p>This task was already marked as done.</p>"),
+            _ => not_found(),
+        },
+        Err(_) => unavailable(),
+    }
+}

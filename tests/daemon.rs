@@ -1,0 +1,138 @@
+//! `nurture run` as ops runs it: the real binary on the embedded defaults
+//! (SQLite file, outbox folder), HTTP on a free port, stopped by SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn nurture(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
+    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir).env_remove("NURTURE_DATABASE_URL");
+    c
+}
+
+/// Poll for the daemon's I/O (not for a schedule: the steps are due now).
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out)
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn outbox(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("var/outbox"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_dir(&root.join("campaigns"), &dir.join("campaigns"));
+    copy_dir(&root.join("templates"), &dir.join("templates"));
+    let port = free_port();
+    std::fs::write(
+        dir.join("nurture.toml"),
+        format!(
+            "[schedule]\ntick = \"1s\"\n[mail]\npostal_address = \"1 Main St\"\n\
+             [http]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leads.csv"),
+        "email,first_name,company,owner,status,status_changed_at,lost_reason,timezone\n\
+         ana@acme.test,Ana,Acme,rep@sales.test,new,,,UTC\n",
+    )
+    .unwrap();
+    assert!(nurture(dir, &["leads", "import", "leads.csv"]).status().unwrap().success());
+
+    let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut daemon = Daemon(child);
+    eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
+
+    // speed-to-lead: the rep's task reminder goes out at once, the welcome
+    // email ten minutes later; the reminder is in the outbox.
+    let reminder = eventually("the reminder", || {
+        outbox(dir).into_iter().map(|p| std::fs::read_to_string(p).unwrap()).find(|t| t.contains("To: rep@sales.test"))
+    });
+    assert!(reminder.contains("Subject: Task: Call Ana"), "{reminder}");
+    let done = reminder.lines().find_map(|l| l.strip_prefix("Mark it done: ")).expect("a done link").trim().to_string();
+    let done_path = done.strip_prefix(&format!("http://127.0.0.1:{port}")).unwrap();
+    assert_eq!(http(port, "GET", done_path, "").0, 200);
+    assert_eq!(http(port, "GET", &done_path.replace("/done", "x/done"), "").0, 404, "altered token");
+    let tasks = nurture(dir, &["tasks", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&tasks.stdout).contains("no open tasks"));
+
+    // One-click unsubscribe with a token of the lead's: the page first, then
+    // the RFC 8058 POST; a forged token changes nothing.
+    let links = nurture::links::Links::new(
+        &format!("http://127.0.0.1:{port}"),
+        &std::fs::read(dir.join("var/secret")).unwrap(),
+    );
+    let lead_id = 1;
+    let url = links.unsubscribe_url(lead_id);
+    let path = url.strip_prefix(&format!("http://127.0.0.1:{port}")).unwrap();
+    assert_eq!(http(port, "POST", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "List-Unsubscribe=One-Click").0, 404);
+    let (code, page) = http(port, "GET", path, "");
+    assert!(code == 200 && page.contains("<form method=\"post\""), "{page}");
+    assert_eq!(http(port, "POST", path, "List-Unsubscribe=One-Click").0, 200);
+    let status = nurture(dir, &["status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["active_enrolments"], 0, "unsubscribing ended the enrolment: {status}");
+
+    let started = Instant::now();
+    signal(daemon.0.id(), "TERM");
+    let exit = daemon.0.wait().unwrap();
+    assert!(exit.success(), "exit {exit:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+fn signal(pid: u32, signal: &str) {
+    assert!(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap().success());
+}
