@@ -93,17 +93,23 @@ impl Engine {
         next: &Next,
     ) -> Result<Ended> {
         let bounced = outcome.state == State::Bounced;
-        let next = if bounced { &Next::Done } else { next };
+        let at = outcome.at;
         self.store.finish_delivery(id, d, &outcome, next).await?;
         if outcome.state != State::Sent {
-            let e = Event::new(outcome.at, Ev::Skipped).campaign(&c.id).step(&d.step_id).lead(&lead.email);
+            let e = Event::new(at, Ev::Skipped).campaign(&c.id).step(&d.step_id).lead(&lead.email);
             self.emit(e.reason(&format!("{}: {}", outcome.state.as_str(), outcome.reason)));
         }
-        Ok(match next {
-            Next::Done if bounced => Some("bounced"),
-            Next::Done => Some("completed"),
-            Next::Step { .. } => None,
-        })
+        match next {
+            // The address is gone: the steps left are recorded as cancelled.
+            Next::Step { step_id, due_at } if bounced => {
+                let rest = Due { step_id: step_id.clone(), due_at: *due_at, ..d.clone() };
+                self.exit(c, &rest, lead, "bounced", at).await?;
+                Ok(None)
+            }
+            Next::Done if bounced => Ok(Some("bounced")),
+            Next::Done => Ok(Some("completed")),
+            Next::Step { .. } => Ok(None),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

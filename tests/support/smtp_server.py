@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""A real SMTP server (aiosmtpd) for nurture's end-to-end tests.
+
+    smtp_server.py PORT OUTDIR
+
+Recipients whose local part starts with `bounce` get 550 5.1.1; `flaky`
+get 451 the first time each address is tried; the rest are accepted and
+every accepted message is written to OUTDIR/NNNNN.eml. Prints `ready`
+once listening; exits on SIGTERM.
+"""
+import itertools
+import os
+import signal
+import sys
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, out):
+        self.out = out
+        self.tried = set()
+        self.count = itertools.count()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("bounce"):
+            return "550 5.1.1 no such user here"
+        if local.startswith("flaky") and address not in self.tried:
+            self.tried.add(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        path = os.path.join(self.out, f"{next(self.count):05d}.eml")
+        with open(path + ".tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        os.rename(path + ".tmp", path)
+        return "250 Message accepted"
+
+
+def main():
+    port, out = int(sys.argv[1]), sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    controller = Controller(Handler(out), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
