@@ -98,40 +98,44 @@ impl<'a> Rows<'a> {
     fn lead(&self, record: &csv::StringRecord, line: usize) -> Result<NewLead, (usize, String)> {
         let mut lead = NewLead::default();
         for (name, value) in self.headers.iter().zip(record.iter()) {
-            let given = (!value.is_empty()).then(|| value.to_string());
-            match name.as_str() {
-                "email" => {
-                    lead.email = crate::email::parse_address(value).map_err(|e| (line, e))?.to_string();
-                }
-                "first_name" => lead.first_name = given,
-                "last_name" => lead.last_name = given,
-                "company" => lead.company = given,
-                "owner" if value.is_empty() => lead.owner = Some(String::new()),
-                "owner" => {
-                    let owner = crate::email::parse_address(value).map_err(|e| (line, format!("owner: {e}")))?;
-                    lead.owner = Some(owner.to_string());
-                }
-                "status" if !value.is_empty() && !self.statuses.iter().any(|s| s == value) => {
-                    return Err((line, format!("unknown status {value:?}; known: {}", self.statuses.join(", "))));
-                }
-                "status" => lead.status = given,
-                "status_changed_at" if value.is_empty() => {}
-                "status_changed_at" => lead.status_changed_at = Some(parse_time(value).map_err(|e| (line, e))?),
-                "lost_reason" => lead.lost_reason = given,
-                "timezone" if !value.is_empty() => {
-                    crate::fields::parse_zone(value).map_err(|e| (line, e))?;
-                    lead.timezone = given;
-                }
-                "timezone" => lead.timezone = Some(String::new()),
-                n if MANAGED.contains(&n) || FIELDS.contains(&n) => {}
-                n if !value.is_empty() => {
-                    lead.attributes.insert(n.to_string(), value.to_string());
-                }
-                _ => {}
-            }
+            set_field(&mut lead, name, value, self.statuses).map_err(|e| (line, e))?;
         }
         Ok(lead)
     }
+}
+
+/// Set one field of a lead from its text, as CSV columns and API JSON give
+/// it: the lead fields by name, anything else an attribute.
+pub fn set_field(lead: &mut NewLead, name: &str, value: &str, statuses: &[String]) -> Result<(), String> {
+    let given = (!value.is_empty()).then(|| value.to_string());
+    match name {
+        "email" => lead.email = crate::email::parse_address(value)?.to_string(),
+        "first_name" => lead.first_name = given,
+        "last_name" => lead.last_name = given,
+        "company" => lead.company = given,
+        "owner" if value.is_empty() => lead.owner = Some(String::new()),
+        "owner" => {
+            lead.owner = Some(crate::email::parse_address(value).map_err(|e| format!("owner: {e}"))?.to_string())
+        }
+        "status" if !value.is_empty() && !statuses.iter().any(|s| s == value) => {
+            return Err(format!("unknown status {value:?}; known: {}", statuses.join(", ")));
+        }
+        "status" => lead.status = given,
+        "status_changed_at" if value.is_empty() => {}
+        "status_changed_at" => lead.status_changed_at = Some(parse_time(value)?),
+        "lost_reason" => lead.lost_reason = given,
+        "timezone" if !value.is_empty() => {
+            crate::fields::parse_zone(value)?;
+            lead.timezone = given;
+        }
+        "timezone" => lead.timezone = Some(String::new()),
+        n if MANAGED.contains(&n) || FIELDS.contains(&n) => {}
+        n if !value.is_empty() => {
+            lead.attributes.insert(n.to_string(), value.to_string());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl Iterator for Rows<'_> {

@@ -39,10 +39,19 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    request(port, method, path, "Content-Type: application/x-www-form-urlencoded\r\n", body)
+}
+
+fn api(port: u16, path: &str, token: &str, json: &str) -> (u16, String) {
+    let headers = format!("Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n");
+    request(port, "POST", path, &headers, json)
+}
+
+fn request(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
@@ -80,7 +89,7 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
         dir.join("nurture.toml"),
         format!(
             "[schedule]\ntick = \"1s\"\n[mail]\npostal_address = \"1 Main St\"\n\
-             [http]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n"
+             [http]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\napi_token_file = \"token\"\n"
         ),
     )
     .unwrap();
@@ -90,7 +99,8 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
          ana@acme.test,Ana,Acme,rep@sales.test,new,,,UTC\n",
     )
     .unwrap();
-    assert!(nurture(dir, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    std::fs::write(dir.join("token"), "s3cret\n").unwrap();
+    assert!(nurture(dir, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
 
     let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut daemon = Daemon(child);
@@ -125,6 +135,23 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     let status = nurture(dir, &["status", "--json"]).output().unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["active_enrolments"], 0, "unsubscribing ended the enrolment: {status}");
+
+    // The API: bearer token required; upserts enrol at once, events exit at once.
+    let lead = r#"{"email": "Cy@Cog.test", "first_name": "Cy", "status": "lost", "lost_reason": "budget",
+                  "status_changed_at": "2025-01-01T00:00:00Z", "attributes": {"region": "emea"}}"#;
+    assert_eq!(api(port, "/api/leads", "wrong", lead).0, 401);
+    assert_eq!(api(port, "/api/leads", "s3cret", r#"{"email": "x@y.test", "status": "gone"}"#).0, 400);
+    let (code, body) = api(port, "/api/leads", "s3cret", &format!("[{lead}]"));
+    assert_eq!(code, 200, "{body}");
+    let active = || {
+        let out = nurture(dir, &["status", "--json"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["active_enrolments"].as_i64().unwrap()
+    };
+    assert_eq!(active(), 1, "win-back enrolled the API lead at once");
+    let event = r#"{"type": "status", "status": "won"}"#;
+    assert_eq!(api(port, "/api/leads/nobody@x.test/events", "s3cret", event).0, 404);
+    assert_eq!(api(port, "/api/leads/cy@cog.test/events", "s3cret", event).0, 200);
+    assert_eq!(active(), 0, "a status event exits at once");
 
     let started = Instant::now();
     signal(daemon.0.id(), "TERM");

@@ -12,6 +12,7 @@ use crate::links::Links;
 use crate::mail::Mailer;
 use crate::mail::outbox::Outbox;
 use crate::mail::smtp::Smtp;
+use crate::mail::throttle::Throttled;
 
 fn load(config: Option<&Path>) -> Option<Definitions> {
     let (defs, diags) = Definitions::load(config, now());
@@ -33,16 +34,17 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let rate = c.mail.rate_per_second;
     let mailer: Arc<dyn Mailer> = match c.mail.transport {
-        Transport::Outbox => Arc::new(Outbox {
-            dir: c.mail.outbox_dir.clone(),
-            from: c.mail.from.clone(),
-            reply_to: c.mail.reply_to.clone(),
-        }),
+        Transport::Outbox => {
+            let outbox =
+                Outbox { dir: c.mail.outbox_dir.clone(), from: c.mail.from.clone(), reply_to: c.mail.reply_to.clone() };
+            if rate > 0 { Arc::new(Throttled::new(outbox, rate)) } else { Arc::new(outbox) }
+        }
         Transport::Smtp => {
             let smtp = Smtp::new(&c.mail).map_err(Failure::Invalid)?;
             smtp.check().await.map_err(|e| Failure::Environment(format!("SMTP {}: {e}", c.mail.smtp_url)))?;
-            Arc::new(smtp)
+            if rate > 0 { Arc::new(Throttled::new(smtp, rate)) } else { Arc::new(smtp) }
         }
     };
     let key = crate::secret::load(&c)
@@ -60,7 +62,16 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .map_err(|e| Failure::Environment(format!("http.bind {bind}: {e}")))?;
-            let app = crate::http::router(engine.clone());
+            let api_token = match &c.http.api_token_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| Failure::Environment(format!("http.api_token_file {}: {e}", p.display())))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let app = crate::http::router(crate::http::AppState { engine: engine.clone(), api_token });
             tracing::info!(%bind, "HTTP listening.");
             Some(tokio::spawn(async move {
                 let _ = axum::serve(listener, app).with_graceful_shutdown(async { stopped.await.unwrap_or(()) }).await;

@@ -3,21 +3,37 @@
 //! Tokens are HMAC-signed; a forged or altered one gets 404 and changes
 //! nothing.
 
+mod api;
 mod pages;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::daemon::{Current, current};
 
-pub fn router(engine: Current) -> Router {
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Current,
+    /// `None`: the API answers 404.
+    pub api_token: Option<String>,
+}
+
+impl FromRef<AppState> for Current {
+    fn from_ref(s: &AppState) -> Current {
+        s.engine.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_done))
-        .with_state(engine)
+        .route("/api/leads", post(api::upsert_leads))
+        .route("/api/leads/{email}/events", post(api::lead_event))
+        .with_state(state)
 }
 
 async fn healthz(State(engine): State<Current>) -> (StatusCode, &'static str) {

@@ -4,6 +4,7 @@
 pub mod message;
 pub mod outbox;
 pub mod smtp;
+pub mod throttle;
 
 use async_trait::async_trait;
 

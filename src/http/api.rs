@@ -1,0 +1,142 @@
+//! The bearer-token API a CRM or a web form calls: upsert leads (enrolled
+//! at once) and record events (reply, status change; exits at once).
+//! Disabled (404) unless `[http] api_token_file` is set.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::daemon::{current, now};
+use crate::import::set_field;
+use crate::store::NewLead;
+
+type Reply = (StatusCode, Json<Value>);
+
+fn reply(status: StatusCode, body: Value) -> Reply {
+    (status, Json(body))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+    reply(status, json!({ "error": message.into() }))
+}
+
+/// Constant-time, so the token cannot be guessed byte by byte from timing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Reply> {
+    let Some(token) = &state.api_token else { return Err(error(StatusCode::NOT_FOUND, "the API is disabled")) };
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if same(g.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        _ => Err(error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")),
+    }
+}
+
+/// A JSON lead: the lead fields as strings, `attributes` an object of strings.
+fn lead_from_json(v: &Value, statuses: &[String]) -> Result<NewLead, String> {
+    let Value::Object(map) = v else { return Err("a lead must be a JSON object".into()) };
+    let mut lead = NewLead::default();
+    if !map.contains_key("email") {
+        return Err("a lead needs \"email\"".into());
+    }
+    for (name, value) in map {
+        match (name.as_str(), value) {
+            ("attributes", Value::Object(attrs)) => {
+                for (k, v) in attrs {
+                    let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    lead.attributes.insert(k.clone(), text);
+                }
+            }
+            (_, Value::String(s)) => set_field(&mut lead, name, s, statuses)?,
+            (_, Value::Null) => set_field(&mut lead, name, "", statuses)?,
+            (_, other) => set_field(&mut lead, name, &other.to_string(), statuses)?,
+        }
+    }
+    Ok(lead)
+}
+
+pub async fn upsert_leads(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<Value>) -> Reply {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let e = current(&state.engine);
+    let items = match body {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    let mut leads = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match lead_from_json(item, &e.defs.config.statuses) {
+            Ok(l) => leads.push(l),
+            Err(why) => return error(StatusCode::BAD_REQUEST, format!("lead {i}: {why}; nothing was saved")),
+        }
+    }
+    let at = now();
+    let ids = match e.store.upsert_leads(&leads, at).await {
+        Ok(ids) => ids,
+        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    };
+    for id in &ids {
+        if let Ok(Some(lead)) = e.store.lead(*id).await
+            && let Err(err) = e.lead_changed(&lead, at).await
+        {
+            tracing::error!(lead = lead.email, error = %err, "Saved, but enrolment failed; the next sweep retries.");
+        }
+    }
+    tracing::info!(count = ids.len(), "Leads upserted through the API.");
+    reply(StatusCode::OK, json!({ "upserted": ids.len() }))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LeadEvent {
+    Replied,
+    Status { status: String, reason: Option<String> },
+}
+
+pub async fn lead_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(email): Path<String>,
+    body: Result<Json<LeadEvent>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let Ok(Json(event)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body: {\"type\": \"replied\"} or {\"type\": \"status\", \"status\": ...}",
+        );
+    };
+    let e = current(&state.engine);
+    let lead = match e.store.lead_by_email(&email).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("unknown lead {email}")),
+        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    };
+    let at = now();
+    let saved = match &event {
+        LeadEvent::Replied => e.store.record_reply(lead.id, at).await,
+        LeadEvent::Status { status, reason } => {
+            if !e.defs.config.statuses.contains(status) {
+                return error(StatusCode::BAD_REQUEST, format!("unknown status {status:?}"));
+            }
+            e.store.set_status(lead.id, status, reason.as_deref(), at).await
+        }
+    };
+    if let Err(err) = saved {
+        return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string());
+    }
+    if let Ok(Some(lead)) = e.store.lead(lead.id).await
+        && let Err(err) = e.lead_changed(&lead, at).await
+    {
+        tracing::error!(lead = lead.email, error = %err, "Saved, but exits and enrolment failed; the next step retries.");
+    }
+    reply(StatusCode::OK, json!({ "ok": true }))
+}
