@@ -153,6 +153,17 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     assert_eq!(api(port, "/api/leads/cy@cog.test/events", "s3cret", event).0, 200);
     assert_eq!(active(), 0, "a status event exits at once");
 
+    let (code, metrics) = http(port, "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    for name in [
+        "nurture_tasks_created_total",
+        "nurture_enrolments_total",
+        "nurture_due_backlog",
+        "nurture_tick_duration_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+
     let started = Instant::now();
     signal(daemon.0.id(), "TERM");
     let exit = daemon.0.wait().unwrap();

@@ -50,6 +50,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let key = crate::secret::load(&c)
         .map_err(|e| Failure::Environment(format!("link secret {}: {e}", crate::secret::path(&c).display())))?;
     let links = Links::new(&c.http.public_url, &key);
+    crate::http::metrics::install();
     let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
     let make = {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());

@@ -39,9 +39,11 @@ pub fn current(engine: &Current) -> Arc<Engine> {
 pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Option<Engine>) {
     loop {
         let e = current(&engine);
+        let started = std::time::Instant::now();
         if let Err(err) = e.tick(now()).await {
             tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
         }
+        crate::http::metrics::tick_seconds(started.elapsed().as_secs_f64());
         let wait = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
         match signals.next(wait).await {
             None => {}

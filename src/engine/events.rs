@@ -116,6 +116,7 @@ pub struct LogSink;
 
 impl Sink for LogSink {
     fn emit(&self, e: Event) {
+        crate::http::metrics::event(&e.event, e.campaign.as_deref());
         let (campaign, step, lead) = (e.campaign.as_deref(), e.step.as_deref(), e.lead.as_deref());
         let (to, subject, reason) = (e.to.as_deref(), e.subject.as_deref(), e.reason.as_deref());
         match e.event {

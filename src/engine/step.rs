@@ -156,6 +156,15 @@ impl Engine {
                 let retry = &self.defs.config.policy.retry;
                 match retry.get(attempt.max(1) as usize - 1) {
                     Some(wait) => {
+                        crate::http::metrics::retry();
+                        tracing::warn!(
+                            campaign = c.id,
+                            step = step.id,
+                            lead = lead.email,
+                            reason = why,
+                            attempt,
+                            "Temporary failure; will retry."
+                        );
                         self.store.retry_later(id, d, &why, now + *wait).await?;
                         Ok(None)
                     }

@@ -4,6 +4,7 @@
 //! nothing.
 
 mod api;
+pub mod metrics;
 mod pages;
 
 use axum::Router;
@@ -29,6 +30,7 @@ impl FromRef<AppState> for Current {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_done))
         .route("/api/leads", post(api::upsert_leads))
