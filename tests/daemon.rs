@@ -102,7 +102,8 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     std::fs::write(dir.join("token"), "s3cret\n").unwrap();
     assert!(nurture(dir, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
 
-    let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
     let mut daemon = Daemon(child);
     eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
 
@@ -163,6 +164,17 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
+
+    // SIGHUP with a broken campaign: the old definitions keep running.
+    std::fs::write(dir.join("campaigns/broken.toml"), "[audience]\nstatus = [\"nope\"]\n").unwrap();
+    signal(daemon.0.id(), "HUP");
+    let log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    eventually("the failed reload in the log", || log().contains("Reload failed").then_some(()));
+    assert!(log().contains("broken.toml:2:"), "the reload error names the file and line");
+    assert_eq!(http(port, "GET", "/healthz", "").0, 200, "still serving");
+    std::fs::remove_file(dir.join("campaigns/broken.toml")).unwrap();
+    signal(daemon.0.id(), "HUP");
+    eventually("the good reload in the log", || log().contains("Definitions reloaded").then_some(()));
 
     let started = Instant::now();
     signal(daemon.0.id(), "TERM");

@@ -28,7 +28,8 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub fn engine(defs: Definitions, store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, links: Links) -> Engine {
-    Engine::new(Arc::new(defs), store, mailer, links, Arc::new(LogSink))
+    let concurrency = defs.config.mail.pool_size as usize;
+    Engine::new(Arc::new(defs), store, mailer, links, Arc::new(LogSink)).with_concurrency(concurrency)
 }
 
 pub fn current(engine: &Current) -> Arc<Engine> {
@@ -44,7 +45,12 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
         }
         crate::http::metrics::tick_seconds(started.elapsed().as_secs_f64());
-        let wait = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
+        // Wake at the tick, or sooner when a sweep, step or digest falls
+        // due before it: fire times come from the engine, in each zone.
+        let tick = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
+        let t = now();
+        let next = e.next_wakeup(t).await.ok().flatten().and_then(|n| (n - t).to_std().ok());
+        let wait = next.map_or(tick, |n| n.min(tick));
         match signals.next(wait).await {
             None => {}
             Some(Signal::Reload) => match reload() {

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
 use crate::definitions::Definitions;
 use crate::links::Links;
@@ -48,6 +49,10 @@ pub struct Engine {
     timers: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Set on SIGTERM: finish the step in hand, claim no more.
     stopping: AtomicBool,
+    /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
+    /// `simulate` prints a stable order). One lead's steps never run
+    /// concurrently: the caps must see each send before the next.
+    concurrency: usize,
 }
 
 impl Engine {
@@ -66,7 +71,13 @@ impl Engine {
             sink,
             timers: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            concurrency: 1,
         }
+    }
+
+    pub fn with_concurrency(mut self, n: usize) -> Engine {
+        self.concurrency = n.max(1);
+        self
     }
 
     /// Stop claiming work; the step in hand is finished and recorded.
@@ -168,11 +179,34 @@ impl Engine {
             if due.is_empty() {
                 break;
             }
+            // Group by lead, keeping due order within a lead; leads in parallel.
+            let mut groups: Vec<Vec<crate::store::DueLead>> = Vec::new();
+            let mut index: HashMap<i64, usize> = HashMap::new();
             for d in due {
-                if self.is_stopping() {
-                    return Ok(());
+                match index.get(&d.lead.id) {
+                    Some(&i) => groups[i].push(d),
+                    None => {
+                        index.insert(d.lead.id, groups.len());
+                        groups.push(vec![d]);
+                    }
                 }
-                self.run_step(d.due, d.lead, d.suppressed, now).await?;
+            }
+            let results: Vec<Result<()>> = futures::stream::iter(groups)
+                .map(|group| async move {
+                    for d in group {
+                        if self.is_stopping() {
+                            break;
+                        }
+                        self.run_step(d.due, d.lead, d.suppressed, now).await?;
+                    }
+                    Ok(())
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>>>()?;
+            if self.is_stopping() {
+                return Ok(());
             }
         }
         Ok(())

@@ -94,3 +94,26 @@ async fn retries_exhausted_fail_the_step_and_bounces_suppress(b: Backend) {
     w.finish().await;
 }
 both!(retries_exhausted_fail_the_step_and_bounces_suppress);
+
+async fn concurrent_senders_keep_each_leads_caps(b: Backend) {
+    let config = "[policy]\nmax_emails = 2\nper = \"7d\"\nmin_gap = \"1d\"\n";
+    let w = World::new(b, config, &[("a", &drip("a", &["0d", "1h"])), ("b", &drip("b", &["0d", "2h"]))]).await;
+    let w = w.with_concurrency(8);
+    let start = utc("2026-03-01T00:00:00Z");
+    let leads: String = (0..2).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
+    w.import(&format!("email,status\n{leads}"), start).await;
+    w.run(start, start + days(30)).await;
+    let mut by_lead: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    for e in w.events(Ev::Email) {
+        by_lead.entry(e.lead.unwrap()).or_default().push(e.at);
+    }
+    assert_eq!(by_lead.len(), 2);
+    for (lead, mut at) in by_lead {
+        at.sort();
+        assert_eq!(at.len(), 4, "{lead}: every step sent");
+        assert!(at.windows(2).all(|p| p[1] - p[0] >= days(1)), "{lead}: min_gap broken {at:?}");
+        assert!(at.windows(3).all(|t| t[2] - t[0] >= days(7)), "{lead}: cap broken {at:?}");
+    }
+    w.finish().await;
+}
+both!(concurrent_senders_keep_each_leads_caps);

@@ -106,6 +106,11 @@ impl World {
         World { engine, rec, url, _dir: dir, pg_db }
     }
 
+    /// Serve this many leads at once, as `run` does with `mail.pool_size`.
+    pub fn with_concurrency(self, n: usize) -> World {
+        World { engine: self.engine.with_concurrency(n), ..self }
+    }
+
     pub fn store(&self) -> &dyn Store {
         self.engine.store.as_ref()
     }
