@@ -80,8 +80,13 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         }
         None => None,
     };
+    let mail = match c.mail.transport {
+        Transport::Outbox => format!("outbox {}", c.mail.outbox_dir.display()),
+        Transport::Smtp => redact(&c.mail.smtp_url),
+    };
     tracing::info!(
         database = %redact(&c.database.url),
+        mail,
         campaigns = crate::daemon::current(&engine).defs.campaigns.len(),
         "nurture running."
     );
