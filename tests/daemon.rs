@@ -175,6 +175,7 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     std::fs::remove_file(dir.join("campaigns/broken.toml")).unwrap();
     signal(daemon.0.id(), "HUP");
     eventually("the good reload in the log", || log().contains("Definitions reloaded").then_some(()));
+    assert!(log().contains("removed: []") || log().contains("removed=[]"), "the reload says what changed");
 
     let started = Instant::now();
     signal(daemon.0.id(), "TERM");

@@ -55,7 +55,14 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             None => {}
             Some(Signal::Reload) => match reload() {
                 Some(new) => {
-                    tracing::info!(campaigns = new.defs.campaigns.len(), "Definitions reloaded.");
+                    let (added, removed, changed) = diff(&e.defs, &new.defs);
+                    tracing::info!(
+                        ?added,
+                        ?removed,
+                        ?changed,
+                        campaigns = new.defs.campaigns.len(),
+                        "Definitions reloaded."
+                    );
                     if let Ok(mut w) = engine.write() {
                         *w = Arc::new(new);
                     }
@@ -69,4 +76,16 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             }
         }
     }
+}
+
+/// Campaign ids added, removed and changed between two loads; active
+/// enrolments of a changed campaign carry on, matched by step id.
+fn diff(old: &Definitions, new: &Definitions) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let text = |d: &Definitions, id: &str| d.campaign(id).map(|c| format!("{c:?}"));
+    let ids = |d: &Definitions| d.campaigns.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let added = ids(new).into_iter().filter(|id| old.campaign(id).is_none()).collect();
+    let removed = ids(old).into_iter().filter(|id| new.campaign(id).is_none()).collect();
+    let changed =
+        ids(new).into_iter().filter(|id| old.campaign(id).is_some() && text(old, id) != text(new, id)).collect();
+    (added, removed, changed)
 }

@@ -137,3 +137,14 @@ fn bad_command_lines_exit_2() {
     assert_eq!(p.run(&["check", "--bogus"]).code, 2);
     assert_eq!(p.run(&["preview"]).code, 2);
 }
+
+#[test]
+fn the_demo_configuration_passes_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nurture"))
+        .args(["--config", "demo/nurture.toml", "check"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
