@@ -104,9 +104,14 @@ impl Engine {
             Next::Step { step_id, due_at } if bounced => {
                 let rest = Due { step_id: step_id.clone(), due_at: *due_at, ..d.clone() };
                 self.exit(c, &rest, lead, "bounced", at).await?;
+                // The address is suppressed: every other campaign ends now too.
+                self.check_exits(lead, at).await?;
                 Ok(None)
             }
-            Next::Done if bounced => Ok(Some("bounced")),
+            Next::Done if bounced => {
+                self.check_exits(lead, at).await?;
+                Ok(Some("bounced"))
+            }
             Next::Done => Ok(Some("completed")),
             Next::Step { .. } => Ok(None),
         }

@@ -74,7 +74,7 @@ both!(temporary_failures_retry_on_schedule);
 
 async fn retries_exhausted_fail_the_step_and_bounces_suppress(b: Backend) {
     let config = "[policy]\nretry = [\"1m\"]\n";
-    let w = World::new(b, config, &[("a", &drip("a", &["0d", "1d"]))]).await;
+    let w = World::new(b, config, &[("a", &drip("a", &["0d", "1d"])), ("z", &drip("z", &["3d"]))]).await;
     let start = utc("2026-03-01T00:00:00Z");
     w.import("email,status\nana@x.test,nurturing\nbo@x.test,nurturing\n", start).await;
     w.rec.failures.lock().unwrap().extend([
@@ -84,6 +84,19 @@ async fn retries_exhausted_fail_the_step_and_bounces_suppress(b: Backend) {
     ]);
     w.run(start, start + days(3)).await;
     assert!(w.store().is_suppressed("bo@x.test").await.unwrap(), "the bounced address is suppressed");
+    let exits: Vec<(String, String)> = w
+        .events(Ev::Exited)
+        .into_iter()
+        .filter(|e| e.lead.as_deref() == Some("bo@x.test"))
+        .map(|e| (e.campaign.unwrap(), e.reason.unwrap()))
+        .collect();
+    assert_eq!(exits, [("a".to_string(), "bounced".to_string()), ("z".to_string(), "suppressed".to_string())]);
+    assert!(
+        w.events(Ev::Exited).iter().any(|e| e.lead.as_deref() == Some("bo@x.test")
+            && e.at == utc("2026-03-01T09:00:00Z")
+            && e.campaign.as_deref() == Some("z")),
+        "the other campaign ends at the bounce, not at its own next step"
+    );
     let skipped: Vec<String> = w.events(Ev::Skipped).into_iter().map(|e| e.reason.unwrap()).collect();
     assert!(skipped.iter().any(|r| r.starts_with("bounced: 550")), "{skipped:?}");
     assert!(skipped.iter().any(|r| r.starts_with("failed: gave up after 2 attempts")), "{skipped:?}");
