@@ -32,7 +32,7 @@ struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
@@ -72,11 +72,8 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     msg.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
 }
 
-async fn delivers_exactly_once_with_retries_and_bounces(database_url: Option<String>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (_server, port) = smtp_server(&inbox);
+/// A project folder wired to the SMTP server on `port`.
+fn project(dir: &Path, port: u16, leads: &str) {
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(dir.join("campaigns/fast.toml"), CAMPAIGN).unwrap();
@@ -97,31 +94,44 @@ async fn delivers_exactly_once_with_retries_and_bounces(database_url: Option<Str
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("leads.csv"), LEADS).unwrap();
-    let nurture = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
-        c.args(["--config", "nurture.toml"]).args(args).current_dir(dir);
-        match &database_url {
-            Some(u) => c.env("NURTURE_DATABASE_URL", u),
-            None => c.env_remove("NURTURE_DATABASE_URL"),
-        };
-        c
-    };
-    assert!(nurture(&["leads", "import", "leads.csv"]).output().unwrap().status.success());
-    let daemon = Kill(nurture(&["run"]).stderr(Stdio::null()).spawn().unwrap());
+    std::fs::write(dir.join("leads.csv"), leads).unwrap();
+}
 
-    // Poll the daemon's work (the steps are due within seconds) until every
-    // enrolment has ended: after that nothing more can be sent.
-    let active = || {
-        let out = nurture(&["status", "--json"]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["active_enrolments"].as_i64().unwrap_or(-1)
+fn nurture(dir: &Path, database_url: &Option<String>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
+    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir);
+    match database_url {
+        Some(u) => c.env("NURTURE_DATABASE_URL", u),
+        None => c.env_remove("NURTURE_DATABASE_URL"),
     };
+    c
+}
+
+fn status(dir: &Path, database_url: &Option<String>) -> serde_json::Value {
+    let out = nurture(dir, database_url, &["status", "--json"]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// Poll the daemon's work (due within seconds) until `done` holds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
-    while active() != 0 {
-        assert!(start.elapsed() < Duration::from_secs(30), "enrolments still active after 30 s");
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(40), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+async fn delivers_exactly_once_with_retries_and_bounces(database_url: Option<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    let (_server, port) = smtp_server(&inbox);
+    project(dir, port, LEADS);
+    let db = &database_url;
+    assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
+    let daemon = Kill(nurture(dir, db, &["run"]).stderr(Stdio::null()).spawn().unwrap());
+    // Once every enrolment has ended nothing more can be sent.
+    wait_for("every enrolment to end", || status(dir, db)["active_enrolments"] == 0);
     drop(daemon);
 
     let mail = received(&inbox);
@@ -147,28 +157,64 @@ async fn delivers_exactly_once_with_retries_and_bounces(database_url: Option<Str
     let ids: std::collections::BTreeSet<_> = mail.iter().map(|m| header(m, "Message-ID").unwrap()).collect();
     assert_eq!(ids.len(), mail.len(), "unique Message-IDs");
 
-    let status = nurture(&["status", "--json"]).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = status(dir, db);
     assert_eq!(status["total"]["sent"], 4, "{status}");
     assert_eq!(status["total"]["bounced"], 1, "{status}");
     assert_eq!(status["total"]["cancelled"], 1, "the bounced lead's second step: {status}");
-    let suppress_again = nurture(&["suppress", "bounce@x.test"]).output().unwrap();
+    let suppress_again = nurture(dir, db, &["suppress", "bounce@x.test"]).output().unwrap();
     assert!(String::from_utf8_lossy(&suppress_again.stdout).contains("already suppressed"));
 }
 
-#[tokio::test]
-async fn smtp_end_to_end_on_sqlite() {
-    delivers_exactly_once_with_retries_and_bounces(None).await;
+/// Killed (-9) between handing a message to the server and hearing back:
+/// after a restart the step is `uncertain` and is not sent again.
+async fn a_crash_mid_send_is_recorded_uncertain_never_resent(database_url: Option<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    let (_server, port) = smtp_server(&inbox);
+    project(dir, port, "email,first_name,status\nslow@x.test,Slow,new\n");
+    let db = &database_url;
+    assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
+    let mut first = nurture(dir, db, &["run"]).stderr(Stdio::null()).spawn().unwrap();
+    wait_for("the server to hold the message", || received(&inbox).len() == 1);
+    first.kill().unwrap(); // SIGKILL: no chance to record the outcome
+    first.wait().unwrap();
+
+    let second = Kill(nurture(dir, db, &["run"]).stderr(Stdio::null()).spawn().unwrap());
+    wait_for("the restart to settle the attempt", || status(dir, db)["total"]["uncertain"] == 1);
+    // s2 follows two seconds later: it goes out (and waits on the slow
+    // server), proving the enrolment moved on; s1 is not repeated.
+    wait_for("the next step", || received(&inbox).len() == 2);
+    drop(second);
+    let subjects: Vec<String> = received(&inbox).iter().map(|m| header(m, "Subject").unwrap().to_string()).collect();
+    assert_eq!(subjects, ["s1 for Slow", "s2 for Slow"]);
 }
 
-#[tokio::test]
-async fn smtp_end_to_end_on_postgres() {
-    let name = format!("nurture_smtp_{}", std::process::id());
-    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-    let mut c = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL on 127.0.0.1:5432");
-    let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
-    run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
-    run(format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-    delivers_exactly_once_with_retries_and_bounces(Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))).await;
-    run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+/// Run `scenario` on SQLite, then on a fresh PostgreSQL database.
+macro_rules! both {
+    ($scenario:ident) => {
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$scenario(None).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let name = format!("n_{}_{}", stringify!($scenario), std::process::id());
+                let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+                let mut c = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL on 127.0.0.1:5432");
+                let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
+                run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+                run(format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+                super::$scenario(Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))).await;
+                run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+            }
+        }
+    };
 }
+
+both!(delivers_exactly_once_with_retries_and_bounces);
+both!(a_crash_mid_send_is_recorded_uncertain_never_resent);

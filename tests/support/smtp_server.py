@@ -5,9 +5,12 @@
 
 Recipients whose local part starts with `bounce` get 550 5.1.1; `flaky`
 get 451 the first time each address is tried; the rest are accepted and
-every accepted message is written to OUTDIR/NNNNN.eml. Prints `ready`
+every accepted message is written to OUTDIR/NNNNN.eml. For `slow`
+recipients the message is written but the reply waits 30 s, so a client
+can be killed between the two. Prints `ready`
 once listening; exits on SIGTERM.
 """
+import asyncio
 import itertools
 import os
 import signal
@@ -37,6 +40,8 @@ class Handler:
         with open(path + ".tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path)
+        if any(r.split("@")[0].startswith("slow") for r in envelope.rcpt_tos):
+            await asyncio.sleep(30)
         return "250 Message accepted"
 
 
