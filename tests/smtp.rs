@@ -74,9 +74,18 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
 
 /// A project folder wired to the SMTP server on `port`.
 fn project(dir: &Path, port: u16, leads: &str) {
+    project_with(dir, port, leads, "2s", None);
+}
+
+/// `s2_after`: the second step's delay; `http`: serve links on this port.
+fn project_with(dir: &Path, port: u16, leads: &str, s2_after: &str, http: Option<u16>) {
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("campaigns/fast.toml"), CAMPAIGN).unwrap();
+    std::fs::write(
+        dir.join("campaigns/fast.toml"),
+        CAMPAIGN.replace("after = \"2s\"", &format!("after = \"{s2_after}\"")),
+    )
+    .unwrap();
     std::fs::write(dir.join("templates/t.txt.hbs"), "Hi {{lead.first_name}}\nUnsubscribe: {{unsubscribe_url}}\n")
         .unwrap();
     std::fs::write(
@@ -89,8 +98,10 @@ fn project(dir: &Path, port: u16, leads: &str) {
         format!(
             "[schedule]\ntick = \"1s\"\n[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}\"\n\
              from = \"Sales <sales@example.com>\"\npostal_address = \"1 Main St\"\n\
-             [policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\nretry = [\"1s\"]\n[http]\nbind = \"\"\n\
-             public_url = \"https://nurture.example\"\n"
+             [policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\nretry = [\"1s\"]\n[http]\nbind = \"{bind}\"\n\
+             public_url = \"{public}\"\n",
+            bind = http.map(|p| format!("127.0.0.1:{p}")).unwrap_or_default(),
+            public = http.map_or("https://nurture.example".to_string(), |p| format!("http://127.0.0.1:{p}")),
         ),
     )
     .unwrap();
@@ -190,6 +201,46 @@ async fn a_crash_mid_send_is_recorded_uncertain_never_resent(database_url: Optio
     assert_eq!(subjects, ["s1 for Slow", "s2 for Slow"]);
 }
 
+/// The one-click unsubscribe link in a received message ends the lead's
+/// enrolment (its next step is cancelled, never sent); forged tokens change
+/// nothing.
+async fn one_click_unsubscribe_from_a_received_message_stops_the_campaign(database_url: Option<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    let (_server, port) = smtp_server(&inbox);
+    let web = free_port();
+    project_with(dir, port, "email,first_name,status\nstop@x.test,Stop,new\n", "1h", Some(web));
+    let db = &database_url;
+    assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
+    let _daemon = Kill(nurture(dir, db, &["run"]).stderr(Stdio::null()).spawn().unwrap());
+    wait_for("the first message", || received(&inbox).len() == 1);
+    let message = &received(&inbox)[0];
+    let link = header(message, "List-Unsubscribe").unwrap().trim_matches(['<', '>']).to_string();
+    let path = link.strip_prefix(&format!("http://127.0.0.1:{web}")).unwrap().to_string();
+    let forged = format!("{}x", &path);
+    assert_eq!(post(web, &forged), 404);
+    assert_eq!(status(dir, db)["active_enrolments"], 1, "a forged token changes nothing");
+    assert_eq!(post(web, &path), 200);
+    let after = status(dir, db);
+    assert_eq!(after["active_enrolments"], 0, "{after}");
+    assert_eq!(after["total"]["cancelled"], 1, "s2 will never be sent: {after}");
+}
+
+fn post(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let body = "List-Unsubscribe=One-Click";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
 /// Run `scenario` on SQLite, then on a fresh PostgreSQL database.
 macro_rules! both {
     ($scenario:ident) => {
@@ -203,7 +254,8 @@ macro_rules! both {
 
             #[tokio::test]
             async fn postgres() {
-                let name = format!("n_{}_{}", stringify!($scenario), std::process::id());
+                // PostgreSQL cuts names at 63 bytes: keep the pid in.
+                let name = format!("n_{:.40}_{}", stringify!($scenario), std::process::id());
                 let admin = "postgres://postgres@127.0.0.1:5432/postgres";
                 let mut c = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL on 127.0.0.1:5432");
                 let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -218,3 +270,4 @@ macro_rules! both {
 
 both!(delivers_exactly_once_with_retries_and_bounces);
 both!(a_crash_mid_send_is_recorded_uncertain_never_resent);
+both!(one_click_unsubscribe_from_a_received_message_stops_the_campaign);
