@@ -157,7 +157,19 @@ impl Engine {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
                 self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await
             }
-            Err(SendError::Retry(why) | SendError::Halt(why)) => {
+            Err(e @ (SendError::Retry(_) | SendError::Halt(_))) => {
+                let halt = matches!(e, SendError::Halt(_));
+                let (SendError::Retry(why) | SendError::Halt(why) | SendError::Bounce(why)) = e;
+                if halt {
+                    // Our side is refused (auth, policy): the lead is not at
+                    // fault, so it is retried, but ops must look now.
+                    tracing::error!(
+                        campaign = c.id,
+                        step = step.id,
+                        reason = why,
+                        "SMTP refused our message: check credentials and sending policy."
+                    );
+                }
                 let retry = &self.defs.config.policy.retry;
                 match retry.get(attempt.max(1) as usize - 1) {
                     Some(wait) => {
