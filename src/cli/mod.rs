@@ -33,6 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    #[value(alias = "text")]
     Human,
     Json,
 }

@@ -90,6 +90,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         campaigns = crate::daemon::current(&engine).defs.campaigns.len(),
         "nurture running."
     );
+    crate::daemon::notify::ready("running");
     let path: Option<PathBuf> = config.map(Path::to_path_buf);
     daemon::run(engine, signals, move || load(path.as_deref()).map(&make)).await;
     let _ = stop_http.send(());

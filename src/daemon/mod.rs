@@ -3,6 +3,7 @@
 //! the new have errors); SIGTERM or SIGINT stops claiming work, lets the
 //! step in hand finish and exits 0.
 
+pub mod notify;
 mod signals;
 
 use std::sync::{Arc, RwLock};
@@ -45,12 +46,14 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
         }
         crate::http::metrics::tick_seconds(started.elapsed().as_secs_f64());
+        notify::watchdog();
         // Wake at the tick, or sooner when a sweep, step or digest falls
         // due before it: fire times come from the engine, in each zone.
         let tick = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
         let t = now();
         let next = e.next_wakeup(t).await.ok().flatten().and_then(|n| (n - t).to_std().ok());
         let wait = next.map_or(tick, |n| n.min(tick));
+        let wait = notify::watchdog_interval().map_or(wait, |w| wait.min(w));
         match signals.next(wait).await {
             None => {}
             Some(Signal::Reload) => match reload() {
@@ -66,10 +69,12 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
                     if let Ok(mut w) = engine.write() {
                         *w = Arc::new(new);
                     }
+                    notify::reloaded();
                 }
                 None => tracing::error!("Reload failed; the previous definitions keep running."),
             },
             Some(Signal::Stop) => {
+                notify::stopping();
                 e.stop();
                 tracing::info!("Stopping.");
                 return;
