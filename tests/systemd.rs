@@ -20,7 +20,7 @@ fn notifies_ready_watchdog_and_stopping_and_logs_json() {
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nurture"))
+    let child = Command::new(env!("CARGO_BIN_EXE_nurture"))
         .args(["--config", "nurture.toml", "--log-format", "json", "run"])
         .current_dir(dir)
         .env("NOTIFY_SOCKET", &socket_path)
