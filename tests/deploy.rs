@@ -53,3 +53,26 @@ fn the_production_sample_config_is_valid() {
     assert_eq!(config.mail.transport, nurture::config::Transport::Smtp);
     assert!(config.database.url.starts_with("postgres://"));
 }
+
+/// Every metric the Grafana dashboard queries is documented and recorded.
+#[test]
+fn the_dashboard_queries_documented_metrics_that_exist() {
+    let dashboard = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let docs = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    let code = std::fs::read_to_string(root().join("src/http/metrics.rs")).unwrap();
+    let mut names = Vec::new();
+    for panel in parsed["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        for (i, _) in expr.match_indices("nurture_") {
+            let name: String =
+                expr[i..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit()).collect();
+            names.push(name);
+        }
+    }
+    assert!(names.len() >= 8);
+    for name in names {
+        assert!(docs.contains(&format!("`{name}`")), "{name} is not in docs/metrics.md");
+        assert!(code.contains(&format!("\"{name}\"")), "{name} is not recorded in src/http/metrics.rs");
+    }
+}
