@@ -11,8 +11,7 @@ use crate::template::context::rfc3339;
 
 pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let campaigns: Vec<String> = db.defs().campaigns.iter().map(|c| c.id.clone()).collect();
-    let r = db.store().status(now, &campaigns).await.map_err(db_error)?;
+    let r = db.store().status(now).await.map_err(db_error)?;
     let day = |s: &str| r.last_24h.get(s).copied().unwrap_or(0);
     if as_json {
         let v = json!({

@@ -84,6 +84,16 @@ pub struct Http {
 }
 
 impl Config {
+    /// The rep with this email from the reps file, or one known only by
+    /// email (a lead's owner need not be listed).
+    pub fn rep(&self, email: &str) -> Rep {
+        self.reps.iter().find(|r| r.email == email).cloned().unwrap_or_else(|| Rep {
+            email: email.to_string(),
+            name: String::new(),
+            timezone: None,
+        })
+    }
+
     /// Load `explicit` (which must exist), else `./nurture.toml` if present,
     /// else the built-in defaults rooted at the current folder.
     pub fn load(explicit: Option<&Path>, diags: &mut Diagnostics) -> Config {

@@ -8,7 +8,6 @@ use chrono_tz::Tz;
 use super::events::Kind as Ev;
 use super::task::digest_line;
 use super::{Engine, Event, Result};
-use crate::config::Rep;
 use crate::mail::Outgoing;
 use crate::template::context;
 
@@ -46,21 +45,11 @@ impl Engine {
                 continue;
             }
             let tasks = self.store.open_tasks(Some(&email)).await?;
-            let rep = self.defs.config.reps.iter().find(|r| r.email == email).cloned().unwrap_or(Rep {
-                email: email.clone(),
-                name: String::new(),
-                timezone: None,
-            });
+            let rep = self.defs.config.rep(&email);
             let lines: Vec<_> = tasks.iter().map(|t| digest_line(t, self.links.task_done_url(t.id))).collect();
             let data = context::digest(&rep, &lines, now);
-            let t = &self.defs.templates;
-            let rendered = (
-                t.render_text("reminders/digest.subject", &data),
-                t.render_text("reminders/digest", &data),
-                t.render_html("reminders/digest", &data),
-            );
             let base = Event::new(now, Ev::Digest).to(&email).count(lines.len());
-            let (Ok(subject), Ok(text), Ok(html)) = rendered else {
+            let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/digest", &data) else {
                 self.emit(Event { event: Ev::Skipped, ..base }.reason("digest template failed to render"));
                 continue;
             };

@@ -93,9 +93,13 @@ impl Engine {
 
     /// End the lead's active enrolments whose exit rules now apply.
     pub async fn check_exits(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
-        for d in self.store.active_enrolments(lead.id).await? {
+        let active = self.store.active_enrolments(lead.id).await?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        let suppressed = self.store.is_suppressed(&lead.email).await?;
+        for d in active {
             let Some(c) = self.defs.campaign(&d.campaign) else { continue };
-            let suppressed = self.store.is_suppressed(&lead.email).await?;
             if let Some(reason) = self.exit_reason(c, lead, &d, suppressed) {
                 self.exit(c, &d, lead, &reason, now).await?;
             }

@@ -54,13 +54,7 @@ impl Engine {
     /// The rep a task goes to: never two reps for one task.
     async fn assignee(&self, assign: &Assign, lead: &Lead) -> Result<Option<Rep>> {
         let reps = &self.defs.config.reps;
-        let known = |email: &str| {
-            reps.iter().find(|r| r.email == email).cloned().unwrap_or_else(|| Rep {
-                email: email.to_string(),
-                name: String::new(),
-                timezone: None,
-            })
-        };
+        let known = |email: &str| self.defs.config.rep(email);
         Ok(match assign {
             Assign::Rep(email) => Some(known(email)),
             Assign::Owner if !lead.owner.trim().is_empty() => Some(known(&lead.owner.trim().to_lowercase())),
@@ -97,13 +91,7 @@ impl Engine {
             now,
         };
         let data = context::task(&input, &self.defs.templates.attribute_refs);
-        let t = &self.defs.templates;
-        let rendered = (
-            t.render_text("reminders/task.subject", &data),
-            t.render_text("reminders/task", &data),
-            t.render_html("reminders/task", &data),
-        );
-        let (Ok(subject), Ok(text), Ok(html)) = rendered else {
+        let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/task", &data) else {
             let e = Event::new(now, Ev::Skipped).campaign(&c.id).step(&step.id).lead(&lead.email).to(&rep.email);
             self.emit(e.reason("reminder template failed to render; the task is still in the digest"));
             return Ok(());

@@ -44,7 +44,7 @@ pub fn tick_seconds(seconds: f64) {
 
 pub async fn render(State(engine): State<Current>) -> impl IntoResponse {
     let e = current(&engine);
-    if let Ok(r) = e.store.status(now(), &[]).await {
+    if let Ok(r) = e.store.status(now()).await {
         metrics::gauge!("nurture_due_backlog").set(r.due_now as f64);
         metrics::gauge!("nurture_active_enrolments").set(r.active_enrolments as f64);
         metrics::gauge!("nurture_open_tasks").set(r.open_tasks as f64);

@@ -266,7 +266,7 @@ pub trait Store: Send + Sync {
     async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
     async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
 
-    async fn status(&self, now: DateTime<Utc>, campaigns: &[String]) -> Result<StatusReport>;
+    async fn status(&self, now: DateTime<Utc>) -> Result<StatusReport>;
 
     /// Copying (`forecast` works on a copy): pages of rows by id, and their
     /// insertion as they are, ids kept.

@@ -687,7 +687,7 @@ macro_rules! sql_store {
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn status(&self, now: DateTime<Utc>, _campaigns: &[String]) -> Result<StatusReport> {
+                async fn status(&self, now: DateTime<Utc>) -> Result<StatusReport> {
                     let count = |sql: &'static str| async move {
                         let row = sqlx::query(sql).bind(now).fetch_one(&mut *self.conn().await?).await?;
                         Ok::<i64, StoreError>(row.try_get("n")?)

@@ -137,6 +137,13 @@ impl Templates {
         Ok(RenderedEmail { subject, text, html })
     }
 
+    /// Subject, text and HTML of a rep email (`reminders/task`,
+    /// `reminders/digest`): built-in or overridden templates.
+    pub fn render_rep_email(&self, base: &str, data: &Value) -> Result<(String, String, String), RenderFailure> {
+        let subject = self.render_text(&format!("{base}.subject"), data)?;
+        Ok((subject, self.render_text(base, data)?, self.render_html(base, data)?))
+    }
+
     pub fn render_text(&self, name: &str, data: &Value) -> Result<String, RenderFailure> {
         self.render(name, false, data)
     }

@@ -39,13 +39,13 @@ async fn a_copy_predicts_the_live_engine(b: Backend) {
     w.import(csv, start).await;
     w.run(start, start + days(3)).await;
     let mid = start + days(3);
-    let before = w.store().status(mid, &[]).await.unwrap();
+    let before = w.store().status(mid).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let scratch = SqliteStore::scratch(&dir.path().join("f.db")).await.unwrap();
     scratch.migrate().await.unwrap();
     nurture::store::copy::copy(w.store(), &scratch, mid - days(7)).await.unwrap();
-    assert_eq!(w.store().status(mid, &[]).await.unwrap(), before, "the source is not changed");
+    assert_eq!(w.store().status(mid).await.unwrap(), before, "the source is not changed");
 
     let rec = Arc::new(Recorder::default());
     let copy = Engine::new(w.engine.defs.clone(), Arc::new(scratch), rec.clone(), w.engine.links.clone(), rec.clone());
