@@ -23,9 +23,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Log format: human-readable, or one JSON object per line
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
+    /// Log format: human-readable, or one JSON object per line (default:
+    /// the config's `log_format`, else human-readable)
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -155,7 +156,7 @@ impl Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging(cli.log_format);
+    logging(log_format(&cli));
     // The daemon serves HTTP beside its tick loop; the other commands are
     // one sequence of queries, fastest on one thread (see README).
     let mut builder = match cli.command {
@@ -214,11 +215,27 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
+/// `--log-format`, else the config's `log_format`. The config is read
+/// again (and its problems reported) by the command itself.
+fn log_format(cli: &Cli) -> LogFormat {
+    use crate::config::{Config, LogFormat as Configured};
+    if let Some(f) = cli.log_format {
+        return f;
+    }
+    let config = Config::load(cli.config.as_deref(), &mut crate::diag::Diagnostics::default());
+    match config.log_format {
+        Some(Configured::Json) => LogFormat::Json,
+        Some(Configured::Text) | None => LogFormat::Human,
+    }
+}
+
 /// Logs go to stderr: human-readable, or JSON with `--log-format json`.
-/// `RUST_LOG` filters (default `info`).
+/// `RUST_LOG` filters (default `info`, without PostgreSQL's notices such
+/// as "relation already exists, skipping" from every migration check).
 fn logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {

@@ -104,11 +104,23 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
 /// A URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_string(),
+        },
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords_and_keeps_the_rest() {
+        assert_eq!(redact("postgres://app:s3cret@db/nurture"), "postgres://app:***@db/nurture");
+        assert_eq!(redact("postgres://app@db/nurture"), "postgres://app@db/nurture");
+        assert_eq!(redact("smtp://127.0.0.1:25"), "smtp://127.0.0.1:25");
+        assert_eq!(redact("smtps://u:p@ss:w@mx:465"), "smtps://u:***@mx:465");
     }
 }

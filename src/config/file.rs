@@ -10,6 +10,8 @@ type S = Spanned<String>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
+    /// "text" or "json"; `--log-format` wins.
+    pub log_format: Option<S>,
     pub database: DatabaseFile,
     pub mail: MailFile,
     pub schedule: ScheduleFile,

@@ -28,6 +28,8 @@ pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won
 pub struct Config {
     /// The file read, if any; diagnostics about config keys name it.
     pub file: PathBuf,
+    /// `log_format`, when set; `--log-format` wins over it.
+    pub log_format: Option<LogFormat>,
     pub database: Database,
     pub mail: Mail,
     pub tick: TimeDelta,
@@ -42,6 +44,12 @@ pub struct Config {
     /// `var/` beside the config: the default home of the SQLite database,
     /// the outbox and the generated link secret.
     pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +132,13 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let opt_path = |p: Option<String>| p.filter(|s| !s.trim().is_empty()).map(|s| base.join(s));
     let mut f = Fields::new(source, diags);
 
+    let log_format = raw.log_format.and_then(|v| {
+        f.parse(&v, |s| match s.as_str() {
+            "text" | "human" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log_format {other:?}; use \"text\" or \"json\"")),
+        })
+    });
     let url = std::env::var("NURTURE_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -211,6 +226,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     };
     let config = Config {
         file: source.path.clone(),
+        log_format,
         database,
         mail,
         tick,

@@ -65,6 +65,16 @@ fn every_bad_value_is_reported_at_its_position() {
 }
 
 #[test]
+fn log_format_is_text_or_json_and_a_typo_is_positioned() {
+    assert_eq!(load("log_format = \"json\"\n").0.log_format, Some(LogFormat::Json));
+    assert_eq!(load("log_format = \"text\"\n").0.log_format, Some(LogFormat::Text));
+    assert_eq!(load("").0.log_format, None);
+    let (_, d) = load("\nlog_format = \"jsno\"\n");
+    let e = errors(&d);
+    assert!(e.len() == 1 && e[0].contains("nurture.toml:2:") && e[0].contains("\"text\" or \"json\""), "{e:?}");
+}
+
+#[test]
 fn empty_bind_disables_http() {
     let (c, d) = load("[http]\nbind = \"\"\n");
     assert!(!d.has_errors());

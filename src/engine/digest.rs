@@ -54,7 +54,9 @@ impl Engine {
                 continue;
             };
             let message = Outgoing { to: email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
-            match self.mailer.send(&message).await {
+            let (result, elapsed) = self.send(&message).await;
+            let base = base.elapsed(elapsed);
+            match result {
                 Ok(()) => self.emit(base),
                 Err(e) => self.emit(Event { event: Ev::Skipped, ..base }.reason(&format!("digest not sent: {e}"))),
             }

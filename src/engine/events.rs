@@ -38,7 +38,26 @@ pub struct Event {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// For logs only: logs name a lead by id, never by address.
+    #[serde(skip)]
+    pub lead_id: Option<i64>,
+    /// For logs only: how long the SMTP or outbox hand-off took.
+    #[serde(skip)]
+    pub elapsed: Elapsed,
 }
+
+/// A measurement, not part of what happened: two runs that did the same
+/// thing compare equal however long their sends took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Elapsed(pub Option<std::time::Duration>);
+
+impl PartialEq for Elapsed {
+    fn eq(&self, _: &Elapsed) -> bool {
+        true
+    }
+}
+
+impl Eq for Elapsed {}
 
 fn at_utc<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*t))
@@ -46,7 +65,19 @@ fn at_utc<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 
 impl Event {
     pub fn new(at: DateTime<Utc>, event: Kind) -> Event {
-        Event { at, event, campaign: None, step: None, lead: None, to: None, subject: None, reason: None, count: None }
+        Event {
+            at,
+            event,
+            campaign: None,
+            step: None,
+            lead: None,
+            to: None,
+            subject: None,
+            reason: None,
+            count: None,
+            lead_id: None,
+            elapsed: Elapsed(None),
+        }
     }
 
     pub fn campaign(mut self, c: &str) -> Event {
@@ -61,6 +92,17 @@ impl Event {
 
     pub fn lead(mut self, l: &str) -> Event {
         self.lead = Some(l.to_string());
+        self
+    }
+
+    /// The lead by address (for `simulate`) and by id (for logs).
+    pub fn for_lead(mut self, l: &crate::lead::Lead) -> Event {
+        self.lead_id = Some(l.id);
+        self.lead(&l.email)
+    }
+
+    pub fn elapsed(mut self, d: std::time::Duration) -> Event {
+        self.elapsed = Elapsed(Some(d));
         self
     }
 
@@ -112,21 +154,24 @@ pub trait Sink: Send + Sync {
 }
 
 /// The daemon's sink: one structured log event per action, fields first.
+/// Leads appear as `lead_id` only: addresses and bodies stay out of logs
+/// (a rep's address, `to`, is staff data and helps ops find a digest).
 pub struct LogSink;
 
 impl Sink for LogSink {
     fn emit(&self, e: Event) {
         crate::http::metrics::event(&e.event, e.campaign.as_deref());
-        let (campaign, step, lead) = (e.campaign.as_deref(), e.step.as_deref(), e.lead.as_deref());
-        let (to, subject, reason) = (e.to.as_deref(), e.subject.as_deref(), e.reason.as_deref());
+        let (campaign, step, lead_id) = (e.campaign.as_deref(), e.step.as_deref(), e.lead_id);
+        let (to, reason) = (e.to.as_deref(), e.reason.as_deref());
+        let duration_ms = e.elapsed.0.map(|d| d.as_secs_f64() * 1000.0);
         match e.event {
-            Kind::Enrolled => tracing::info!(campaign, lead, "Lead enrolled."),
-            Kind::Email => tracing::info!(campaign, step, lead, subject, "Email sent."),
-            Kind::Task => tracing::info!(campaign, step, lead, to, subject, "Task created."),
-            Kind::Reminder => tracing::info!(campaign, step, lead, to, "Task reminder sent."),
-            Kind::Digest => tracing::info!(to, count = e.count, "Digest sent."),
-            Kind::Exited => tracing::info!(campaign, lead, reason, "Enrolment ended."),
-            Kind::Skipped => tracing::warn!(campaign, step, lead, to, reason, "Step not carried out."),
+            Kind::Enrolled => tracing::info!(campaign, lead_id, "Lead enrolled."),
+            Kind::Email => tracing::info!(campaign, step, lead_id, duration_ms, "Email sent."),
+            Kind::Task => tracing::info!(campaign, step, lead_id, to, "Task created."),
+            Kind::Reminder => tracing::info!(campaign, step, lead_id, to, duration_ms, "Task reminder sent."),
+            Kind::Digest => tracing::info!(to, count = e.count, duration_ms, "Digest sent."),
+            Kind::Exited => tracing::info!(campaign, lead_id, reason, "Enrolment ended."),
+            Kind::Skipped => tracing::warn!(campaign, step, lead_id, to, reason, duration_ms, "Step not carried out."),
         }
     }
 }

@@ -22,7 +22,7 @@ use futures::StreamExt;
 
 use crate::definitions::Definitions;
 use crate::links::Links;
-use crate::mail::Mailer;
+use crate::mail::{Mailer, Outgoing, SendError};
 use crate::store::{Store, StoreError};
 pub use events::{Event, Sink};
 
@@ -214,5 +214,15 @@ impl Engine {
 
     fn emit(&self, e: Event) {
         self.sink.emit(e);
+    }
+
+    /// Hand a message to the transport, timed: the duration goes into the
+    /// log event and the send-duration metric.
+    async fn send(&self, m: &Outgoing) -> (std::result::Result<(), SendError>, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let result = self.mailer.send(m).await;
+        let elapsed = started.elapsed();
+        crate::http::metrics::send_seconds(elapsed.as_secs_f64());
+        (result, elapsed)
     }
 }

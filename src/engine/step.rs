@@ -49,7 +49,7 @@ impl Engine {
             Action::Task { .. } => self.create_task(c, step, &lead, &d, &next, now).await?,
         };
         if let Some(reason) = ended {
-            self.emit(Event::new(now, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
+            self.emit(Event::new(now, Ev::Exited).campaign(&c.id).for_lead(&lead).reason(reason));
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ impl Engine {
         let from = c.steps.iter().position(|s| s.id == d.step_id).unwrap_or(c.steps.len());
         let cancelled: Vec<(String, Kind)> = c.steps[from..].iter().map(|s| (s.id.clone(), step_kind(s))).collect();
         self.store.end_enrolment(d, reason, &cancelled, now).await?;
-        self.emit(Event::new(now, Ev::Exited).campaign(&c.id).lead(&lead.email).reason(reason));
+        self.emit(Event::new(now, Ev::Exited).campaign(&c.id).for_lead(lead).reason(reason));
         Ok(())
     }
 
@@ -96,7 +96,7 @@ impl Engine {
         let at = outcome.at;
         self.store.finish_delivery(id, d, &outcome, next).await?;
         if outcome.state != State::Sent {
-            let e = Event::new(at, Ev::Skipped).campaign(&c.id).step(&d.step_id).lead(&lead.email);
+            let e = Event::new(at, Ev::Skipped).campaign(&c.id).step(&d.step_id).for_lead(lead);
             self.emit(e.reason(&format!("{}: {}", outcome.state.as_str(), outcome.reason)));
         }
         match next {
@@ -147,10 +147,11 @@ impl Engine {
             html: email.html,
             unsubscribe_url: Some(unsubscribe),
         };
-        match self.mailer.send(&message).await {
+        let (result, elapsed) = self.send(&message).await;
+        match result {
             Ok(()) => {
-                let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).lead(&lead.email);
-                self.emit(e.subject(&message.subject));
+                let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
+                self.emit(e.subject(&message.subject).elapsed(elapsed));
                 self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next).await
             }
             Err(SendError::Bounce(why)) => {
@@ -166,6 +167,7 @@ impl Engine {
                     tracing::error!(
                         campaign = c.id,
                         step = step.id,
+                        lead_id = lead.id,
                         reason = why,
                         "SMTP refused our message: check credentials and sending policy."
                     );
@@ -177,9 +179,10 @@ impl Engine {
                         tracing::warn!(
                             campaign = c.id,
                             step = step.id,
-                            lead = lead.email,
+                            lead_id = lead.id,
                             reason = why,
                             attempt,
+                            duration_ms = elapsed.as_secs_f64() * 1000.0,
                             "Temporary failure; will retry."
                         );
                         self.store.retry_later(id, d, &why, now + *wait).await?;

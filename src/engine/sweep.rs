@@ -71,7 +71,7 @@ impl Engine {
                 let due = c.window.window.next_open(due, tz).unwrap_or(due);
                 if self.store.enrol(&c.id, lead.id, &first.id, due, now).await? {
                     enrolled += 1;
-                    self.emit(Event::new(now, Ev::Enrolled).campaign(&c.id).lead(&lead.email));
+                    self.emit(Event::new(now, Ev::Enrolled).campaign(&c.id).for_lead(lead));
                 }
             }
             if (page.len() as i64) < PAGE {

@@ -44,7 +44,7 @@ impl Engine {
         };
         let task = NewTask { rep: rep.email.clone(), text: text.clone(), due_at: now + *due, created_at: now };
         let task_id = self.store.create_task(id, d, &task).await?;
-        let e = Event::new(now, Ev::Task).campaign(&c.id).step(&step.id).lead(&lead.email).to(&rep.email);
+        let e = Event::new(now, Ev::Task).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
         self.emit(e.subject(&text));
         let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &text, now), next).await?;
         self.remind(c, step, lead, &rep, task_id, &task, now).await?;
@@ -92,13 +92,15 @@ impl Engine {
         };
         let data = context::task(&input, &self.defs.templates.attribute_refs);
         let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/task", &data) else {
-            let e = Event::new(now, Ev::Skipped).campaign(&c.id).step(&step.id).lead(&lead.email).to(&rep.email);
+            let e = Event::new(now, Ev::Skipped).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
             self.emit(e.reason("reminder template failed to render; the task is still in the digest"));
             return Ok(());
         };
         let message = Outgoing { to: rep.email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
-        let base = Event::new(now, Ev::Reminder).campaign(&c.id).step(&step.id).lead(&lead.email).to(&rep.email);
-        match self.mailer.send(&message).await {
+        let base = Event::new(now, Ev::Reminder).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
+        let (result, elapsed) = self.send(&message).await;
+        let base = base.elapsed(elapsed);
+        match result {
             Ok(()) => self.emit(base.subject(&message.subject)),
             Err(e) => self.emit(Event { event: Ev::Skipped, ..base }.reason(&format!("reminder not sent: {e}"))),
         }

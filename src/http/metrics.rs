@@ -38,6 +38,12 @@ pub fn retry() {
     metrics::counter!("nurture_retries_total").increment(1);
 }
 
+/// Time the transport took to accept one message (SMTP round trips, or
+/// the outbox file written).
+pub fn send_seconds(seconds: f64) {
+    metrics::histogram!("nurture_send_duration_seconds").record(seconds);
+}
+
 pub fn tick_seconds(seconds: f64) {
     metrics::histogram!("nurture_tick_duration_seconds").record(seconds);
 }

@@ -41,6 +41,11 @@ impl Smtp {
         match tokio::time::timeout(SEND_DEADLINE, self.transport.test_connection()).await {
             Ok(Ok(true)) => Ok(()),
             Ok(Ok(false)) => Err("the SMTP server did not accept a connection".into()),
+            // Servers commonly offer AUTH only after STARTTLS.
+            Ok(Err(e)) if e.to_string().contains("authentication mechanism") => Err(format!(
+                "{e}: the server offers no AUTH method we can use; set ?tls=required (or smtps://) \
+                 in mail.smtp_url, or leave mail.smtp_password_file empty for a relay without AUTH"
+            )),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the SMTP server did not answer in time".into()),
         }
