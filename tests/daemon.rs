@@ -1,13 +1,13 @@
 //! `nurture run` as ops runs it: the real binary on the embedded defaults
 //! (SQLite file, outbox folder), HTTP on a free port, stopped by SIGTERM.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::free_port;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -106,6 +106,14 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
     let mut daemon = Daemon(child);
     eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
+
+    // SQLite serves one daemon: a second `run` on the same file is refused
+    // at start-up (exit 3) and says why, and the first one carries on.
+    let second = nurture(dir, &["run"]).output().unwrap();
+    assert_eq!(second.status.code(), Some(3), "{second:?}");
+    let why = String::from_utf8_lossy(&second.stderr);
+    assert!(why.contains("another `nurture run`") && why.contains("PostgreSQL"), "{why}");
+    assert_eq!(http(port, "GET", "/healthz", "").0, 200);
 
     // speed-to-lead: the rep's task reminder goes out at once, the welcome
     // email ten minutes later; the reminder is in the outbox.

@@ -3,12 +3,13 @@
 //! PostgreSQL: every (lead, step) delivered exactly once, with the headers
 //! SPEC §3 asks for; 4xx retried; 5xx bounced and suppressed.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use sqlx::Connection;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{Kill, free_port, header, received};
 
 const CAMPAIGN: &str = r#"
 [audience]
@@ -27,50 +28,6 @@ subject = "{{step.id}} for {{lead.first_name}}"
 "#;
 
 const LEADS: &str = "email,first_name,status\nok@x.test,Ok,new\nflaky@x.test,Flaky,new\nbounce@x.test,Bounce,new\n";
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn smtp_server(out: &Path) -> (Kill, u16) {
-    let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(out)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with aiosmtpd (scripts/test installs python3-aiosmtpd)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "the SMTP server did not start");
-    (Kill(child), port)
-}
-
-fn received(out: &Path) -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    files.sort();
-    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
-}
-
-fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
-}
 
 /// A project folder wired to the SMTP server on `port`.
 fn project(dir: &Path, port: u16, leads: &str) {
@@ -96,7 +53,7 @@ fn project_with(dir: &Path, port: u16, leads: &str, s2_after: &str, http: Option
     std::fs::write(
         dir.join("nurture.toml"),
         format!(
-            "[schedule]\ntick = \"1s\"\n[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}\"\n\
+            "[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{port}\"\n\
              from = \"Sales <sales@example.com>\"\npostal_address = \"1 Main St\"\n\
              [policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\nretry = [\"1s\"]\n[http]\nbind = \"{bind}\"\n\
              public_url = \"{public}\"\n",
@@ -123,20 +80,15 @@ fn status(dir: &Path, database_url: &Option<String>) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
 
-/// Poll the daemon's work (due within seconds) until `done` holds.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(40), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    support::wait_for(what, Duration::from_secs(40), done)
 }
 
 async fn delivers_exactly_once_with_retries_and_bounces(database_url: Option<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let inbox = dir.join("inbox");
-    let (_server, port) = smtp_server(&inbox);
+    let (_server, port) = support::smtp_server(&inbox, 0);
     project(dir, port, LEADS);
     let db = &database_url;
     assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
@@ -182,7 +134,7 @@ async fn a_crash_mid_send_is_recorded_uncertain_never_resent(database_url: Optio
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let inbox = dir.join("inbox");
-    let (_server, port) = smtp_server(&inbox);
+    let (_server, port) = support::smtp_server(&inbox, 0);
     project(dir, port, "email,first_name,status\nslow@x.test,Slow,new\n");
     let db = &database_url;
     assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
@@ -208,7 +160,7 @@ async fn one_click_unsubscribe_from_a_received_message_stops_the_campaign(databa
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let inbox = dir.join("inbox");
-    let (_server, port) = smtp_server(&inbox);
+    let (_server, port) = support::smtp_server(&inbox, 0);
     let web = free_port();
     project_with(dir, port, "email,first_name,status\nstop@x.test,Stop,new\n", "1h", Some(web));
     let db = &database_url;
@@ -254,15 +206,9 @@ macro_rules! both {
 
             #[tokio::test]
             async fn postgres() {
-                // PostgreSQL cuts names at 63 bytes: keep the pid in.
-                let name = format!("n_{:.40}_{}", stringify!($scenario), std::process::id());
-                let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-                let mut c = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL on 127.0.0.1:5432");
-                let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
-                run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
-                run(format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-                super::$scenario(Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))).await;
-                run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+                let db = support::PgDatabase::create(stringify!($scenario)).await;
+                super::$scenario(Some(db.url.clone())).await;
+                db.drop_now().await;
             }
         }
     };

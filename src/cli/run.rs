@@ -30,7 +30,12 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let defs =
         load(config).ok_or_else(|| Failure::Invalid("run: fix the errors above (see `nurture check`)".into()))?;
     let c = defs.config.clone();
-    let store = crate::store::open(&c.database.url, c.database.max_connections)
+    let _one_daemon = match c.database.url.starts_with("sqlite:") {
+        true => crate::store::lock_for_daemon(&c.database.url).map_err(Failure::Environment)?,
+        false => None,
+    };
+    let lease = c.database.lease.to_std().unwrap_or(crate::store::DEFAULT_LEASE);
+    let store = crate::store::open_replica(&c.database.url, c.database.max_connections, lease)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
@@ -90,9 +95,15 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         campaigns = crate::daemon::current(&engine).defs.campaigns.len(),
         "nurture running."
     );
+    let heartbeat = tokio::spawn(daemon::heartbeat(store.clone(), lease));
     crate::daemon::notify::ready("running");
     let path: Option<PathBuf> = config.map(Path::to_path_buf);
     daemon::run(engine, signals, move || load(path.as_deref()).map(&make)).await;
+    heartbeat.abort();
+    // Whatever is still claimed (a stop mid-batch) goes back to the others now.
+    if let Err(e) = store.release_claims().await {
+        tracing::warn!(error = %e, "Could not release claims; they expire with their lease.");
+    }
     let _ = stop_http.send(());
     if let Some(h) = http {
         let _ = h.await;

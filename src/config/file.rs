@@ -27,6 +27,7 @@ pub struct ConfigFile {
 pub struct DatabaseFile {
     pub url: Option<S>,
     pub max_connections: Option<Spanned<u32>>,
+    pub lease: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

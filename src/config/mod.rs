@@ -56,6 +56,9 @@ pub enum LogFormat {
 pub struct Database {
     pub url: String,
     pub max_connections: u32,
+    /// How long a replica's claim on leads and timers outlives the replica
+    /// (PostgreSQL): live replicas renew theirs, a dead one's expire.
+    pub lease: TimeDelta,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let database = Database {
         url: resolve_sqlite_url(&url, base),
         max_connections: positive(&mut f, raw.database.max_connections, 8, "database.max_connections"),
+        lease: duration_or(&mut f, raw.database.lease, "1m").max(TimeDelta::seconds(1)),
     };
 
     let transport = match raw.mail.transport {

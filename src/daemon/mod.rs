@@ -83,6 +83,21 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
     }
 }
 
+/// Keep this replica's claims alive while it works: renewed at a third of
+/// the lease, from a task of its own, so a long batch or sweep never loses
+/// its claims to a slow tick. Only a dead (or hung, then restarted by the
+/// watchdog) process lets them expire.
+pub async fn heartbeat(store: Arc<dyn Store>, lease: Duration) {
+    let mut every = tokio::time::interval((lease / 3).max(Duration::from_millis(200)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.renew_claims().await {
+            tracing::warn!(error = %e, "Could not renew claims; retrying.");
+        }
+    }
+}
+
 /// Campaign ids added, removed and changed between two loads; active
 /// enrolments of a changed campaign carry on, matched by step id.
 fn diff(old: &Definitions, new: &Definitions) -> (Vec<String>, Vec<String>, Vec<String>) {

@@ -34,8 +34,11 @@ pub enum EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-/// Due steps fetched per round trip.
-const BATCH: i64 = 500;
+/// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
+/// enough to keep every connection busy, few enough that replicas share.
+fn batch(concurrency: usize) -> i64 {
+    (concurrency as i64 * 16).clamp(32, 500)
+}
 
 pub struct Engine {
     pub defs: Arc<Definitions>,
@@ -109,7 +112,16 @@ impl Engine {
             return Ok(None);
         };
         self.remember(timer, last);
-        Ok(last_fire.filter(|f| *f > last).map(|_| (last, note)))
+        if last_fire.is_none_or(|f| f <= last) {
+            return Ok(None);
+        }
+        // Replicas: the one that claims this fire runs it; set_timer ends
+        // the claim. A replica that dies mid-sweep leaves a claim whose
+        // lease runs out, and the sweep is run again from the same point.
+        if !self.store.claim_timer(timer, last).await? {
+            return Ok(None);
+        }
+        Ok(Some((last, note)))
     }
 
     async fn set_timer(&self, timer: &str, at: DateTime<Utc>, note: &str) -> Result<()> {
@@ -175,40 +187,49 @@ impl Engine {
         // enrolment, so this drains; the bound guards against a bug
         // turning into a hot loop.
         for _ in 0..10_000 {
-            let due = self.store.due(now, &campaigns, BATCH).await?;
+            let due = self.store.due(now, &campaigns, batch(self.concurrency)).await?;
             if due.is_empty() {
                 break;
             }
-            // Group by lead, keeping due order within a lead; leads in parallel.
-            let mut groups: Vec<Vec<crate::store::DueLead>> = Vec::new();
-            let mut index: HashMap<i64, usize> = HashMap::new();
-            for d in due {
-                match index.get(&d.lead.id) {
-                    Some(&i) => groups[i].push(d),
-                    None => {
-                        index.insert(d.lead.id, groups.len());
-                        groups.push(vec![d]);
-                    }
-                }
-            }
-            let results: Vec<Result<()>> = futures::stream::iter(groups)
-                .map(|group| async move {
-                    for d in group {
-                        if self.is_stopping() {
-                            break;
-                        }
-                        self.run_step(d.due, d.lead, d.suppressed, now).await?;
-                    }
-                    Ok(())
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-            results.into_iter().collect::<Result<Vec<()>>>()?;
+            let result = self.run_batch(due, now).await;
+            // Claimed leads go back to the pool whatever happened, so
+            // other replicas need not wait for the lease to run out.
+            self.store.release_claims().await?;
+            result?;
             if self.is_stopping() {
                 return Ok(());
             }
         }
+        Ok(())
+    }
+
+    /// Leads in parallel (up to `concurrency`), each lead's steps in due order.
+    async fn run_batch(&self, due: Vec<crate::store::DueLead>, now: DateTime<Utc>) -> Result<()> {
+        let mut groups: Vec<Vec<crate::store::DueLead>> = Vec::new();
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        for d in due {
+            match index.get(&d.lead.id) {
+                Some(&i) => groups[i].push(d),
+                None => {
+                    index.insert(d.lead.id, groups.len());
+                    groups.push(vec![d]);
+                }
+            }
+        }
+        let results: Vec<Result<()>> = futures::stream::iter(groups)
+            .map(|group| async move {
+                for d in group {
+                    if self.is_stopping() {
+                        break;
+                    }
+                    self.run_step(d.due, d.lead, d.suppressed, now).await?;
+                }
+                Ok(())
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())
     }
 

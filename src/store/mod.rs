@@ -22,7 +22,7 @@ use crate::lead::Lead;
 use crate::template::context::HistoryLine;
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, lock_for_daemon};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,12 +36,42 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Who this process is among replicas, and how long its claims last if it
+/// stops renewing them (it died). Claims are timed by the database's clock.
+#[derive(Debug, Clone)]
+pub struct Claimer {
+    /// `host:pid:random`: unique per process, readable by ops.
+    pub owner: String,
+    pub lease_seconds: f64,
+}
+
+impl Claimer {
+    pub fn new(lease: std::time::Duration) -> Claimer {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let mut random = [0u8; 4];
+        let _ = getrandom::fill(&mut random);
+        let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let owner = format!("{}:{}:{random}", host.trim(), std::process::id());
+        Claimer { owner, lease_seconds: lease.as_secs_f64().max(1.0) }
+    }
+}
+
+/// Default lease (`[database] lease`): a live replica renews its claims
+/// every third of it, so it only bounds how long a dead replica's leads
+/// wait before another takes them over.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Open the database named by `url` (not yet migrated).
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+    open_replica(url, max_connections, DEFAULT_LEASE).await
+}
+
+/// [`open`], with the lease of this process's claims (`nurture run`).
+pub async fn open_replica(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url, max_connections).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(url, max_connections).await?))
+        Ok(Arc::new(PgStore::open(url, max_connections, Claimer::new(lease)).await?))
     } else {
         Err(StoreError::Url(url.to_string()))
     }
@@ -230,8 +260,18 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Active enrolments due at `now`, oldest first, each with its lead and
-    /// whether the lead's address is suppressed: one query per batch.
+    /// whether the lead's address is suppressed: one query per batch. On
+    /// PostgreSQL only the leads this replica could claim (see
+    /// [`Claimer`]); they stay claimed until [`Store::release_claims`].
     async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>>;
+    /// Extend this replica's claims on leads and timers by a lease.
+    async fn renew_claims(&self) -> Result<()>;
+    /// Give up this replica's claims on leads (a batch is done).
+    async fn release_claims(&self) -> Result<()>;
+    /// The right to run a timer's fire whose last run was at `last`: false
+    /// if another replica runs it now or already ran it. The claim ends
+    /// with [`Store::set_timer`] (or its lease).
+    async fn claim_timer(&self, name: &str, last: DateTime<Utc>) -> Result<bool>;
     async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>>;
     async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
     /// A lead's active enrolments, each with its next step.

@@ -5,14 +5,16 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool, Postgres};
 
-use super::Result;
+use super::{Claimer, Result};
 
 pub struct PgStore {
     pool: PgPool,
+    /// Replicas share the work by claiming leads (see migrations/postgres/0002).
+    claimer: Claimer,
 }
 
 impl PgStore {
-    pub async fn open(url: &str, max_connections: u32) -> Result<PgStore> {
+    pub async fn open(url: &str, max_connections: u32, claimer: Claimer) -> Result<PgStore> {
         // One plain connection first: an unreachable server fails now, not
         // after the pool has retried for its whole acquire timeout.
         sqlx::PgConnection::connect(url).await?.close().await?;
@@ -21,7 +23,11 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, claimer })
+    }
+
+    fn claimer(&self) -> Option<&Claimer> {
+        Some(&self.claimer)
     }
 
     async fn conn(&self) -> Result<PoolConnection<Postgres>> {

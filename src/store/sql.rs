@@ -339,7 +339,8 @@ macro_rules! sql_store {
                 async fn set_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO timers (name, last_at, note) VALUES ($1, $2, $3) \
-                         ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at, note = excluded.note",
+                         ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at, note = excluded.note, \
+                         claimed_by = NULL, claimed_until = NULL",
                     )
                     .bind(name)
                     .bind(at)
@@ -389,15 +390,46 @@ macro_rules! sql_store {
                     if campaigns.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let sql = format!(
+                    let n = campaigns.len();
+                    let due = |from: usize| {
+                        format!("e.active AND e.due_at <= $1 AND (e.campaign || '') IN ({})", placeholders(from, n))
+                    };
+                    let select = format!(
                         "SELECT e.id AS enrolment_id, e.campaign, e.step_id, e.due_at, e.enrolled_at, {LEAD_COLUMNS}, \
                          EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) AS suppressed \
-                         FROM enrolments e JOIN leads l ON l.id = e.lead_id \
-                         WHERE e.active AND e.due_at <= $1 AND (e.campaign || '') IN ({}) \
-                         ORDER BY e.due_at, e.id LIMIT $2",
-                        placeholders(3, campaigns.len())
+                         FROM enrolments e JOIN leads l ON l.id = e.lead_id"
                     );
+                    let (sql, claimer) = match self.claimer() {
+                        None => (format!("{select} WHERE {} ORDER BY e.due_at, e.id LIMIT $2", due(3)), None),
+                        // Claim the leads of the first `limit` due steps that
+                        // no live replica holds (SKIP LOCKED: replicas
+                        // claiming at the same moment take different rows,
+                        // not the same ones in turn), in lead order (two
+                        // replicas never wait on each other in a cycle), and
+                        // return every due step of the leads claimed: one
+                        // lead's steps stay with one replica, so its caps
+                        // see each send before the next.
+                        Some(c) => (
+                            format!(
+                                "WITH candidates AS (SELECT DISTINCT lead_id FROM (SELECT e.lead_id FROM enrolments e \
+                                 WHERE {} AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lead_id = e.lead_id \
+                                 AND c.until > now() AND c.owner <> $3) ORDER BY e.due_at, e.id LIMIT $2 \
+                                 FOR UPDATE OF e SKIP LOCKED) d), \
+                                 claimed AS (INSERT INTO claims (lead_id, owner, until) \
+                                 SELECT lead_id, $3, now() + make_interval(secs => $4) FROM candidates ORDER BY lead_id \
+                                 ON CONFLICT (lead_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+                                 WHERE claims.until <= now() OR claims.owner = excluded.owner RETURNING lead_id) \
+                                 {select} JOIN claimed k ON k.lead_id = e.lead_id WHERE {} ORDER BY e.due_at, e.id",
+                                due(5),
+                                due(5)
+                            ),
+                            Some(c),
+                        ),
+                    };
                     let mut q = dynamic(sql).bind(now).bind(limit);
+                    if let Some(c) = claimer {
+                        q = q.bind(c.owner.clone()).bind(c.lease_seconds);
+                    }
                     for c in campaigns {
                         q = q.bind(c);
                     }
@@ -419,6 +451,48 @@ macro_rules! sql_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn renew_claims(&self) -> Result<()> {
+                    let Some(c) = self.claimer() else { return Ok(()) };
+                    let mut conn = self.conn().await?;
+                    sqlx::query("UPDATE claims SET until = now() + make_interval(secs => $2) WHERE owner = $1")
+                        .bind(&c.owner)
+                        .bind(c.lease_seconds)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE timers SET claimed_until = now() + make_interval(secs => $2) WHERE claimed_by = $1",
+                    )
+                    .bind(&c.owner)
+                    .bind(c.lease_seconds)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn release_claims(&self) -> Result<()> {
+                    let Some(c) = self.claimer() else { return Ok(()) };
+                    sqlx::query("DELETE FROM claims WHERE owner = $1")
+                        .bind(&c.owner)
+                        .execute(&mut *self.conn().await?)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn claim_timer(&self, name: &str, last: DateTime<Utc>) -> Result<bool> {
+                    let Some(c) = self.claimer() else { return Ok(true) };
+                    let r = sqlx::query(
+                        "UPDATE timers SET claimed_by = $3, claimed_until = now() + make_interval(secs => $4) \
+                         WHERE name = $1 AND last_at = $2 AND (claimed_until IS NULL OR claimed_until <= now())",
+                    )
+                    .bind(name)
+                    .bind(last)
+                    .bind(&c.owner)
+                    .bind(c.lease_seconds)
+                    .execute(&mut *self.conn().await?)
+                    .await?;
+                    Ok(r.rows_affected() == 1)
                 }
 
                 async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>> {
@@ -531,9 +605,10 @@ macro_rules! sql_store {
                         .bind(reason)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active")
+                    sqlx::query("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active AND step_id = $3")
                         .bind(due.enrolment_id)
                         .bind(at)
+                        .bind(&due.step_id)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
@@ -575,18 +650,25 @@ macro_rules! sql_store {
                     .execute(&mut *self.conn().await?)
                     .await?;
                     let q = match next {
+                        // Fenced on the step: a replica that lost its claim
+                        // (its lease ran out mid-send) cannot move an
+                        // enrolment that another one already moved.
                         Next::Step { step_id, due_at } => sqlx::query(
-                            "UPDATE enrolments SET last_step_id = step_id, step_id = $2, due_at = $3 WHERE id = $1",
+                            "UPDATE enrolments SET last_step_id = step_id, step_id = $2, due_at = $3 \
+                             WHERE id = $1 AND active AND step_id = $4",
                         )
                         .bind(due.enrolment_id)
                         .bind(step_id)
-                        .bind(*due_at),
+                        .bind(*due_at)
+                        .bind(&due.step_id),
                         Next::Done => sqlx::query(
                             "UPDATE enrolments SET last_step_id = step_id, step_id = NULL, due_at = NULL, \
-                             active = FALSE, ended_at = $2, end_reason = 'completed' WHERE id = $1",
+                             active = FALSE, ended_at = $2, end_reason = 'completed' \
+                             WHERE id = $1 AND active AND step_id = $3",
                         )
                         .bind(due.enrolment_id)
-                        .bind(outcome.at),
+                        .bind(outcome.at)
+                        .bind(&due.step_id),
                     };
                     q.execute(&mut *self.conn().await?).await?;
                     Ok(())

@@ -49,6 +49,11 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
+    /// One process per file (see [`lock_for_daemon`]): nothing to claim.
+    fn claimer(&self) -> Option<&super::Claimer> {
+        None
+    }
+
     async fn conn(&self) -> Result<MutexGuard<'_, SqliteConnection>> {
         Ok(self.conn.lock().await)
     }
@@ -64,6 +69,42 @@ impl SqliteStore {
     pub async fn close(self) -> Result<()> {
         Ok(self.conn.into_inner().close().await?)
     }
+}
+
+/// `nurture run` on SQLite holds an exclusive lock on `DB.run.lock` for
+/// its lifetime: a second daemon on the same file is refused at start-up
+/// (SQLite has no way to share due work between processes). The lock dies
+/// with the process, however it ends. `Ok(None)` for in-memory databases.
+pub fn lock_for_daemon(url: &str) -> std::result::Result<Option<std::fs::File>, String> {
+    use std::io::Write;
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+    let db = options.get_filename();
+    if url.contains(":memory:") || url.contains("mode=memory") || db.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    if let Some(dir) = db.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let path = std::path::PathBuf::from(format!("{}.run.lock", db.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if file.try_lock().is_err() {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(format!(
+            "another `nurture run` ({}) is using {}: SQLite serves one daemon; \
+             stop it first, or move to PostgreSQL to run replicas (deploy/INSTALL.md)",
+            holder.trim(),
+            db.display()
+        ));
+    }
+    let _ = file.set_len(0);
+    let _ = write!(file, "pid {}", std::process::id());
+    Ok(Some(file))
 }
 
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -106,6 +106,16 @@ impl World {
         World { engine, rec, url, _dir: dir, pg_db }
     }
 
+    /// Another replica on the same database: its own store (so its own
+    /// claims), the same definitions, its own recorder.
+    pub async fn replica(&self) -> (Engine, Arc<Recorder>) {
+        let store = nurture::store::open(&self.url, 4).await.unwrap();
+        let rec = Arc::new(Recorder::default());
+        let links = Links::new("https://n.test", b"k");
+        let engine = Engine::new(self.engine.defs.clone(), store, rec.clone(), links, rec.clone());
+        (engine, rec)
+    }
+
     /// Serve this many leads at once, as `run` does with `mail.pool_size`.
     pub fn with_concurrency(self, n: usize) -> World {
         World { engine: self.engine.with_concurrency(n), ..self }

@@ -5,4 +5,5 @@ mod delivery;
 mod enrolment;
 mod forecast;
 mod helpers;
+mod replicas;
 mod tasks;

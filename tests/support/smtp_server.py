@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """A real SMTP server (aiosmtpd) for nurture's end-to-end tests.
 
-    smtp_server.py PORT OUTDIR
+    smtp_server.py PORT OUTDIR [DELAY_MS]
 
 Recipients whose local part starts with `bounce` get 550 5.1.1; `flaky`
 get 451 the first time each address is tried; the rest are accepted and
 every accepted message is written to OUTDIR/NNNNN.eml. For `slow`
-recipients the message is written but the reply waits 30 s, so a client
-can be killed between the two. Prints `ready`
+recipients the first message is written but the reply waits 30 s, so a
+client can be killed between the two. DELAY_MS holds every reply to DATA that
+long (a server that is not instant, so concurrent clients overlap). Prints `ready`
 once listening; exits on SIGTERM.
 """
 import asyncio
@@ -20,9 +21,11 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, out):
+    def __init__(self, out, delay):
         self.out = out
+        self.delay = delay
         self.tried = set()
+        self.held = set()
         self.count = itertools.count()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -40,15 +43,20 @@ class Handler:
         with open(path + ".tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path)
-        if any(r.split("@")[0].startswith("slow") for r in envelope.rcpt_tos):
+        slow = [r for r in envelope.rcpt_tos if r.split("@")[0].startswith("slow") and r not in self.held]
+        if slow:
+            self.held.update(slow)
             await asyncio.sleep(30)
+        elif self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted"
 
 
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
+    delay = int(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0
     os.makedirs(out, exist_ok=True)
-    controller = Controller(Handler(out), hostname="127.0.0.1", port=port)
+    controller = Controller(Handler(out, delay), hostname="127.0.0.1", port=port)
     controller.start()
     print("ready", flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})

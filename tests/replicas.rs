@@ -1,0 +1,223 @@
+//! Several `nurture run` replicas on one PostgreSQL database, sending to a
+//! real SMTP server (aiosmtpd): they share the due work, each (lead, step)
+//! goes out exactly once, and a replica killed mid-batch loses nothing and
+//! repeats nothing: its claims expire and the others finish its leads.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sqlx::{Connection, Row};
+use support::{Kill, PgDatabase, header, received, smtp_server, wait_for};
+
+const CAMPAIGN: &str = r#"
+[audience]
+status = ["new"]
+[enrol]
+cron = "0 0 1 1 *"
+[[step]]
+id = "s1"
+email = "t"
+subject = "{{step.id}} for {{lead.email}}"
+[[step]]
+id = "s2"
+after = "1s"
+email = "t"
+subject = "{{step.id}} for {{lead.email}}"
+"#;
+
+const POOL: usize = 4;
+
+fn project(dir: &Path, smtp_port: u16, leads: usize, extra: &str) {
+    std::fs::create_dir_all(dir.join("campaigns")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("campaigns/drip.toml"), CAMPAIGN).unwrap();
+    std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
+    std::fs::write(
+        dir.join("nurture.toml"),
+        format!(
+            "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
+             [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {POOL}\n\
+             postal_address = \"1 Main St\"\n[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
+             retry = [\"1s\"]\n[http]\nbind = \"\"\npublic_url = \"https://nurture.example\"\n"
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("email,status\n");
+    csv += extra;
+    for i in 0..leads {
+        csv += &format!("lead{i}@x.test,new\n");
+    }
+    std::fs::write(dir.join("leads.csv"), csv).unwrap();
+}
+
+fn nurture(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
+    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir).env("NURTURE_DATABASE_URL", url);
+    c
+}
+
+/// A replica logging to `log-N.json` in `dir`.
+fn replica(dir: &Path, url: &str, n: usize) -> Kill {
+    let log = std::fs::File::create(dir.join(format!("log-{n}.json"))).unwrap();
+    Kill(nurture(dir, url, &["run"]).stderr(Stdio::from(log)).spawn().unwrap())
+}
+
+/// SIGTERM, then the exit status: a clean stop releases claims.
+fn stop(mut r: Kill) -> bool {
+    let pid = r.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    r.0.wait().unwrap().success()
+}
+
+/// How many log lines of replica `n` carry this message.
+fn logged(dir: &Path, n: usize, message: &str) -> usize {
+    let text = std::fs::read_to_string(dir.join(format!("log-{n}.json"))).unwrap_or_default();
+    text.lines().filter(|l| l.contains(&format!("\"message\":\"{message}\""))).count()
+}
+
+/// (recipient, subject) of every received message, with how often each came.
+fn inbox_counts(inbox: &Path) -> HashMap<(String, String), usize> {
+    let mut counts = HashMap::new();
+    for m in received(inbox) {
+        let key = (header(&m, "To").unwrap().to_string(), header(&m, "Subject").unwrap().to_string());
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Delivery states in the database, counted.
+async fn states(url: &str) -> HashMap<String, i64> {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&mut c).await.unwrap();
+    rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect()
+}
+
+async fn scalar(url: &str, sql: &'static str) -> i64 {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sql).fetch_one(&mut c).await.unwrap().get::<i64, _>(0)
+}
+
+#[tokio::test]
+async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
+    let db = PgDatabase::create("three_replicas").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    // 50 ms a message: one replica alone needs seconds, so all three join in.
+    let (_server, port) = smtp_server(&inbox, 50);
+    let leads = 150;
+    project(dir, port, leads, "");
+    assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
+    let replicas: Vec<Kill> = (0..3).map(|n| replica(dir, &db.url, n)).collect();
+
+    assert!(nurture(dir, &db.url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    let want = 2 * leads;
+    wait_for("every step sent", Duration::from_secs(90), || received(&inbox).len() >= want);
+    let url = db.url.clone();
+    let settled = || async { states(&url).await.get("sent").copied().unwrap_or(0) };
+    for _ in 0..50 {
+        if settled().await == want as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for r in replicas {
+        assert!(stop(r), "a replica exited non-zero");
+    }
+
+    let counts = inbox_counts(&inbox);
+    assert_eq!(counts.len(), want, "every (lead, step) received");
+    assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
+    assert_eq!(received(&inbox).len(), want);
+    assert_eq!(states(&db.url).await, HashMap::from([("sent".to_string(), want as i64)]));
+    assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
+    assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM claims").await, 0, "a clean stop releases claims");
+    let per_replica: Vec<usize> = (0..3).map(|n| logged(dir, n, "Email sent.")).collect();
+    eprintln!("sends per replica: {per_replica:?}");
+    assert_eq!(per_replica.iter().sum::<usize>(), want, "{per_replica:?}");
+    assert!(per_replica.iter().filter(|&&n| n > 0).count() >= 2, "the work was not shared: {per_replica:?}");
+    // Claims keep replicas off each other's leads: none ever found a step
+    // another had begun (which it would have had to record as uncertain).
+    let collisions: usize = (0..3).map(|n| logged(dir, n, "Step not carried out.")).sum();
+    assert_eq!(collisions, 0, "replicas collided on a step");
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
+    let db = PgDatabase::create("replica_killed").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    let (_server, port) = smtp_server(&inbox, 20);
+    // The slow lead's first message is held by the server without a reply:
+    // whichever replica sends it is mid-send, with a batch claimed.
+    let leads = 60;
+    project(dir, port, leads, "slow@x.test,new\n");
+    assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
+    let mut replicas: Vec<Option<Kill>> = (0..3).map(|n| Some(replica(dir, &db.url, n))).collect();
+    assert!(nurture(dir, &db.url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+
+    let slow_held = || received(&inbox).iter().any(|m| header(m, "To") == Some("slow@x.test"));
+    wait_for("the slow message to be held", Duration::from_secs(30), slow_held);
+    let owner: String = {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let sql = "SELECT c.owner FROM claims c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'slow@x.test'";
+        sqlx::query(sql).fetch_one(&mut c).await.unwrap().get(0)
+    };
+    let pid: u32 = owner.rsplit(':').nth(1).unwrap().parse().unwrap();
+    let victim = replicas.iter().position(|r| r.as_ref().is_some_and(|k| k.0.id() == pid)).expect("a replica's pid");
+    drop(replicas[victim].take()); // SIGKILL, mid-send: no outcome recorded
+
+    // The others take its leads over once its lease (2 s) runs out.
+    let want = 2 * (leads + 1) as i64;
+    let url = db.url.clone();
+    let mut settled = false;
+    for _ in 0..300 {
+        let s = states(&url).await;
+        let finished: i64 =
+            s.iter().filter(|(k, _)| k.as_str() != "sending" && k.as_str() != "retrying").map(|(_, n)| n).sum();
+        if finished == want {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(settled, "not every step reached a final state: {:?}", states(&url).await);
+    for r in replicas.into_iter().flatten() {
+        assert!(stop(r), "a surviving replica exited non-zero");
+    }
+
+    // The ledger: every step has exactly one final state; the server got
+    // each message at most once and every `sent` one exactly once; only
+    // what the dead replica had in flight is `uncertain`.
+    let s = states(&db.url).await;
+    let (sent, uncertain) = (s.get("sent").copied().unwrap_or(0), s.get("uncertain").copied().unwrap_or(0));
+    eprintln!("after the kill: {s:?}");
+    assert_eq!(sent + uncertain, want, "{s:?}");
+    assert!((1..=POOL as i64).contains(&uncertain), "uncertain {uncertain} beyond the {POOL} sends in flight: {s:?}");
+    let counts = inbox_counts(&inbox);
+    assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
+    assert_eq!(counts.get(&("slow@x.test".into(), "s1 for slow@x.test".into())), Some(&1));
+    assert_eq!(counts.get(&("slow@x.test".into(), "s2 for slow@x.test".into())), Some(&1), "the enrolment went on");
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let sent_rows = sqlx::query(
+        "SELECT l.email, d.step_id FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.state = 'sent'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    for r in &sent_rows {
+        let (email, step): (String, String) = (r.get(0), r.get(1));
+        let subject = format!("{step} for {email}");
+        assert_eq!(counts.get(&(email.clone(), subject)), Some(&1), "{email} {step} is sent but was not received");
+    }
+    assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
+    drop(c);
+    db.drop_now().await;
+}

@@ -1,0 +1,93 @@
+//! What the end-to-end test crates share: a real SMTP server process, the
+//! messages it received, child processes that die with the test, and fresh
+//! PostgreSQL databases. Each crate uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `tests/support/smtp_server.py` (aiosmtpd) writing what it accepts to
+/// `out`; `delay_ms` holds every DATA reply that long.
+pub fn smtp_server(out: &Path, delay_ms: u64) -> (Kill, u16) {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out)
+        .arg(delay_ms.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test installs python3-aiosmtpd)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+    (Kill(child), port)
+}
+
+/// Every message the server accepted, in arrival order.
+pub fn received(out: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(out) else { return Vec::new() };
+    let mut files: Vec<_> =
+        dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+}
+
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+/// Poll the daemon's work (due within seconds) until `done` holds.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A fresh PostgreSQL database on 127.0.0.1:5432, dropped with the value.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl PgDatabase {
+    /// `label` names the test; the pid keeps parallel runs apart
+    /// (PostgreSQL cuts names at 63 bytes).
+    pub async fn create(label: &str) -> PgDatabase {
+        let name = format!("n_{label:.40}_{}", std::process::id());
+        let mut c = sqlx::PgConnection::connect(ADMIN).await.expect("PostgreSQL on 127.0.0.1:5432");
+        let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
+        run(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+        run(format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        PgDatabase { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), name }
+    }
+
+    pub async fn drop_now(self) {
+        let mut c = sqlx::PgConnection::connect(ADMIN).await.unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    }
+}
