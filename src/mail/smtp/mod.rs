@@ -1,0 +1,89 @@
+//! SMTP: messages built with lettre, carried over our own connection pool
+//! (`pool.rs` says why), each send under its own deadline.
+
+mod pool;
+mod server;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+
+use super::message::{Envelope, build};
+use super::{Mailer, Outgoing, SendError};
+use crate::config::Mail;
+use pool::{Failure, Pool};
+pub use server::{Server, Tls};
+
+const SEND_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Smtp {
+    pool: Pool,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+}
+
+impl Smtp {
+    pub fn new(mail: &Mail) -> Result<Smtp, String> {
+        let password = match &mail.smtp_password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("mail.smtp_password_file {}: {e}", path.display()))?
+                    .trim_end()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let server = Server::parse(&mail.smtp_url, password)?;
+        Ok(Smtp {
+            pool: Pool::new(server, mail.pool_size as usize),
+            from: mail.from.clone(),
+            reply_to: mail.reply_to.clone(),
+        })
+    }
+
+    /// Whether the server answers (and accepts our credentials); `run`
+    /// refuses to start otherwise.
+    pub async fn check(&self) -> Result<(), String> {
+        match tokio::time::timeout(SEND_DEADLINE, self.pool.check()).await {
+            Ok(Ok(())) => Ok(()),
+            // Servers commonly offer AUTH only after STARTTLS.
+            Ok(Err(Failure::Smtp(e))) if e.to_string().contains("authentication mechanism") => Err(format!(
+                "{e}: the server offers no AUTH method we can use; set ?tls=required (or smtps://) \
+                 in mail.smtp_url, or leave mail.smtp_password_file empty for a relay without AUTH"
+            )),
+            Ok(Err(Failure::Smtp(e))) => Err(e.to_string()),
+            Ok(Err(Failure::Io(e))) => Err(e),
+            Err(_) => Err("the SMTP server did not answer in time".into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for Smtp {
+    async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
+        let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
+        let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
+        let bytes = message.formatted();
+        match tokio::time::timeout(SEND_DEADLINE, self.pool.send(message.envelope(), &bytes)).await {
+            Err(_) => Err(SendError::Retry("no answer within 60 s".into())),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Failure::Io(e))) => Err(SendError::Retry(e)),
+            Ok(Err(Failure::Smtp(e))) => Err(classify(&e)),
+        }
+    }
+}
+
+/// 550, 551 and 553 are about the recipient: bounce and suppress. Other
+/// permanent replies (auth, policy) are ours to fix: halt. The rest
+/// (4xx, connection) are worth another try.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let text = e.to_string();
+    match e.status() {
+        Some(code) if e.is_permanent() => match code.to_string().as_str() {
+            "550" | "551" | "553" => SendError::Bounce(text),
+            _ => SendError::Halt(text),
+        },
+        _ => SendError::Retry(text),
+    }
+}
