@@ -151,6 +151,10 @@ impl Event {
 /// Where events go.
 pub trait Sink: Send + Sync {
     fn emit(&self, event: Event);
+
+    /// A timed enrolment sweep finished (`full`: every lead considered,
+    /// not only those changed since the last sweep). For ops, not a step.
+    fn swept(&self, _campaign: &str, _full: bool, _enrolled: usize, _elapsed: std::time::Duration) {}
 }
 
 /// The daemon's sink: one structured log event per action, fields first.
@@ -173,5 +177,11 @@ impl Sink for LogSink {
             Kind::Exited => tracing::info!(campaign, lead_id, reason, "Enrolment ended."),
             Kind::Skipped => tracing::warn!(campaign, step, lead_id, to, reason, duration_ms, "Step not carried out."),
         }
+    }
+
+    fn swept(&self, campaign: &str, full: bool, enrolled: usize, elapsed: std::time::Duration) {
+        crate::http::metrics::sweep_seconds(elapsed.as_secs_f64());
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        tracing::info!(campaign, full, enrolled, duration_ms, "Sweep done.");
     }
 }

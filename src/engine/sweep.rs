@@ -32,7 +32,9 @@ impl Engine {
                 min_age: c.audience.min_age,
                 again_after: c.enrol.again_after,
             });
-            self.sweep(c, now, None, since).await?;
+            let started = std::time::Instant::now();
+            let enrolled = self.sweep(c, now, None, since.clone()).await?;
+            self.sink.swept(&c.id, since.is_none(), enrolled, started.elapsed());
             self.set_timer(&timer, now, &print).await?;
         }
         Ok(())
@@ -65,12 +67,20 @@ impl Engine {
             let page = self.store.audience_page(&q, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
-            for lead in page.iter().filter(|l| a.matches(l, now)) {
-                let tz = c.window.zone_for(lead, self.defs.config.timezone);
-                let due = now + first.after;
-                let due = c.window.window.next_open(due, tz).unwrap_or(due);
-                if self.store.enrol(&c.id, lead.id, &first.id, due, now).await? {
-                    enrolled += 1;
+            let entering: Vec<(i64, DateTime<Utc>)> = page
+                .iter()
+                .filter(|l| a.matches(l, now))
+                .map(|lead| {
+                    let tz = c.window.zone_for(lead, self.defs.config.timezone);
+                    let due = now + first.after;
+                    (lead.id, c.window.window.next_open(due, tz).unwrap_or(due))
+                })
+                .collect();
+            if !entering.is_empty() {
+                let ids = self.store.enrol_many(&c.id, &first.id, &entering, now).await?;
+                enrolled += ids.len();
+                let ids: std::collections::HashSet<i64> = ids.into_iter().collect();
+                for lead in page.iter().filter(|l| ids.contains(&l.id)) {
                     self.emit(Event::new(now, Ev::Enrolled).campaign(&c.id).for_lead(lead));
                 }
             }

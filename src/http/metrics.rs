@@ -44,6 +44,11 @@ pub fn send_seconds(seconds: f64) {
     metrics::histogram!("nurture_send_duration_seconds").record(seconds);
 }
 
+/// Time one timed enrolment sweep took.
+pub fn sweep_seconds(seconds: f64) {
+    metrics::histogram!("nurture_sweep_duration_seconds").record(seconds);
+}
+
 pub fn tick_seconds(seconds: f64) {
     metrics::histogram!("nurture_tick_duration_seconds").record(seconds);
 }

@@ -258,7 +258,18 @@ pub trait Store: Send + Sync {
         step_id: &str,
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        Ok(!self.enrol_many(campaign, step_id, &[(lead_id, due_at)], now).await?.is_empty())
+    }
+    /// Start enrolments in one statement: (lead id, first step's due time)
+    /// each. Returns the leads enrolled; those already active are left out.
+    async fn enrol_many(
+        &self,
+        campaign: &str,
+        step_id: &str,
+        leads: &[(i64, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>>;
     /// Active enrolments due at `now`, oldest first, each with its lead and
     /// whether the lead's address is suppressed: one query per batch. On
     /// PostgreSQL only the leads this replica could claim (see

@@ -361,26 +361,34 @@ macro_rules! sql_store {
                     Ok(row.try_get("value")?)
                 }
 
-                async fn enrol(
+                async fn enrol_many(
                     &self,
                     campaign: &str,
-                    lead_id: i64,
                     step_id: &str,
-                    due_at: DateTime<Utc>,
+                    leads: &[(i64, DateTime<Utc>)],
                     now: DateTime<Utc>,
-                ) -> Result<bool> {
-                    let r = sqlx::query(
-                        "INSERT INTO enrolments (campaign, lead_id, active, enrolled_at, step_id, due_at) \
-                         VALUES ($1, $2, TRUE, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(campaign)
-                    .bind(lead_id)
-                    .bind(now)
-                    .bind(step_id)
-                    .bind(due_at)
-                    .execute(&mut *self.conn().await?)
-                    .await?;
-                    Ok(r.rows_affected() == 1)
+                ) -> Result<Vec<i64>> {
+                    let mut enrolled = Vec::with_capacity(leads.len());
+                    // 2 values a row, 3 shared: well under both databases'
+                    // limit on bound values per statement.
+                    for chunk in leads.chunks(1000) {
+                        let rows: Vec<String> = (0..chunk.len())
+                            .map(|i| format!("($1, ${}, TRUE, $2, $3, ${})", 4 + 2 * i, 5 + 2 * i))
+                            .collect();
+                        let sql = format!(
+                            "INSERT INTO enrolments (campaign, lead_id, active, enrolled_at, step_id, due_at) \
+                             VALUES {} ON CONFLICT DO NOTHING RETURNING lead_id",
+                            rows.join(", ")
+                        );
+                        let mut q = dynamic(sql).bind(campaign.to_string()).bind(now).bind(step_id.to_string());
+                        for (lead, due) in chunk {
+                            q = q.bind(*lead).bind(*due);
+                        }
+                        for r in q.fetch_all(&mut *self.conn().await?).await? {
+                            enrolled.push(r.try_get("lead_id")?);
+                        }
+                    }
+                    Ok(enrolled)
                 }
 
                 async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>> {
