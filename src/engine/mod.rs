@@ -9,6 +9,7 @@
 
 mod digest;
 pub mod events;
+mod group;
 mod step;
 mod sweep;
 mod task;
@@ -23,13 +24,16 @@ use futures::StreamExt;
 use crate::definitions::Definitions;
 use crate::links::Links;
 use crate::mail::{Mailer, Outgoing, SendError};
-use crate::store::{Store, StoreError};
+use crate::store::{Due, Finish, Kind, Store, StoreError};
 pub use events::{Event, Sink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A group write (see `group.rs`) failed for every step in it.
+    #[error("database: {0}")]
+    Write(String),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -56,6 +60,9 @@ pub struct Engine {
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
     concurrency: usize,
+    /// Attempts and outcomes of concurrent steps, written in groups.
+    begins: group::Group<(Due, Kind, DateTime<Utc>), Option<(i64, i64)>>,
+    finishes: group::Group<Finish, ()>,
 }
 
 impl Engine {
@@ -75,6 +82,8 @@ impl Engine {
             timers: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             concurrency: 1,
+            begins: group::Group::new(),
+            finishes: group::Group::new(),
         }
     }
 
@@ -216,15 +225,23 @@ impl Engine {
                 }
             }
         }
+        // The caps' look-back for every lead of the batch, in one query;
+        // each lead's list then follows its own sends.
+        let caps = &self.defs.config.policy.caps;
+        let leads: Vec<i64> = groups.iter().map(|g| g[0].lead.id).collect();
+        let mut recent = self.store.recent_emails_of(&leads, now - caps.per.max(caps.min_gap)).await?;
         let results: Vec<Result<()>> = futures::stream::iter(groups)
-            .map(|group| async move {
-                for d in group {
-                    if self.is_stopping() {
-                        break;
+            .map(|group| {
+                let mut sent = recent.remove(&group[0].lead.id).unwrap_or_default();
+                async move {
+                    for d in group {
+                        if self.is_stopping() {
+                            break;
+                        }
+                        self.run_step(d.due, d.lead, d.suppressed, &mut sent, now).await?;
                     }
-                    self.run_step(d.due, d.lead, d.suppressed, now).await?;
+                    Ok(())
                 }
-                Ok(())
             })
             .buffer_unordered(self.concurrency)
             .collect()
@@ -235,6 +252,32 @@ impl Engine {
 
     fn emit(&self, e: Event) {
         self.sink.emit(e);
+    }
+
+    /// Record attempts before acting, grouped with concurrent steps' (one
+    /// statement per group; see `group.rs`).
+    async fn begin(&self, d: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
+        let store = &self.store;
+        let write = |items: Vec<(Due, Kind, DateTime<Utc>)>| async move {
+            // One statement per distinct `now` (one tick's steps share it).
+            let mut answers = Vec::with_capacity(items.len());
+            for chunk in items.chunk_by(|a, b| a.2 == b.2) {
+                let steps: Vec<(Due, Kind)> = chunk.iter().map(|(d, k, _)| (d.clone(), *k)).collect();
+                answers.extend(store.begin_deliveries(&steps, chunk[0].2).await.map_err(|e| e.to_string())?);
+            }
+            Ok(answers)
+        };
+        self.begins.call((d.clone(), kind, now), write).await.map_err(EngineError::Write)
+    }
+
+    /// Record an outcome and move the enrolment on, grouped likewise.
+    async fn record(&self, f: Finish) -> Result<()> {
+        let store = &self.store;
+        let write = |items: Vec<Finish>| async move {
+            store.finish_deliveries(&items).await.map_err(|e| e.to_string())?;
+            Ok(vec![(); items.len()])
+        };
+        self.finishes.call(f, write).await.map_err(EngineError::Write)
     }
 
     /// Hand a message to the transport, timed: the duration goes into the

@@ -9,11 +9,20 @@ use crate::campaign::{Action, Campaign, Step};
 use crate::lead::Lead;
 use crate::mail::{Outgoing, SendError};
 use crate::schedule;
-use crate::store::{Due, Kind, Next, Outcome, State};
+use crate::store::{Due, Finish, Kind, Next, Outcome, State};
 use crate::template::inline_name;
 
 impl Engine {
-    pub(super) async fn run_step(&self, d: Due, lead: Lead, suppressed: bool, now: DateTime<Utc>) -> Result<()> {
+    /// `sent`: the lead's marketing emails within the caps' look-back; a
+    /// sent email is added to it, for the lead's next step.
+    pub(super) async fn run_step(
+        &self,
+        d: Due,
+        lead: Lead,
+        suppressed: bool,
+        sent: &mut Vec<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let Some(c) = self.defs.campaign(&d.campaign) else { return Ok(()) };
         if let Some(reason) = self.exit_reason(c, &lead, &d, suppressed) {
             return self.exit(c, &d, &lead, &reason, now).await;
@@ -27,8 +36,7 @@ impl Engine {
         let allowed = match &step.action {
             Action::Email { .. } => {
                 let caps = &self.defs.config.policy.caps;
-                let sent = self.store.recent_emails(lead.id, now - caps.per.max(caps.min_gap)).await?;
-                schedule::email_time(now, window, tz, caps, &sent)
+                schedule::email_time(now, window, tz, caps, sent)
             }
             Action::Task { .. } => window.next_open(now, tz),
         };
@@ -45,7 +53,13 @@ impl Engine {
             None => Next::Done,
         };
         let ended = match &step.action {
-            Action::Email { template, .. } => self.send_email(c, step, template, &lead, &d, &next, now).await?,
+            Action::Email { template, .. } => {
+                let (ended, went) = self.send_email(c, step, template, &lead, &d, &next, now).await?;
+                if went {
+                    sent.push(now);
+                }
+                ended
+            }
             Action::Task { .. } => self.create_task(c, step, &lead, &d, &next, now).await?,
         };
         if let Some(reason) = ended {
@@ -94,10 +108,11 @@ impl Engine {
     ) -> Result<Ended> {
         let bounced = outcome.state == State::Bounced;
         let at = outcome.at;
-        self.store.finish_delivery(id, d, &outcome, next).await?;
-        if outcome.state != State::Sent {
+        let skipped = (outcome.state != State::Sent).then(|| format!("{}: {}", outcome.state.as_str(), outcome.reason));
+        self.record(Finish { delivery_id: id, due: d.clone(), outcome, next: next.clone() }).await?;
+        if let Some(why) = skipped {
             let e = Event::new(at, Ev::Skipped).campaign(&c.id).step(&d.step_id).for_lead(lead);
-            self.emit(e.reason(&format!("{}: {}", outcome.state.as_str(), outcome.reason)));
+            self.emit(e.reason(&why));
         }
         match next {
             // The address is gone: the steps left are recorded as cancelled.
@@ -127,17 +142,19 @@ impl Engine {
         d: &Due,
         next: &Next,
         now: DateTime<Utc>,
-    ) -> Result<Ended> {
-        let Some((id, attempt)) = self.store.begin_delivery(d, Kind::Email, now).await? else {
+    ) -> Result<(Ended, bool)> {
+        let not_sent = |ended: Result<Ended>| ended.map(|e| (e, false));
+        let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
             // Attempted before (a crash or another replica): never twice.
-            return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
+            return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
         };
         let unsubscribe = self.links.unsubscribe_url(lead.id);
         let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
         let email = match self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data) {
             Ok(e) => e,
             Err(e) => {
-                return self.finish(Some(id), c, d, lead, outcome(State::Failed, &e.to_string(), "", now), next).await;
+                let failed = outcome(State::Failed, &e.to_string(), "", now);
+                return not_sent(self.finish(Some(id), c, d, lead, failed, next).await);
             }
         };
         let message = Outgoing {
@@ -152,11 +169,12 @@ impl Engine {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
                 self.emit(e.subject(&message.subject).elapsed(elapsed));
-                self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next).await
+                let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next);
+                ended.await.map(|e| (e, true))
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await
+                not_sent(self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await)
             }
             Err(e @ (SendError::Retry(_) | SendError::Halt(_))) => {
                 let halt = matches!(e, SendError::Halt(_));
@@ -186,12 +204,12 @@ impl Engine {
                             "Temporary failure; will retry."
                         );
                         self.store.retry_later(id, d, &why, now + *wait).await?;
-                        Ok(None)
+                        Ok((None, false))
                     }
                     None => {
                         let why = format!("gave up after {attempt} attempts: {why}");
-                        self.finish(Some(id), c, d, lead, outcome(State::Failed, &why, &message.subject, now), next)
-                            .await
+                        let failed = outcome(State::Failed, &why, &message.subject, now);
+                        not_sent(self.finish(Some(id), c, d, lead, failed, next).await)
                     }
                 }
             }

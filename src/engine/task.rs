@@ -28,7 +28,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Ended> {
         let Action::Task { assign, due, .. } = &step.action else { return Ok(None) };
-        let Some((id, _)) = self.store.begin_delivery(d, Kind::Task, now).await? else {
+        let Some((id, _)) = self.begin(d, Kind::Task, now).await? else {
             return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
         };
         let Some(rep) = self.assignee(assign, lead).await? else {

@@ -299,10 +299,27 @@ pub trait Store: Send + Sync {
     /// Record an attempt before acting: (delivery id, attempt number), or
     /// `None` if this step of this enrolment was attempted before and is
     /// not waiting for a retry (it must not be repeated).
-    async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>>;
+    async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
+        Ok(self.begin_deliveries(&[(due.clone(), kind)], now).await?.pop().flatten())
+    }
+    /// [`Store::begin_delivery`] for several steps (of distinct enrolments)
+    /// in one statement; answers in the order asked.
+    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>>;
     /// Record the outcome (when there is a delivery) and advance or end the
     /// enrolment, atomically.
-    async fn finish_delivery(&self, delivery_id: Option<i64>, due: &Due, outcome: &Outcome, next: &Next) -> Result<()>;
+    async fn finish_delivery(&self, delivery_id: Option<i64>, due: &Due, outcome: &Outcome, next: &Next) -> Result<()> {
+        let f = Finish { delivery_id, due: due.clone(), outcome: outcome.clone(), next: next.clone() };
+        self.finish_deliveries(std::slice::from_ref(&f)).await
+    }
+    /// [`Store::finish_delivery`] for several steps: two statements in all
+    /// for those with a delivery.
+    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()>;
+    /// [`Store::recent_emails`] for several leads in one query.
+    async fn recent_emails_of(
+        &self,
+        lead_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<i64, Vec<DateTime<Utc>>>>;
     /// A temporary failure: the delivery waits as `retrying` and the
     /// enrolment is due again at `at`.
     async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()>;
@@ -379,6 +396,16 @@ impl Copied {
             _ => 0,
         }
     }
+}
+
+/// One step's outcome to record, and what follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// `None`: found attempted before; only a `sending` record is settled.
+    pub delivery_id: Option<i64>,
+    pub due: Due,
+    pub outcome: Outcome,
+    pub next: Next,
 }
 
 /// How a delivery ended.

@@ -579,30 +579,44 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn begin_delivery(
+                async fn begin_deliveries(
                     &self,
-                    due: &Due,
-                    kind: Kind,
+                    steps: &[(Due, Kind)],
                     now: DateTime<Utc>,
-                ) -> Result<Option<(i64, i64)>> {
+                ) -> Result<Vec<Option<(i64, i64)>>> {
                     // Insert, or take over a row waiting for its retry; a row
                     // in any other state means "attempted before".
-                    let row = sqlx::query(
-                        "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
-                         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6, $6) \
-                         ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
-                         attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
-                         WHERE deliveries.state = 'retrying' RETURNING id, attempts",
-                    )
-                    .bind(due.enrolment_id)
-                    .bind(due.lead_id)
-                    .bind(&due.campaign)
-                    .bind(&due.step_id)
-                    .bind(kind.as_str())
-                    .bind(now)
-                    .fetch_optional(&mut *self.conn().await?)
-                    .await?;
-                    Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get::<i32, _>("attempts")?.into()))).transpose()?)
+                    let mut found: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
+                    for chunk in steps.chunks(500) {
+                        let rows: Vec<String> = (0..chunk.len())
+                            .map(|i| {
+                                let p = 2 + 5 * i;
+                                format!("(${p}, ${}, ${}, ${}, ${}, 'sending', 1, $1, $1)", p + 1, p + 2, p + 3, p + 4)
+                            })
+                            .collect();
+                        let sql = format!(
+                            "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
+                             created_at, updated_at) VALUES {} \
+                             ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
+                             attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
+                             WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
+                            rows.join(", ")
+                        );
+                        let mut q = dynamic(sql).bind(now);
+                        for (due, kind) in chunk {
+                            q = q
+                                .bind(due.enrolment_id)
+                                .bind(due.lead_id)
+                                .bind(due.campaign.clone())
+                                .bind(due.step_id.clone())
+                                .bind(kind.as_str());
+                        }
+                        for r in q.fetch_all(&mut *self.conn().await?).await? {
+                            let attempts: i32 = r.try_get("attempts")?;
+                            found.insert(r.try_get("enrolment_id")?, (r.try_get("id")?, attempts.into()));
+                        }
+                    }
+                    Ok(steps.iter().map(|(due, _)| found.get(&due.enrolment_id).copied()).collect())
                 }
 
                 async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
@@ -623,63 +637,112 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn finish_delivery(
-                    &self,
-                    delivery_id: Option<i64>,
-                    due: &Due,
-                    outcome: &Outcome,
-                    next: &Next,
-                ) -> Result<()> {
-                    // Two statements, no transaction: the delivery is recorded
-                    // first, so a crash between them leaves a finished delivery
-                    // and an enrolment still on this step, which the next try
-                    // finds "attempted before" and moves on without resending.
-                    match delivery_id {
-                        Some(id) => sqlx::query(
-                            "UPDATE deliveries SET state = $2, reason = $3, subject = $4, updated_at = $5 WHERE id = $1",
-                        )
-                        .bind(id)
-                        .bind(outcome.state.as_str())
-                        .bind(&outcome.reason)
-                        .bind(&outcome.subject)
-                        .bind(outcome.at),
-                        // Found attempted before: an attempt cut off mid-send
-                        // becomes the outcome given (uncertain); a finished one stays.
-                        None => sqlx::query(
+                async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()> {
+                    // Deliveries first, then enrolments, without a
+                    // transaction: a crash between them leaves a finished
+                    // delivery and an enrolment still on its step, which the
+                    // next try finds "attempted before" and moves on from
+                    // without resending.
+                    let (known, found_before): (Vec<&Finish>, Vec<&Finish>) =
+                        steps.iter().partition(|f| f.delivery_id.is_some());
+                    for chunk in known.chunks(200) {
+                        let rows: Vec<String> = (0..chunk.len())
+                            .map(|i| {
+                                let p = 1 + 5 * i;
+                                format!("(${p}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                            })
+                            .collect();
+                        let sql = format!(
+                            "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
+                             updated_at = v.column5 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
+                            rows.join(", ")
+                        );
+                        let mut q = dynamic(sql);
+                        for f in chunk {
+                            q = q
+                                .bind(f.delivery_id)
+                                .bind(f.outcome.state.as_str())
+                                .bind(f.outcome.reason.clone())
+                                .bind(f.outcome.subject.clone())
+                                .bind(f.outcome.at);
+                        }
+                        q.execute(&mut *self.conn().await?).await?;
+                    }
+                    // Found attempted before: an attempt cut off mid-send
+                    // becomes the outcome given (uncertain); a finished one stays.
+                    for f in &found_before {
+                        sqlx::query(
                             "UPDATE deliveries SET state = $3, reason = $4, updated_at = $5 \
                              WHERE enrolment_id = $1 AND step_id = $2 AND state = 'sending'",
                         )
-                        .bind(due.enrolment_id)
-                        .bind(&due.step_id)
-                        .bind(outcome.state.as_str())
-                        .bind(&outcome.reason)
-                        .bind(outcome.at),
+                        .bind(f.due.enrolment_id)
+                        .bind(&f.due.step_id)
+                        .bind(f.outcome.state.as_str())
+                        .bind(&f.outcome.reason)
+                        .bind(f.outcome.at)
+                        .execute(&mut *self.conn().await?)
+                        .await?;
                     }
-                    .execute(&mut *self.conn().await?)
-                    .await?;
-                    let q = match next {
-                        // Fenced on the step: a replica that lost its claim
-                        // (its lease ran out mid-send) cannot move an
-                        // enrolment that another one already moved.
-                        Next::Step { step_id, due_at } => sqlx::query(
-                            "UPDATE enrolments SET last_step_id = step_id, step_id = $2, due_at = $3 \
-                             WHERE id = $1 AND active AND step_id = $4",
-                        )
-                        .bind(due.enrolment_id)
-                        .bind(step_id)
-                        .bind(*due_at)
-                        .bind(&due.step_id),
-                        Next::Done => sqlx::query(
-                            "UPDATE enrolments SET last_step_id = step_id, step_id = NULL, due_at = NULL, \
-                             active = FALSE, ended_at = $2, end_reason = 'completed' \
-                             WHERE id = $1 AND active AND step_id = $3",
-                        )
-                        .bind(due.enrolment_id)
-                        .bind(outcome.at)
-                        .bind(&due.step_id),
-                    };
-                    q.execute(&mut *self.conn().await?).await?;
+                    // Fenced on the step: a replica that lost its claim (its
+                    // lease ran out mid-send) cannot move an enrolment that
+                    // another one already moved.
+                    for chunk in steps.chunks(200) {
+                        let rows: Vec<String> = (0..chunk.len())
+                            .map(|i| {
+                                let p = 1 + 7 * i;
+                                let cols: Vec<String> = (p..p + 7).map(|n| format!("${n}")).collect();
+                                format!("({})", cols.join(", "))
+                            })
+                            .collect();
+                        let sql = format!(
+                            "UPDATE enrolments SET last_step_id = enrolments.step_id, step_id = v.column2, \
+                             due_at = v.column3, active = v.column4, ended_at = v.column5, end_reason = v.column6 \
+                             FROM (VALUES {}) AS v \
+                             WHERE enrolments.id = v.column1 AND enrolments.active AND enrolments.step_id = v.column7",
+                            rows.join(", ")
+                        );
+                        let mut q = dynamic(sql);
+                        for f in chunk {
+                            let (step, due_at, active, ended_at, reason) = match &f.next {
+                                Next::Step { step_id, due_at } => (Some(step_id.clone()), Some(*due_at), true, None, None),
+                                Next::Done => (None, None, false, Some(f.outcome.at), Some("completed")),
+                            };
+                            q = q
+                                .bind(f.due.enrolment_id)
+                                .bind(step)
+                                .bind(due_at)
+                                .bind(active)
+                                .bind(ended_at)
+                                .bind(reason)
+                                .bind(f.due.step_id.clone());
+                        }
+                        q.execute(&mut *self.conn().await?).await?;
+                    }
                     Ok(())
+                }
+
+                async fn recent_emails_of(
+                    &self,
+                    lead_ids: &[i64],
+                    since: DateTime<Utc>,
+                ) -> Result<std::collections::HashMap<i64, Vec<DateTime<Utc>>>> {
+                    let mut out: std::collections::HashMap<i64, Vec<DateTime<Utc>>> =
+                        lead_ids.iter().map(|id| (*id, Vec::new())).collect();
+                    for chunk in lead_ids.chunks(1000) {
+                        let sql = format!(
+                            "SELECT lead_id, updated_at FROM deliveries WHERE lead_id IN ({}) AND kind = 'email' \
+                             AND state IN ('sent', 'sending', 'uncertain') AND updated_at >= $1",
+                            placeholders(2, chunk.len())
+                        );
+                        let mut q = dynamic(sql).bind(since);
+                        for id in chunk {
+                            q = q.bind(*id);
+                        }
+                        for r in q.fetch_all(&mut *self.conn().await?).await? {
+                            out.entry(r.try_get("lead_id")?).or_default().push(r.try_get("updated_at")?);
+                        }
+                    }
+                    Ok(out)
                 }
 
                 async fn recent_emails(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
