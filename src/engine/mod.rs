@@ -40,6 +40,13 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
 /// enough to keep every connection busy, few enough that replicas share.
+/// A step about to be attempted, as the group writer takes it.
+type Attempt = (Due, Kind, DateTime<Utc>);
+
+/// Leads worked on at once per send slot: while some wait for the
+/// database, others send.
+const LEADS_PER_SLOT: usize = 4;
+
 fn batch(concurrency: usize) -> i64 {
     (concurrency as i64 * 16).clamp(32, 500)
 }
@@ -60,8 +67,14 @@ pub struct Engine {
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
     concurrency: usize,
+    /// Send slots, `concurrency` of them: a step takes one before its
+    /// attempt is recorded and gives it back once the transport answered,
+    /// so at most this many steps are ever recorded `sending` without an
+    /// outcome (the bound on `uncertain` after a crash), while more leads
+    /// than that are worked on at once (their database waits overlap).
+    slots: tokio::sync::Semaphore,
     /// Attempts and outcomes of concurrent steps, written in groups.
-    begins: group::Group<(Due, Kind, DateTime<Utc>), Option<(i64, i64)>>,
+    begins: group::Group<Attempt, Option<(i64, i64)>>,
     finishes: group::Group<Finish, ()>,
 }
 
@@ -82,6 +95,7 @@ impl Engine {
             timers: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             concurrency: 1,
+            slots: tokio::sync::Semaphore::new(1),
             begins: group::Group::new(),
             finishes: group::Group::new(),
         }
@@ -89,7 +103,14 @@ impl Engine {
 
     pub fn with_concurrency(mut self, n: usize) -> Engine {
         self.concurrency = n.max(1);
+        self.slots = tokio::sync::Semaphore::new(self.concurrency);
         self
+    }
+
+    /// Leads worked on at once: one when sends are one at a time
+    /// (`simulate` then prints a stable order), else several per slot.
+    fn lead_parallelism(&self) -> usize {
+        if self.concurrency == 1 { 1 } else { self.concurrency * LEADS_PER_SLOT }
     }
 
     /// Stop claiming work; the step in hand is finished and recorded.
@@ -212,7 +233,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Leads in parallel (up to `concurrency`), each lead's steps in due order.
+    /// Leads in parallel, each lead's steps in due order; sends bounded
+    /// by the slots.
     async fn run_batch(&self, due: Vec<crate::store::DueLead>, now: DateTime<Utc>) -> Result<()> {
         let mut groups: Vec<Vec<crate::store::DueLead>> = Vec::new();
         let mut index: HashMap<i64, usize> = HashMap::new();
@@ -243,7 +265,7 @@ impl Engine {
                     Ok(())
                 }
             })
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(self.lead_parallelism())
             .collect()
             .await;
         results.into_iter().collect::<Result<Vec<()>>>()?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::events::Kind as Ev;
-use super::{Engine, Event, Result};
+use super::{Engine, EngineError, Event, Result};
 use crate::campaign::{Action, Campaign, Step};
 use crate::lead::Lead;
 use crate::mail::{Outgoing, SendError};
@@ -144,6 +144,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(Ended, bool)> {
         let not_sent = |ended: Result<Ended>| ended.map(|e| (e, false));
+        let slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
         let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
             // Attempted before (a crash or another replica): never twice.
             return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
@@ -165,6 +166,7 @@ impl Engine {
             unsubscribe_url: Some(unsubscribe),
         };
         let (result, elapsed) = self.send(&message).await;
+        drop(slot);
         match result {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
@@ -174,7 +176,9 @@ impl Engine {
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                not_sent(self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await)
+                not_sent(
+                    self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await,
+                )
             }
             Err(e @ (SendError::Retry(_) | SendError::Halt(_))) => {
                 let halt = matches!(e, SendError::Halt(_));

@@ -2,13 +2,23 @@
 //! database.
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres};
 
 use super::{Claimer, Result};
 
 pub struct PgStore {
     pool: PgPool,
+    /// Outcome writes (`finish_deliveries`) go through connections of
+    /// their own, set up so that they do not wait for the WAL to reach the
+    /// disk (an outcome lost to a database crash leaves its step `sending`,
+    /// later recorded `uncertain`, never resent; attempts stay durable),
+    /// and update by primary key even while the planner's statistics still
+    /// say a table is empty (a new database's first big send chose a
+    /// sequential scan per write, O(deliveries) each).
+    outcomes: PgPool,
     /// Replicas share the work by claiming leads (see migrations/postgres/0002).
     claimer: Claimer,
 }
@@ -21,9 +31,22 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(std::time::Duration::from_secs(10))
+            // sqlx pings every connection it lends by default: a second
+            // round trip per query. A connection that died (a database
+            // restart) fails its next query instead, is dropped, and the
+            // engine retries at the next tick.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
-        Ok(PgStore { pool, claimer })
+        let relaxed =
+            PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off"), ("enable_seqscan", "off")]);
+        let outcomes = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .test_before_acquire(false)
+            .connect_with(relaxed)
+            .await?;
+        Ok(PgStore { pool, outcomes, claimer })
     }
 
     fn claimer(&self) -> Option<&Claimer> {
@@ -32,6 +55,10 @@ impl PgStore {
 
     async fn conn(&self) -> Result<PoolConnection<Postgres>> {
         Ok(self.pool.acquire().await?)
+    }
+
+    async fn outcome_conn(&self) -> Result<PoolConnection<Postgres>> {
+        Ok(self.outcomes.acquire().await?)
     }
 
     async fn run_migrations(&self) -> Result<()> {

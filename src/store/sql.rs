@@ -642,7 +642,9 @@ macro_rules! sql_store {
                     // transaction: a crash between them leaves a finished
                     // delivery and an enrolment still on its step, which the
                     // next try finds "attempted before" and moves on from
-                    // without resending.
+                    // without resending. On connections that need not wait
+                    // for the disk (see the backends' `outcome_conn`).
+                    let mut c = self.outcome_conn().await?;
                     let (known, found_before): (Vec<&Finish>, Vec<&Finish>) =
                         steps.iter().partition(|f| f.delivery_id.is_some());
                     for chunk in known.chunks(200) {
@@ -666,7 +668,7 @@ macro_rules! sql_store {
                                 .bind(f.outcome.subject.clone())
                                 .bind(f.outcome.at);
                         }
-                        q.execute(&mut *self.conn().await?).await?;
+                        q.execute(&mut *c).await?;
                     }
                     // Found attempted before: an attempt cut off mid-send
                     // becomes the outcome given (uncertain); a finished one stays.
@@ -680,7 +682,7 @@ macro_rules! sql_store {
                         .bind(f.outcome.state.as_str())
                         .bind(&f.outcome.reason)
                         .bind(f.outcome.at)
-                        .execute(&mut *self.conn().await?)
+                        .execute(&mut *c)
                         .await?;
                     }
                     // Fenced on the step: a replica that lost its claim (its
@@ -716,7 +718,7 @@ macro_rules! sql_store {
                                 .bind(reason)
                                 .bind(f.due.step_id.clone());
                         }
-                        q.execute(&mut *self.conn().await?).await?;
+                        q.execute(&mut *c).await?;
                     }
                     Ok(())
                 }

@@ -58,6 +58,11 @@ impl SqliteStore {
         Ok(self.conn.lock().await)
     }
 
+    /// WAL with synchronous=NORMAL already commits without a disk flush.
+    async fn outcome_conn(&self) -> Result<MutexGuard<'_, SqliteConnection>> {
+        self.conn().await
+    }
+
     async fn run_migrations(&self) -> Result<()> {
         let mut c = self.conn().await?;
         // `run` needs an `Acquire` that a borrowed connection cannot give
