@@ -109,6 +109,18 @@ impl Audience {
 }
 
 impl SendWindow {
+    pub fn zone_is_fixed(&self) -> bool {
+        matches!(self.zone, Zone::Fixed(_))
+    }
+
+    /// The zone when it does not depend on the lead (or does not matter).
+    pub fn zone_for_any(&self, default: Tz) -> Tz {
+        match self.zone {
+            Zone::Fixed(tz) => tz,
+            Zone::Lead => default,
+        }
+    }
+
     pub fn zone_for(&self, lead: &Lead, default: Tz) -> Tz {
         match self.zone {
             Zone::Fixed(tz) => tz,

@@ -155,6 +155,12 @@ pub trait Sink: Send + Sync {
     /// A timed enrolment sweep finished (`full`: every lead considered,
     /// not only those changed since the last sweep). For ops, not a step.
     fn swept(&self, _campaign: &str, _full: bool, _enrolled: usize, _elapsed: std::time::Duration) {}
+
+    /// Whether this sink needs an `enrolled` event per lead (`simulate`
+    /// prints them); the daemon's log takes a sweep's count instead.
+    fn wants_each_enrolment(&self) -> bool {
+        true
+    }
 }
 
 /// The daemon's sink: one structured log event per action, fields first.
@@ -177,6 +183,10 @@ impl Sink for LogSink {
             Kind::Exited => tracing::info!(campaign, lead_id, reason, "Enrolment ended."),
             Kind::Skipped => tracing::warn!(campaign, step, lead_id, to, reason, duration_ms, "Step not carried out."),
         }
+    }
+
+    fn wants_each_enrolment(&self) -> bool {
+        false
     }
 
     fn swept(&self, campaign: &str, full: bool, enrolled: usize, elapsed: std::time::Duration) {

@@ -12,6 +12,10 @@ use crate::store::{AudienceQuery, Since};
 /// Leads read per page while sweeping: memory stays flat however many match.
 const PAGE: i64 = 1000;
 
+/// Lead ids per statement when the database enrols directly: bounded
+/// statements, so a sweep of millions never holds one long transaction.
+const SQL_RANGE: i64 = 100_000;
+
 impl Engine {
     /// Run each enabled campaign's sweep if its cron fired since the last
     /// one. Several missed fires (daemon down) make one sweep; a campaign
@@ -61,6 +65,24 @@ impl Engine {
             since,
         };
         let Some(first) = c.steps.first() else { return Ok(0) };
+        // When SQL can judge the audience alone and the first step is due
+        // at the same instant for every lead, and no one wants an event per
+        // lead (the daemon logs a count), the database enrols directly.
+        let same_due = c.window.zone_is_fixed() || c.window.window.is_always();
+        if only.is_none() && a.attributes.is_empty() && same_due && !self.sink.wants_each_enrolment() {
+            let tz = c.window.zone_for_any(self.defs.config.timezone);
+            let due = c.window.window.next_open(now + first.after, tz).unwrap_or(now + first.after);
+            let top = self.store.max_lead_id().await?;
+            let mut enrolled = 0;
+            let mut from = 0;
+            while from < top {
+                let to = from + SQL_RANGE;
+                enrolled += self.store.enrol_matching(&q, (from, to), &first.id, due, now).await? as usize;
+                from = to;
+            }
+            crate::http::metrics::enrolled(&c.id, enrolled);
+            return Ok(enrolled);
+        }
         let mut after = 0;
         let mut enrolled = 0;
         loop {

@@ -34,6 +34,11 @@ pub fn event(kind: &Kind, campaign: Option<&str>) {
     }
 }
 
+/// Leads a sweep enrolled without an event each.
+pub fn enrolled(campaign: &str, n: usize) {
+    metrics::counter!("nurture_enrolments_total", "campaign" => campaign.to_string()).increment(n as u64);
+}
+
 pub fn retry() {
     metrics::counter!("nurture_retries_total").increment(1);
 }

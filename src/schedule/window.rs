@@ -48,6 +48,11 @@ impl Window {
         Ok(w)
     }
 
+    /// Open all day, every day.
+    pub fn is_always(&self) -> bool {
+        self.days == [true; 7] && self.start == 0 && self.end == DAY_SECONDS && self.skip_dates.is_empty()
+    }
+
     fn day_open(&self, date: NaiveDate) -> bool {
         self.days[date.weekday().num_days_from_monday() as usize] && !self.skip_dates.contains(&date)
     }

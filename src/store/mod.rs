@@ -238,6 +238,20 @@ pub trait Store: Send + Sync {
     /// Leads matching `q` with id > `after_id`, not suppressed and not
     /// barred by an earlier enrolment, in id order.
     async fn audience_page(&self, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<Lead>>;
+    /// Enrol, in one statement, the leads with `from < id <= to` that
+    /// `audience_page` would return, all with the same first due time;
+    /// returns how many. For audiences SQL can judge on its own (no
+    /// attribute filter) and windows that do not depend on the lead.
+    async fn enrol_matching(
+        &self,
+        q: &AudienceQuery,
+        ids: (i64, i64),
+        step_id: &str,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// The highest lead id (0 without leads).
+    async fn max_lead_id(&self) -> Result<i64>;
 
     async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
     /// Lift a suppression; the lead counts as changed (`updated_at = now`).

@@ -111,6 +111,80 @@ macro_rules! sql_store {
                  t.created_at, t.done_at, l.email, l.first_name, l.last_name, l.company \
                  FROM tasks t JOIN leads l ON l.id = t.lead_id";
 
+            /// The conditions on `leads l` of an audience query, and their
+            /// values: `$1` is the id leads must be above, `$2` the
+            /// campaign, `$3` is `third` (a page size or an upper id).
+            fn audience_where(q: &AudienceQuery, after_id: i64, third: Arg) -> (String, Vec<Arg>) {
+                let mut args = vec![Arg::Int(after_id), Arg::Text(q.campaign.clone()), third];
+                // `(x || '') IN` hides the column from the planner: paging
+                // must walk the primary key; an index on status would make
+                // every page re-read and re-sort all matching leads.
+                let mut sql = format!(
+                    "l.id > $1 AND (l.status || '') IN ({})",
+                    placeholders(args.len() + 1, q.statuses.len())
+                );
+                args.extend(q.statuses.iter().cloned().map(Arg::Text));
+                if !q.lost_reasons.is_empty() {
+                    sql += &format!(
+                        " AND l.lost_reason IN ({})",
+                        placeholders(args.len() + 1, q.lost_reasons.len())
+                    );
+                    args.extend(q.lost_reasons.iter().cloned().map(Arg::Text));
+                }
+                if let Some(id) = q.only_lead {
+                    args.push(Arg::Int(id));
+                    sql += &format!(" AND l.id = ${}", args.len());
+                }
+                if let Some(t) = q.changed_before {
+                    args.push(Arg::Time(t));
+                    sql += &format!(" AND l.status_changed_at <= ${}", args.len());
+                }
+                if let Some(t) = q.changed_after {
+                    args.push(Arg::Time(t));
+                    sql += &format!(" AND l.status_changed_at >= ${}", args.len());
+                }
+                if let Some(since) = &q.since {
+                    args.push(Arg::Time(since.from));
+                    let mut parts = vec![format!("SELECT id FROM leads WHERE updated_at > ${}", args.len())];
+                    if let Some(min) = since.min_age {
+                        // Status first, so the (status, status_changed_at) index serves it.
+                        let first = args.len() + 1;
+                        args.push(Arg::Time(since.from - min));
+                        args.push(Arg::Time(since.until - min));
+                        parts.push(format!(
+                            "SELECT id FROM leads WHERE status IN ({}) AND status_changed_at > ${first} \
+                             AND status_changed_at <= ${}",
+                            placeholders(4, q.statuses.len()),
+                            first + 1
+                        ));
+                    }
+                    if let Some(gap) = since.again_after {
+                        let first = args.len() + 1;
+                        args.push(Arg::Time(since.from - gap));
+                        args.push(Arg::Time(since.until - gap));
+                        parts.push(format!(
+                            "SELECT lead_id FROM enrolments WHERE campaign = $2 AND NOT active \
+                             AND ended_at > ${first} AND ended_at <= ${}",
+                            first + 1
+                        ));
+                    }
+                    sql += &format!(" AND l.id IN ({})", parts.join(" UNION "));
+                }
+                let barred = match q.left_before {
+                    Some(t) => {
+                        args.push(Arg::Time(t));
+                        format!("(e.active OR e.ended_at > ${})", args.len())
+                    }
+                    None => "TRUE".to_string(),
+                };
+                sql += &format!(
+                    " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) \
+                     AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.lead_id = l.id AND e.campaign = $2 \
+                     AND {barred})"
+                );
+                (sql, args)
+            }
+
             #[async_trait]
             impl Store for $store {
                 async fn migrate(&self) -> Result<()> {
@@ -222,75 +296,42 @@ macro_rules! sql_store {
                     if q.statuses.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let mut args = vec![Arg::Int(after_id), Arg::Text(q.campaign.clone()), Arg::Int(limit)];
-                    // `(x || '') IN` hides the column from the planner: paging
-                    // must walk the primary key; an index on status would make
-                    // every page re-read and re-sort all matching leads.
-                    let mut sql = format!(
-                        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id > $1 AND (l.status || '') IN ({})",
-                        placeholders(args.len() + 1, q.statuses.len())
-                    );
-                    args.extend(q.statuses.iter().cloned().map(Arg::Text));
-                    if !q.lost_reasons.is_empty() {
-                        sql += &format!(
-                            " AND l.lost_reason IN ({})",
-                            placeholders(args.len() + 1, q.lost_reasons.len())
-                        );
-                        args.extend(q.lost_reasons.iter().cloned().map(Arg::Text));
-                    }
-                    if let Some(id) = q.only_lead {
-                        args.push(Arg::Int(id));
-                        sql += &format!(" AND l.id = ${}", args.len());
-                    }
-                    if let Some(t) = q.changed_before {
-                        args.push(Arg::Time(t));
-                        sql += &format!(" AND l.status_changed_at <= ${}", args.len());
-                    }
-                    if let Some(t) = q.changed_after {
-                        args.push(Arg::Time(t));
-                        sql += &format!(" AND l.status_changed_at >= ${}", args.len());
-                    }
-                    if let Some(since) = &q.since {
-                        args.push(Arg::Time(since.from));
-                        let mut parts = vec![format!("SELECT id FROM leads WHERE updated_at > ${}", args.len())];
-                        if let Some(min) = since.min_age {
-                            // Status first, so the (status, status_changed_at) index serves it.
-                            let first = args.len() + 1;
-                            args.push(Arg::Time(since.from - min));
-                            args.push(Arg::Time(since.until - min));
-                            parts.push(format!(
-                                "SELECT id FROM leads WHERE status IN ({}) AND status_changed_at > ${first} \
-                                 AND status_changed_at <= ${}",
-                                placeholders(4, q.statuses.len()),
-                                first + 1
-                            ));
-                        }
-                        if let Some(gap) = since.again_after {
-                            let first = args.len() + 1;
-                            args.push(Arg::Time(since.from - gap));
-                            args.push(Arg::Time(since.until - gap));
-                            parts.push(format!(
-                                "SELECT lead_id FROM enrolments WHERE campaign = $2 AND NOT active \
-                                 AND ended_at > ${first} AND ended_at <= ${}",
-                                first + 1
-                            ));
-                        }
-                        sql += &format!(" AND l.id IN ({})", parts.join(" UNION "));
-                    }
-                    let barred = match q.left_before {
-                        Some(t) => {
-                            args.push(Arg::Time(t));
-                            format!("(e.active OR e.ended_at > ${})", args.len())
-                        }
-                        None => "TRUE".to_string(),
-                    };
-                    sql += &format!(
-                        " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = l.email) \
-                         AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.lead_id = l.id AND e.campaign = $2 \
-                         AND {barred}) ORDER BY l.id LIMIT $3"
-                    );
+                    let (conditions, args) = audience_where(q, after_id, Arg::Int(limit));
+                    let sql = format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE {conditions} ORDER BY l.id LIMIT $3");
                     let rows = bind_all(dynamic(sql), args).fetch_all(&mut *self.conn().await?).await?;
                     rows.iter().map(lead_from).collect()
+                }
+
+                async fn enrol_matching(
+                    &self,
+                    q: &AudienceQuery,
+                    ids: (i64, i64),
+                    step_id: &str,
+                    due_at: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> Result<u64> {
+                    if q.statuses.is_empty() {
+                        return Ok(0);
+                    }
+                    let (conditions, mut args) = audience_where(q, ids.0, Arg::Int(ids.1));
+                    let n = args.len();
+                    args.extend([Arg::Time(now), Arg::Text(step_id.to_string()), Arg::Time(due_at)]);
+                    let sql = format!(
+                        "INSERT INTO enrolments (campaign, lead_id, active, enrolled_at, step_id, due_at) \
+                         SELECT $2, l.id, TRUE, ${}, ${}, ${} FROM leads l WHERE {conditions} AND l.id <= $3 \
+                         ON CONFLICT DO NOTHING",
+                        n + 1,
+                        n + 2,
+                        n + 3
+                    );
+                    Ok(bind_all(dynamic(sql), args).execute(&mut *self.conn().await?).await?.rows_affected())
+                }
+
+                async fn max_lead_id(&self) -> Result<i64> {
+                    let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM leads")
+                        .fetch_one(&mut *self.conn().await?)
+                        .await?;
+                    Ok(row.try_get::<i64, _>("m")?)
                 }
 
                 async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
