@@ -17,6 +17,12 @@ pub(super) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `rows` tuples of `width` consecutive placeholders from `$first`, each
+/// followed by `tail` (constants shared by every row): a VALUES list.
+pub(super) fn value_rows(first: usize, rows: usize, width: usize, tail: &str) -> String {
+    (0..rows).map(|r| format!("({}{tail})", placeholders(first + r * width, width))).collect::<Vec<_>>().join(", ")
+}
+
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
      l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.created_at, l.updated_at";
 
@@ -33,7 +39,7 @@ macro_rules! sql_store {
 
             use super::$store;
             use crate::lead::Lead;
-            use crate::store::sql::{Arg, DUE_COLUMNS, LEAD_COLUMNS, placeholders};
+            use crate::store::sql::{Arg, DUE_COLUMNS, LEAD_COLUMNS, placeholders, value_rows};
             use crate::store::*;
             use crate::template::context::{HistoryLine, rfc3339};
 
@@ -629,19 +635,14 @@ macro_rules! sql_store {
                     // in any other state means "attempted before".
                     let mut found: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
                     for chunk in steps.chunks(500) {
-                        let rows: Vec<String> = (0..chunk.len())
-                            .map(|i| {
-                                let p = 2 + 5 * i;
-                                format!("(${p}, ${}, ${}, ${}, ${}, 'sending', 1, $1, $1)", p + 1, p + 2, p + 3, p + 4)
-                            })
-                            .collect();
+                        let rows = value_rows(2, chunk.len(), 5, ", 'sending', 1, $1, $1");
                         let sql = format!(
                             "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
                              created_at, updated_at) VALUES {} \
                              ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
                              attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
                              WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
-                            rows.join(", ")
+                            rows
                         );
                         let mut q = dynamic(sql).bind(now);
                         for (due, kind) in chunk {
@@ -689,16 +690,11 @@ macro_rules! sql_store {
                     let (known, found_before): (Vec<&Finish>, Vec<&Finish>) =
                         steps.iter().partition(|f| f.delivery_id.is_some());
                     for chunk in known.chunks(200) {
-                        let rows: Vec<String> = (0..chunk.len())
-                            .map(|i| {
-                                let p = 1 + 5 * i;
-                                format!("(${p}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-                            })
-                            .collect();
+                        let rows = value_rows(1, chunk.len(), 5, "");
                         let sql = format!(
                             "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
                              updated_at = v.column5 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-                            rows.join(", ")
+                            rows
                         );
                         let mut q = dynamic(sql);
                         for f in chunk {
@@ -730,19 +726,13 @@ macro_rules! sql_store {
                     // lease ran out mid-send) cannot move an enrolment that
                     // another one already moved.
                     for chunk in steps.chunks(200) {
-                        let rows: Vec<String> = (0..chunk.len())
-                            .map(|i| {
-                                let p = 1 + 7 * i;
-                                let cols: Vec<String> = (p..p + 7).map(|n| format!("${n}")).collect();
-                                format!("({})", cols.join(", "))
-                            })
-                            .collect();
+                        let rows = value_rows(1, chunk.len(), 7, "");
                         let sql = format!(
                             "UPDATE enrolments SET last_step_id = enrolments.step_id, step_id = v.column2, \
                              due_at = v.column3, active = v.column4, ended_at = v.column5, end_reason = v.column6 \
                              FROM (VALUES {}) AS v \
                              WHERE enrolments.id = v.column1 AND enrolments.active AND enrolments.step_id = v.column7",
-                            rows.join(", ")
+                            rows
                         );
                         let mut q = dynamic(sql);
                         for f in chunk {
@@ -1107,3 +1097,14 @@ macro_rules! sql_store {
 }
 
 pub(super) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    use super::value_rows;
+
+    #[test]
+    fn value_rows_number_placeholders_row_by_row() {
+        assert_eq!(value_rows(2, 2, 3, ", 'x'"), "($2, $3, $4, 'x'), ($5, $6, $7, 'x')");
+        assert_eq!(value_rows(1, 1, 1, ""), "($1)");
+    }
+}
