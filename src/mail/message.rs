@@ -93,6 +93,25 @@ mod tests {
     }
 
     #[test]
+    fn crlf_in_a_subject_never_becomes_a_header() {
+        let mut m = outgoing(true, true);
+        m.subject = "Hi Ana\r\nBcc: victim@evil.test\r\n\r\n<script>x</script>".into();
+        let text = format(&m);
+        let headers = text.split("\r\n\r\n").next().unwrap();
+        assert!(!headers.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "{headers}");
+        assert_eq!(headers.matches("\r\nTo: ").count(), 1, "{headers}");
+        assert!(!text.contains("Bcc: victim"), "the raw CRLF must be encoded, not passed: {text}");
+    }
+
+    #[test]
+    fn a_recipient_with_crlf_is_refused_not_sent() {
+        let mut m = outgoing(false, false);
+        m.to = "ana@acme.test\r\nBcc: victim@evil.test".into();
+        let from: Mailbox = "s@example.com".parse().unwrap();
+        assert!(build(&m, &Envelope { from: &from, reply_to: None }).is_err());
+    }
+
+    #[test]
     fn message_ids_are_unique() {
         let from: Mailbox = "s@example.com".parse().unwrap();
         assert_ne!(message_id(&from), message_id(&from));

@@ -130,3 +130,30 @@ async fn concurrent_senders_keep_each_leads_caps(b: Backend) {
     w.finish().await;
 }
 both!(concurrent_senders_keep_each_leads_caps);
+
+/// The clock jumps forward three days, then back two, then on: each step
+/// due during a jump runs once, and going back repeats nothing.
+async fn clock_jumps_run_each_due_step_once(b: Backend) {
+    let config = "[policy]\nmax_emails = 10\nper = \"1d\"\nmin_gap = \"0s\"\n";
+    let w = World::new(b, config, &[("a", &drip("a", &["0d", "1h", "1d", "1d"]))]).await;
+    let start = utc("2026-03-01T00:00:00Z");
+    w.import("email,status\nana@x.test,nurturing\nbo@x.test,nurturing\n", start).await;
+    for t in ["2026-03-01T00:00:00Z", "2026-03-01T09:00:00Z", "2026-03-04T12:00:00Z", "2026-03-02T12:00:00Z"] {
+        w.engine.tick(utc(t)).await.unwrap();
+    }
+    w.run(utc("2026-03-04T12:00:00Z"), utc("2026-03-10T00:00:00Z")).await;
+    let mut sent: Vec<(String, String)> =
+        w.events(Ev::Email).into_iter().map(|e| (e.lead.unwrap(), e.step.unwrap())).collect();
+    sent.sort();
+    let mut want: Vec<(String, String)> = Vec::new();
+    for lead in ["ana@x.test", "bo@x.test"] {
+        for step in ["a0", "a1", "a2", "a3"] {
+            want.push((lead.to_string(), step.to_string()));
+        }
+    }
+    assert_eq!(sent, want, "every step once, none repeated after the clock went back");
+    let report = w.store().status(utc("2026-03-10T00:00:00Z")).await.unwrap();
+    assert_eq!((report.total["sent"], report.total["uncertain"]), (8, 0));
+    w.finish().await;
+}
+both!(clock_jumps_run_each_due_step_once);
