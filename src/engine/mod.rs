@@ -40,6 +40,10 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
 /// enough to keep every connection busy, few enough that replicas share.
+/// How long an outcome write is retried before the tick gives up on it
+/// (the step is then found `sending` later and recorded `uncertain`).
+const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A step about to be attempted, as the group writer takes it.
 type Attempt = (Due, Kind, DateTime<Utc>);
 
@@ -68,10 +72,11 @@ pub struct Engine {
     /// concurrently: the caps must see each send before the next.
     concurrency: usize,
     /// Send slots, `concurrency` of them: a step takes one before its
-    /// attempt is recorded and gives it back once the transport answered,
-    /// so at most this many steps are ever recorded `sending` without an
-    /// outcome (the bound on `uncertain` after a crash), while more leads
-    /// than that are worked on at once (their database waits overlap).
+    /// attempt is recorded and gives it back once its outcome is, so at
+    /// most this many steps are ever recorded `sending` without an outcome
+    /// (the bound on `uncertain` after a crash or an outage), while more
+    /// leads than that are worked on at once (their other database waits,
+    /// exits and caps, overlap).
     slots: tokio::sync::Semaphore,
     /// Attempts and outcomes of concurrent steps, written in groups.
     begins: group::Group<Attempt, Option<(i64, i64)>>,
@@ -293,13 +298,31 @@ impl Engine {
     }
 
     /// Record an outcome and move the enrolment on, grouped likewise.
+    ///
+    /// An outcome is known once the transport answered; losing it would
+    /// turn a sent message into `uncertain`. So a failed write (the
+    /// database is restarting, the network flapped) is tried again, with
+    /// backoff, for up to `RECORD_PATIENCE`, holding the step's send slot.
     async fn record(&self, f: Finish) -> Result<()> {
         let store = &self.store;
-        let write = |items: Vec<Finish>| async move {
-            store.finish_deliveries(&items).await.map_err(|e| e.to_string())?;
-            Ok(vec![(); items.len()])
-        };
-        self.finishes.call(f, write).await.map_err(EngineError::Write)
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            let write = |items: Vec<Finish>| async move {
+                store.finish_deliveries(&items).await.map_err(|e| e.to_string())?;
+                Ok(vec![(); items.len()])
+            };
+            match self.finishes.call(f.clone(), write).await {
+                Ok(()) => return Ok(()),
+                Err(e) if started.elapsed() < RECORD_PATIENCE => {
+                    let (campaign, step, lead_id) = (&f.due.campaign, &f.due.step_id, f.due.lead_id);
+                    tracing::warn!(campaign, step, lead_id, error = e, "Cannot record an outcome; trying again.");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(EngineError::Write(e)),
+            }
+        }
     }
 
     /// Hand a message to the transport, timed: the duration goes into the

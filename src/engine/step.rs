@@ -165,8 +165,11 @@ impl Engine {
             html: email.html,
             unsubscribe_url: Some(unsubscribe),
         };
+        // The slot is held until the outcome is recorded: a crash or a
+        // database outage can then leave at most `pool_size` steps without
+        // one (the bound on `uncertain`).
+        let _slot = slot;
         let (result, elapsed) = self.send(&message).await;
-        drop(slot);
         match result {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);

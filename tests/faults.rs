@@ -1,0 +1,178 @@
+//! The bad day, with real processes: `nurture run` on PostgreSQL sending to
+//! a real SMTP server (aiosmtpd) while its database connection is cut. The
+//! database is reached through a TCP proxy this test owns, so an outage is
+//! real to the daemon (connections reset, new ones refused) without
+//! stopping the server other tests use. Each case ends with the ledger.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sqlx::{Connection, Row};
+use support::{Kill, PgDatabase, header, received, smtp_server, wait_for};
+use tokio::net::{TcpListener, TcpStream};
+
+const POOL: i64 = 4;
+
+/// A TCP proxy to PostgreSQL that can go down: while down, every
+/// connection through it is cut and new ones are closed at once.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let flag = down.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await else { return };
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+                    let cut = async {
+                        while !flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, _ = cut => {} }
+                });
+            }
+        });
+        Proxy { port, down }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+fn project(dir: &Path, smtp_port: u16, leads: usize) {
+    std::fs::create_dir_all(dir.join("campaigns")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    let campaign = "[audience]\nstatus = [\"new\"]\n[enrol]\ncron = \"0 0 1 1 *\"\n\
+        [[step]]\nid = \"s1\"\nemail = \"t\"\nsubject = \"{{step.id}} for {{lead.email}}\"\n\
+        [[step]]\nid = \"s2\"\nafter = \"1s\"\nemail = \"t\"\nsubject = \"{{step.id}} for {{lead.email}}\"\n";
+    std::fs::write(dir.join("campaigns/drip.toml"), campaign).unwrap();
+    std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
+    std::fs::write(
+        dir.join("nurture.toml"),
+        format!(
+            "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
+             [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {POOL}\n\
+             postal_address = \"1 Main St\"\n[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
+             retry = [\"1s\", \"1s\", \"1s\"]\n[http]\nbind = \"\"\npublic_url = \"https://nurture.example\"\n"
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("email,status\n");
+    for i in 0..leads {
+        csv += &format!("lead{i}@x.test,new\n");
+    }
+    std::fs::write(dir.join("leads.csv"), csv).unwrap();
+}
+
+fn nurture(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
+    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir).env("NURTURE_DATABASE_URL", url);
+    c
+}
+
+async fn states(url: &str) -> HashMap<String, i64> {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&mut c).await.unwrap();
+    rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_mid_run_is_survived_without_loss_or_duplicates() {
+    let db = PgDatabase::create("db_outage").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inbox = dir.join("inbox");
+    let (_server, smtp_port) = smtp_server(&inbox, 20);
+    let leads = 80;
+    project(dir, smtp_port, leads);
+    assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
+    let proxy = Proxy::start().await;
+    let via_proxy = db.url.replace(":5432/", &format!(":{}/", proxy.port));
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let mut daemon = Kill(nurture(dir, &via_proxy, &["run"]).stderr(Stdio::from(log)).spawn().unwrap());
+    assert!(nurture(dir, &db.url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+
+    // Arrange the fault mid-batch: some messages out, most not.
+    let (inbox2, inbox3) = (inbox.clone(), inbox.clone());
+    tokio::task::spawn_blocking(move || {
+        wait_for("the first messages", Duration::from_secs(30), || received(&inbox2).len() >= 20)
+    })
+    .await
+    .unwrap();
+    proxy.set_down(true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited during the outage");
+    proxy.set_down(false);
+
+    let want = 2 * leads as i64;
+    tokio::task::spawn_blocking(move || {
+        wait_for("every step to end", Duration::from_secs(60), || received(&inbox3).len() as i64 >= want - POOL)
+    })
+    .await
+    .unwrap();
+    let mut settled = HashMap::new();
+    for _ in 0..150 {
+        settled = states(&db.url).await;
+        let finished: i64 =
+            settled.iter().filter(|(k, _)| !matches!(k.as_str(), "sending" | "retrying")).map(|(_, n)| n).sum();
+        if finished == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon is still running");
+    let pid = daemon.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(daemon.0.wait().unwrap().success());
+
+    // The ledger: every step final; each message received at most once,
+    // every `sent` one exactly once; `uncertain` only for what was in
+    // flight when the connection went (outcomes known to the daemon are
+    // written once the database is back, so usually none).
+    let (sent, uncertain) = (settled.get("sent").copied().unwrap_or(0), settled.get("uncertain").copied().unwrap_or(0));
+    eprintln!("after the outage: {settled:?}");
+    assert_eq!(sent + uncertain, want, "{settled:?}");
+    assert!(uncertain <= POOL, "uncertain {uncertain} beyond the {POOL} sends in flight: {settled:?}");
+    let mut counts: HashMap<(String, String), usize> = HashMap::new();
+    for m in received(&inbox) {
+        let key = (header(&m, "To").unwrap().to_string(), header(&m, "Subject").unwrap().to_string());
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT l.email, d.step_id FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.state = 'sent'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    for r in &rows {
+        let (email, step): (String, String) = (r.get(0), r.get(1));
+        assert_eq!(counts.get(&(email.clone(), format!("{step} for {email}"))), Some(&1), "{email} {step}");
+    }
+    let logs = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    let noticed = ["Tick failed", "Cannot record an outcome"].iter().any(|m| logs.contains(m));
+    assert!(noticed, "the outage was noticed and logged");
+    drop(c);
+    db.drop_now().await;
+}
