@@ -177,6 +177,11 @@ impl Engine {
                 let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next);
                 ended.await.map(|e| (e, true))
             }
+            Err(SendError::Unknown(why)) => {
+                // Never resent: the server may have it (see SendError::Unknown).
+                let unknown = outcome(State::Uncertain, &why, &message.subject, now);
+                not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
+            }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
                 not_sent(
@@ -185,7 +190,8 @@ impl Engine {
             }
             Err(e @ (SendError::Retry(_) | SendError::Halt(_))) => {
                 let halt = matches!(e, SendError::Halt(_));
-                let (SendError::Retry(why) | SendError::Halt(why) | SendError::Bounce(why)) = e;
+                let (SendError::Retry(why) | SendError::Halt(why) | SendError::Bounce(why) | SendError::Unknown(why)) =
+                    e;
                 if halt {
                     // Our side is refused (auth, policy): the lead is not at
                     // fault, so it is retried, but ops must look now.

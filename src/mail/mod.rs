@@ -31,6 +31,11 @@ pub enum SendError {
     /// Our side is refused (policy, auth): stop and alert, not the lead's fault.
     #[error("refused: {0}")]
     Halt(String),
+    /// The message was handed over but the server's verdict never came
+    /// (connection lost, no answer): it may have been delivered, so it is
+    /// recorded `uncertain` and never sent again.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 #[async_trait]

@@ -49,6 +49,8 @@ impl PgStore {
         Ok(PgStore { pool, outcomes, claimer })
     }
 
+    const BEGIN: &'static str = "BEGIN";
+
     fn claimer(&self) -> Option<&Claimer> {
         Some(&self.claimer)
     }

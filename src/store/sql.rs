@@ -204,7 +204,7 @@ macro_rules! sql_store {
 
                 async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
                     let mut c = self.conn().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *c, $store::BEGIN).await?;
                     let mut ids = Vec::with_capacity(leads.len());
                     for n in leads {
                         let existing = dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"))
@@ -356,7 +356,7 @@ macro_rules! sql_store {
                 async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
                     let email = email.trim().to_lowercase();
                     let mut c = self.conn().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *c, $store::BEGIN).await?;
                     let r = sqlx::query("DELETE FROM suppressions WHERE email = $1").bind(&email).execute(&mut *tx).await?;
                     sqlx::query("UPDATE leads SET updated_at = $2 WHERE email = $1")
                         .bind(&email)
@@ -594,7 +594,7 @@ macro_rules! sql_store {
                     now: DateTime<Utc>,
                 ) -> Result<()> {
                     let mut c = self.conn().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *c, $store::BEGIN).await?;
                     let r = sqlx::query(
                         "UPDATE enrolments SET active = FALSE, ended_at = $2, end_reason = $3, step_id = NULL, \
                          due_at = NULL WHERE id = $1 AND active",
@@ -663,7 +663,7 @@ macro_rules! sql_store {
 
                 async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
                     let mut c = self.conn().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *c, $store::BEGIN).await?;
                     sqlx::query("UPDATE deliveries SET state = 'retrying', reason = $2 WHERE id = $1")
                         .bind(delivery_id)
                         .bind(reason)
@@ -994,7 +994,7 @@ macro_rules! sql_store {
 
                 async fn paste(&self, rows: &[Copied]) -> Result<()> {
                     let mut c = self.conn().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *c, $store::BEGIN).await?;
                     for row in rows {
                         let q = match row {
                             Copied::Lead(l) => sqlx::query(

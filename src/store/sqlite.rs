@@ -45,9 +45,28 @@ impl SqliteStore {
             }
             options = options.journal_mode(SqliteJournalMode::Wal);
         }
-        let conn = options.connect().await?;
+        // Switching a new file to WAL needs it to itself for a moment: a
+        // second process opening the same new file then gets "database is
+        // locked" at once, whatever the busy timeout. Another try succeeds.
+        let mut tries = 0;
+        let conn = loop {
+            match options.connect().await {
+                Ok(c) => break c,
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
+
+    /// Write transactions take the write lock up front: a deferred one that
+    /// reads first cannot upgrade once another process (the daemon beside
+    /// a CLI command) has written meanwhile (SQLITE_BUSY_SNAPSHOT, which
+    /// waiting does not cure); an immediate one waits its turn instead.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
 
     /// One process per file (see [`lock_for_daemon`]): nothing to claim.
     fn claimer(&self) -> Option<&super::Claimer> {
@@ -67,8 +86,20 @@ impl SqliteStore {
         let mut c = self.conn().await?;
         // `run` needs an `Acquire` that a borrowed connection cannot give
         // inside an async trait (sqlx #1015); `run_direct` is what it calls.
-        sqlx::migrate!("migrations/sqlite").run_direct(None, &mut *c, false).await?;
-        Ok(())
+        // It takes no lock on SQLite: two processes opening a new file at
+        // once (the daemon and a CLI command) can both start migrating, and
+        // the loser fails. It then finds the work done on a second look.
+        let mut tries = 0;
+        loop {
+            match sqlx::migrate!("migrations/sqlite").run_direct(None, &mut *c, false).await {
+                Ok(()) => return Ok(()),
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub async fn close(self) -> Result<()> {

@@ -27,7 +27,11 @@ pub fn free_port() -> u16 {
 /// `tests/support/smtp_server.py` (aiosmtpd) writing what it accepts to
 /// `out`; `delay_ms` holds every DATA reply that long.
 pub fn smtp_server(out: &Path, delay_ms: u64) -> (Kill, u16) {
-    let port = free_port();
+    smtp_server_on(out, free_port(), delay_ms)
+}
+
+/// [`smtp_server`] on a given port (a server coming back after an outage).
+pub fn smtp_server_on(out: &Path, port: u16, delay_ms: u64) -> (Kill, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
     let mut child = Command::new("/usr/bin/python3")
         .arg(script)

@@ -53,7 +53,7 @@ impl Smtp {
                  in mail.smtp_url, or leave mail.smtp_password_file empty for a relay without AUTH"
             )),
             Ok(Err(Failure::Smtp(e))) => Err(e.to_string()),
-            Ok(Err(Failure::Io(e))) => Err(e),
+            Ok(Err(Failure::Io(e) | Failure::Unknown(e))) => Err(e),
             Err(_) => Err("the SMTP server did not answer in time".into()),
         }
     }
@@ -65,11 +65,11 @@ impl Mailer for Smtp {
         let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
         let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
         let bytes = message.formatted();
-        match tokio::time::timeout(SEND_DEADLINE, self.pool.send(message.envelope(), &bytes)).await {
-            Err(_) => Err(SendError::Retry("no answer within 60 s".into())),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Failure::Io(e))) => Err(SendError::Retry(e)),
-            Ok(Err(Failure::Smtp(e))) => Err(classify(&e)),
+        match self.pool.send(message.envelope(), &bytes, SEND_DEADLINE).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Io(e)) => Err(SendError::Retry(e)),
+            Err(Failure::Unknown(e)) => Err(SendError::Unknown(e)),
+            Err(Failure::Smtp(e)) => Err(classify(&e)),
         }
     }
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::DEFAULT_MECHANISMS;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -27,11 +29,15 @@ const FRESH: Duration = Duration::from_secs(5);
 /// sessions at 60 to 300 s).
 const STALE: Duration = Duration::from_secs(50);
 
-/// Why a send failed: the server's reply, or the way to it.
+/// Why a send failed: the server's reply, the way to it, or silence after
+/// the message was handed over.
 #[derive(Debug)]
 pub enum Failure {
     Smtp(lettre::transport::smtp::Error),
+    /// Before the message was handed over: nothing was delivered.
     Io(String),
+    /// After: the server may have the message.
+    Unknown(String),
 }
 
 pub struct Pool {
@@ -46,20 +52,24 @@ impl Pool {
         Pool { server, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size.max(1)) }
     }
 
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+    /// One message, within `deadline`.
+    pub async fn send(&self, envelope: &Envelope, message: &[u8], deadline: Duration) -> Result<(), Failure> {
+        let until = tokio::time::Instant::now() + deadline;
         let _permit = self.permits.acquire().await.map_err(|e| Failure::Io(e.to_string()))?;
-        let mut conn = match self.reuse().await {
+        let mut conn = match tokio::time::timeout_at(until, self.reuse()).await.ok().flatten() {
             Some(c) => c,
-            None => self.connect().await?,
+            None => tokio::time::timeout_at(until, self.connect())
+                .await
+                .map_err(|_| Failure::Io("no connection within the send deadline".into()))??,
         };
-        match conn.send(envelope, message).await {
-            Ok(_) => {
+        match transact(&mut conn, envelope, message, until).await {
+            Ok(()) => {
                 self.park(conn);
                 Ok(())
             }
             Err(e) => {
                 conn.abort().await;
-                Err(Failure::Smtp(e))
+                Err(e)
             }
         }
     }
@@ -125,5 +135,42 @@ impl Pool {
             conn.auth(DEFAULT_MECHANISMS, credentials).await.map_err(Failure::Smtp)?;
         }
         Ok(conn)
+    }
+}
+
+/// One mail transaction (what lettre's `send` does), stage by stage, so a
+/// failure is placed: before the message is handed over nothing was
+/// delivered and a retry is safe; once the data is sent, a lost connection
+/// or a missing answer means the server may have it (`Unknown`), and
+/// sending it again could deliver it twice.
+async fn transact(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+    until: tokio::time::Instant,
+) -> Result<(), Failure> {
+    let late = |stage: &str| Failure::Io(format!("no answer to {stage} within the send deadline"));
+    let mut options = Vec::new();
+    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+    let non_ascii = envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
+    if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let mail = Mail::new(envelope.from().cloned(), options);
+    tokio::time::timeout_at(until, conn.command(mail)).await.map_err(|_| late("MAIL"))?.map_err(Failure::Smtp)?;
+    for to in envelope.to() {
+        let rcpt = Rcpt::new(to.clone(), Vec::new());
+        tokio::time::timeout_at(until, conn.command(rcpt)).await.map_err(|_| late("RCPT"))?.map_err(Failure::Smtp)?;
+    }
+    tokio::time::timeout_at(until, conn.command(Data)).await.map_err(|_| late("DATA"))?.map_err(Failure::Smtp)?;
+    match tokio::time::timeout_at(until, conn.message(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        // The server answered: its verdict stands (4xx retry, 5xx bounce).
+        Ok(Err(e)) if e.status().is_some() => Err(Failure::Smtp(e)),
+        Ok(Err(e)) => Err(Failure::Unknown(format!("after the message was sent: {e}"))),
+        Err(_) => Err(Failure::Unknown("no answer to the message within the send deadline".into())),
     }
 }
