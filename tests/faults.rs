@@ -8,13 +8,13 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::{Connection, Row};
-use support::{Kill, PgDatabase, header, received, smtp_server, wait_for};
+use support::drip::{self, nurture, states};
+use support::{Kill, PgDatabase, received, smtp_server, wait_for};
 use tokio::net::{TcpListener, TcpStream};
 
 const POOL: i64 = 4;
@@ -59,41 +59,8 @@ impl Proxy {
 }
 
 fn project(dir: &Path, smtp_port: u16, leads: usize) {
-    std::fs::create_dir_all(dir.join("campaigns")).unwrap();
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    let campaign = "[audience]\nstatus = [\"new\"]\n[enrol]\ncron = \"0 0 1 1 *\"\n\
-        [[step]]\nid = \"s1\"\nemail = \"t\"\nsubject = \"{{step.id}} for {{lead.email}}\"\n\
-        [[step]]\nid = \"s2\"\nafter = \"1s\"\nemail = \"t\"\nsubject = \"{{step.id}} for {{lead.email}}\"\n";
-    std::fs::write(dir.join("campaigns/drip.toml"), campaign).unwrap();
-    std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
-    std::fs::write(
-        dir.join("nurture.toml"),
-        format!(
-            "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
-             [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {POOL}\n\
-             postal_address = \"1 Main St\"\n[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
-             retry = [\"1s\", \"2s\", \"2s\", \"2s\", \"2s\", \"2s\"]\n[http]\nbind = \"\"\npublic_url = \"https://nurture.example\"\n"
-        ),
-    )
-    .unwrap();
-    let mut csv = String::from("email,status\n");
-    for i in 0..leads {
-        csv += &format!("lead{i}@x.test,new\n");
-    }
-    std::fs::write(dir.join("leads.csv"), csv).unwrap();
-}
-
-fn nurture(dir: &Path, url: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
-    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir).env("NURTURE_DATABASE_URL", url);
-    c
-}
-
-async fn states(url: &str) -> HashMap<String, i64> {
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let rows =
-        sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&mut c).await.unwrap();
-    rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect()
+    // Retries outlast the SMTP outage below (9 s against 3 s).
+    drip::project(dir, smtp_port, POOL as usize, "[\"1s\", \"2s\", \"2s\", \"2s\", \"2s\"]", leads, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,17 +100,13 @@ async fn a_database_outage_mid_run_is_survived_without_loss_or_duplicates() {
     let mut settled = HashMap::new();
     for _ in 0..150 {
         settled = states(&db.url).await;
-        let finished: i64 =
-            settled.iter().filter(|(k, _)| !matches!(k.as_str(), "sending" | "retrying")).map(|(_, n)| n).sum();
-        if finished == want {
+        if drip::finished(&settled) == want {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon is still running");
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(daemon.0.wait().unwrap().success());
+    assert!(drip::stop(&mut daemon.0), "a clean stop");
 
     // The ledger: every step final; each message received at most once,
     // every `sent` one exactly once; `uncertain` only for what was in
@@ -153,28 +116,13 @@ async fn a_database_outage_mid_run_is_survived_without_loss_or_duplicates() {
     eprintln!("after the outage: {settled:?}");
     assert_eq!(sent + uncertain, want, "{settled:?}");
     assert!(uncertain <= POOL, "uncertain {uncertain} beyond the {POOL} sends in flight: {settled:?}");
-    let mut counts: HashMap<(String, String), usize> = HashMap::new();
-    for m in received(&inbox) {
-        let key = (header(&m, "To").unwrap().to_string(), header(&m, "Subject").unwrap().to_string());
-        *counts.entry(key).or_insert(0) += 1;
-    }
+    let counts = drip::counts(&received(&inbox));
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "came twice: {twice:?}");
-    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let rows = sqlx::query(
-        "SELECT l.email, d.step_id FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.state = 'sent'",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
-    for r in &rows {
-        let (email, step): (String, String) = (r.get(0), r.get(1));
-        assert_eq!(counts.get(&(email.clone(), format!("{step} for {email}"))), Some(&1), "{email} {step}");
-    }
+    drip::every_sent_received_once(&db.url, &counts).await;
     let logs = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
     let noticed = ["Tick failed", "Cannot record an outcome"].iter().any(|m| logs.contains(m));
     assert!(noticed, "the outage was noticed and logged");
-    drop(c);
     db.drop_now().await;
 }
 
@@ -232,9 +180,7 @@ async fn an_smtp_outage_mid_run_is_retried_until_everything_is_delivered_once() 
         tokio::time::sleep(Duration::from_millis(200)).await;
         last = ledger();
     }
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(daemon.0.wait().unwrap().success());
+    assert!(drip::stop(&mut daemon.0), "a clean stop");
 
     // Killed mid-transaction, the server may have written a message without
     // answering: such steps are `uncertain` (never resent; received once or
@@ -242,11 +188,7 @@ async fn an_smtp_outage_mid_run_is_retried_until_everything_is_delivered_once() 
     let (sent, uncertain, status) = last;
     assert_eq!(sent + uncertain, want, "{status}");
     assert!(uncertain <= POOL, "{status}");
-    let mut counts: HashMap<(String, String), usize> = HashMap::new();
-    for m in both() {
-        let key = (header(&m, "To").unwrap().to_string(), header(&m, "Subject").unwrap().to_string());
-        *counts.entry(key).or_insert(0) += 1;
-    }
+    let counts = drip::counts(&both());
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "came twice: {twice:?}");
     assert!(counts.len() as i64 >= sent && counts.len() as i64 <= want, "{} received, {status}", counts.len());

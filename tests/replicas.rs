@@ -7,57 +7,17 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::{Connection, Row};
+use support::drip::{self, nurture, states};
 use support::{Kill, PgDatabase, header, received, smtp_server, wait_for};
-
-const CAMPAIGN: &str = r#"
-[audience]
-status = ["new"]
-[enrol]
-cron = "0 0 1 1 *"
-[[step]]
-id = "s1"
-email = "t"
-subject = "{{step.id}} for {{lead.email}}"
-[[step]]
-id = "s2"
-after = "1s"
-email = "t"
-subject = "{{step.id}} for {{lead.email}}"
-"#;
 
 const POOL: usize = 4;
 
 fn project(dir: &Path, smtp_port: u16, leads: usize, extra: &str) {
-    std::fs::create_dir_all(dir.join("campaigns")).unwrap();
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("campaigns/drip.toml"), CAMPAIGN).unwrap();
-    std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
-    std::fs::write(
-        dir.join("nurture.toml"),
-        format!(
-            "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
-             [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {POOL}\n\
-             postal_address = \"1 Main St\"\n[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
-             retry = [\"1s\"]\n[http]\nbind = \"\"\npublic_url = \"https://nurture.example\"\n"
-        ),
-    )
-    .unwrap();
-    let mut csv = String::from("email,status\n");
-    csv += extra;
-    for i in 0..leads {
-        csv += &format!("lead{i}@x.test,new\n");
-    }
-    std::fs::write(dir.join("leads.csv"), csv).unwrap();
-}
-
-fn nurture(dir: &Path, url: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nurture"));
-    c.args(["--config", "nurture.toml"]).args(args).current_dir(dir).env("NURTURE_DATABASE_URL", url);
-    c
+    drip::project(dir, smtp_port, POOL, "[\"1s\"]", leads, extra);
 }
 
 /// A replica logging to `log-N.json` in `dir`.
@@ -68,9 +28,7 @@ fn replica(dir: &Path, url: &str, n: usize) -> Kill {
 
 /// SIGTERM, then the exit status: a clean stop releases claims.
 fn stop(mut r: Kill) -> bool {
-    let pid = r.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    r.0.wait().unwrap().success()
+    drip::stop(&mut r.0)
 }
 
 /// How many log lines of replica `n` carry this message.
@@ -79,22 +37,8 @@ fn logged(dir: &Path, n: usize, message: &str) -> usize {
     text.lines().filter(|l| l.contains(&format!("\"message\":\"{message}\""))).count()
 }
 
-/// (recipient, subject) of every received message, with how often each came.
 fn inbox_counts(inbox: &Path) -> HashMap<(String, String), usize> {
-    let mut counts = HashMap::new();
-    for m in received(inbox) {
-        let key = (header(&m, "To").unwrap().to_string(), header(&m, "Subject").unwrap().to_string());
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// Delivery states in the database, counted.
-async fn states(url: &str) -> HashMap<String, i64> {
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let rows =
-        sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetch_all(&mut c).await.unwrap();
-    rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect()
+    drip::counts(&received(inbox))
 }
 
 async fn scalar(url: &str, sql: &'static str) -> i64 {
@@ -179,10 +123,7 @@ async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
     let url = db.url.clone();
     let mut settled = false;
     for _ in 0..300 {
-        let s = states(&url).await;
-        let finished: i64 =
-            s.iter().filter(|(k, _)| k.as_str() != "sending" && k.as_str() != "retrying").map(|(_, n)| n).sum();
-        if finished == want {
+        if drip::finished(&states(&url).await) == want {
             settled = true;
             break;
         }
@@ -205,19 +146,7 @@ async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
     assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
     assert_eq!(counts.get(&("slow@x.test".into(), "s1 for slow@x.test".into())), Some(&1));
     assert_eq!(counts.get(&("slow@x.test".into(), "s2 for slow@x.test".into())), Some(&1), "the enrolment went on");
-    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let sent_rows = sqlx::query(
-        "SELECT l.email, d.step_id FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.state = 'sent'",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
-    for r in &sent_rows {
-        let (email, step): (String, String) = (r.get(0), r.get(1));
-        let subject = format!("{step} for {email}");
-        assert_eq!(counts.get(&(email.clone(), subject)), Some(&1), "{email} {step} is sent but was not received");
-    }
+    drip::every_sent_received_once(&db.url, &counts).await;
     assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
-    drop(c);
     db.drop_now().await;
 }

@@ -3,6 +3,8 @@
 //! PostgreSQL databases. Each crate uses part of it.
 #![allow(dead_code)]
 
+pub mod drip;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
