@@ -190,6 +190,10 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
     let exit = daemon.0.wait().unwrap();
     assert!(exit.success(), "exit {exit:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
+    // Secrets never reach the log or `status`.
+    assert!(!log().contains("s3cret"), "the API token was logged");
+    let status = nurture(dir, &["status", "--json"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&status.stdout).contains("s3cret"));
 }
 
 fn signal(pid: u32, signal: &str) {

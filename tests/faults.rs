@@ -195,3 +195,47 @@ async fn an_smtp_outage_mid_run_is_retried_until_everything_is_delivered_once() 
     let logs = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
     assert!(logs.contains("Temporary failure; will retry."), "the outage was retried");
 }
+
+/// The outbox cannot be written (here its path is a file; a full disk or
+/// a read-only mount fail the same way): each send is a temporary failure,
+/// logged with the path and the reason, and once the folder is usable
+/// again every message is written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_outbox_is_retried_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(dir, 1, 10);
+    let config = std::fs::read_to_string(dir.join("nurture.toml")).unwrap();
+    let config = config.replace("transport = \"smtp\"", "transport = \"outbox\"\noutbox_dir = \"out\"");
+    std::fs::write(dir.join("nurture.toml"), config).unwrap();
+    std::fs::write(dir.join("out"), "not a folder").unwrap();
+    let url = format!("sqlite://{}", dir.join("n.db").display());
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let mut daemon = Kill(nurture(dir, &url, &["run"]).stderr(Stdio::from(log)).spawn().unwrap());
+    assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
+
+    let logs = dir.join("daemon.log");
+    let failing = move || std::fs::read_to_string(&logs).unwrap().contains("Temporary failure; will retry.");
+    tokio::task::spawn_blocking(move || wait_for("a failed write", Duration::from_secs(20), failing)).await.unwrap();
+    let text = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    let line = text.lines().find(|l| l.contains("Temporary failure")).unwrap();
+    assert!(line.contains("outbox") && line.contains("out"), "the error names the outbox: {line}");
+    std::fs::remove_file(dir.join("out")).unwrap();
+
+    let out = dir.join("out");
+    let all = move || {
+        std::fs::read_dir(&out)
+            .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count())
+            .unwrap_or(0)
+    };
+    let count = all.clone();
+    tokio::task::spawn_blocking(move || wait_for("every message", Duration::from_secs(30), || count() >= 20))
+        .await
+        .unwrap();
+    assert!(drip::stop(&mut daemon.0));
+    assert_eq!(all(), 20, "each (lead, step) written once");
+    let status = nurture(dir, &url, &["status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["total"]["sent"], 20, "{status}");
+    assert_eq!(status["total"]["failed"], 0, "{status}");
+}

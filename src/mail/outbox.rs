@@ -29,8 +29,14 @@ impl Mailer for Outbox {
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let io = |e: std::io::Error| SendError::Retry(format!("outbox {}: {e}", self.dir.display()));
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
-        tokio::fs::write(&tmp, message.formatted()).await.map_err(io)?;
-        tokio::fs::rename(&tmp, self.dir.join(name)).await.map_err(io)?;
-        Ok(())
+        // A failed write (disk full) leaves no partial file behind.
+        let written = match tokio::fs::write(&tmp, message.formatted()).await {
+            Ok(()) => tokio::fs::rename(&tmp, self.dir.join(name)).await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written.map_err(io)
     }
 }
