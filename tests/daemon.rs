@@ -173,6 +173,14 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
 
+    // A flood of link requests is cut to the rate limit (429), and the
+    // daemon keeps serving the rest.
+    let codes: Vec<u16> = (0..400).map(|_| http(port, "GET", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "").0).collect();
+    assert_eq!(codes[0], 404);
+    assert!(codes.contains(&429), "no 429 in a flood of 400");
+    assert!(codes.iter().all(|c| *c == 404 || *c == 429), "{codes:?}");
+    assert_eq!(http(port, "GET", "/healthz", "").0, 200);
+
     // SIGHUP with a broken campaign: the old definitions keep running.
     std::fs::write(dir.join("campaigns/broken.toml"), "[audience]\nstatus = [\"nope\"]\n").unwrap();
     signal(daemon.0.id(), "HUP");

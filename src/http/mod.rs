@@ -4,6 +4,7 @@
 //! nothing.
 
 mod api;
+pub mod limit;
 pub mod metrics;
 mod pages;
 
@@ -28,11 +29,14 @@ impl FromRef<AppState> for Current {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::render))
+    let links = Router::new()
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_done))
+        .route_layer(axum::middleware::from_fn_with_state(limit::shared(), limit::limit));
+    Router::new()
+        .merge(links)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
         .route("/api/leads", post(api::upsert_leads))
         .route("/api/leads/{email}/events", post(api::lead_event))
         .with_state(state)
