@@ -29,6 +29,17 @@ pub fn load(config: &Config) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// `[http] previous_secret_files`: keys that still verify links (a
+/// rotation's grace list), never sign.
+pub fn load_previous(config: &Config) -> Result<Vec<Vec<u8>>, String> {
+    let read = |p: &PathBuf| match std::fs::read(p) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        Ok(_) => Err(format!("http.previous_secret_files: {} is empty", p.display())),
+        Err(e) => Err(format!("http.previous_secret_files: {}: {e}", p.display())),
+    };
+    config.http.previous_secret_files.iter().map(read).collect()
+}
+
 #[cfg(unix)]
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

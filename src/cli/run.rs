@@ -54,7 +54,8 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     };
     let key = crate::secret::load(&c)
         .map_err(|e| Failure::Environment(format!("link secret {}: {e}", crate::secret::path(&c).display())))?;
-    let links = Links::new(&c.http.public_url, &key);
+    let previous = crate::secret::load_previous(&c).map_err(Failure::Environment)?;
+    let links = Links::new(&c.http.public_url, &key).with_previous(previous);
     crate::http::metrics::install();
     let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
     let make = {

@@ -79,6 +79,7 @@ pub struct HttpFile {
     pub bind: Option<S>,
     pub public_url: Option<S>,
     pub secret_file: Option<String>,
+    pub previous_secret_files: Option<Vec<String>>,
     pub api_token_file: Option<String>,
 }
 

@@ -91,6 +91,8 @@ pub struct Http {
     pub bind: Option<SocketAddr>,
     pub public_url: String,
     pub secret_file: Option<PathBuf>,
+    /// Earlier link keys, still accepted after a rotation.
+    pub previous_secret_files: Vec<PathBuf>,
     pub api_token_file: Option<PathBuf>,
 }
 
@@ -222,6 +224,13 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
             Some(u) => f.parse(&u, |s| check_public_url(s)).unwrap_or_default(),
         },
         secret_file: opt_path(raw.http.secret_file),
+        previous_secret_files: raw
+            .http
+            .previous_secret_files
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| opt_path(Some(p)))
+            .collect(),
         api_token_file: opt_path(raw.http.api_token_file),
     };
     let reps = match opt_path(raw.reminders.reps_file) {
