@@ -114,3 +114,31 @@ fn an_unreachable_database_is_an_environment_failure() {
     let run = p.run(&["status"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
 }
+
+/// Hostile values in a CSV (SQL metacharacters, markup, an overlong field)
+/// are stored as given, escaped in HTML, and change nothing else.
+#[test]
+fn hostile_lead_fields_are_stored_verbatim_and_escaped_in_html() {
+    let p = Project::bundled();
+    let long = "x".repeat(5000);
+    let csv = format!(
+        "email,first_name,last_name,company,owner,status,region\n\
+         eve@evil.test,\"Eve\"\"); DROP TABLE leads;--\",{long},<script>alert(1)</script>,rep@sales.test,new,\"'; DELETE FROM leads; --\"\n\
+         ana@acme.test,Ana,Alves,Acme,rep@sales.test,new,emea\n"
+    );
+    p.write("leads.csv", csv);
+    assert_eq!(p.run(&["leads", "import", "leads.csv"]).code, 0);
+
+    let html = p.run(&["preview", "speed-to-lead", "--step", "welcome", "--lead", "eve@evil.test"]);
+    assert_eq!(html.code, 0, "{}", html.stderr);
+    assert!(html.stdout.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped in HTML: {}", html.stdout);
+    assert!(!html.stdout.contains("<p>Thanks for getting in touch about <script>"), "{}", html.stdout);
+    assert!(html.stdout.contains("Eve\"); DROP TABLE leads;--"), "stored and rendered as given: {}", html.stdout);
+    let task = p.run(&["preview", "speed-to-lead", "--step", "call-now", "--lead", "eve@evil.test"]);
+    assert!(task.stdout.contains(&long), "the overlong field is kept whole");
+
+    // Both leads are still there and enrolled: nothing was executed.
+    let status = json(&p.run(&["status", "--json"]).stdout);
+    assert!(status["active_enrolments"].as_i64().unwrap() >= 2, "{status}");
+    assert_eq!(p.run(&["preview", "speed-to-lead", "--step", "welcome", "--lead", "ana@acme.test"]).code, 0);
+}
