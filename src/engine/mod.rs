@@ -38,8 +38,6 @@ pub enum EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-/// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
-/// enough to keep every connection busy, few enough that replicas share.
 /// How long an outcome write is retried before the tick gives up on it
 /// (the step is then found `sending` later and recorded `uncertain`).
 const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -51,6 +49,8 @@ type Attempt = (Due, Kind, DateTime<Utc>);
 /// database, others send.
 const LEADS_PER_SLOT: usize = 4;
 
+/// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
+/// enough to keep every connection busy, few enough that replicas share.
 fn batch(concurrency: usize) -> i64 {
     (concurrency as i64 * 16).clamp(32, 500)
 }

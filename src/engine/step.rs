@@ -144,7 +144,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(Ended, bool)> {
         let not_sent = |ended: Result<Ended>| ended.map(|e| (e, false));
-        let slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
+        // The slot is held until the outcome is recorded: a crash or a
+        // database outage can then leave at most `pool_size` steps without
+        // one (the bound on `uncertain`).
+        let _slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
         let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
             // Attempted before (a crash or another replica): never twice.
             return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
@@ -165,10 +168,6 @@ impl Engine {
             html: email.html,
             unsubscribe_url: Some(unsubscribe),
         };
-        // The slot is held until the outcome is recorded: a crash or a
-        // database outage can then leave at most `pool_size` steps without
-        // one (the bound on `uncertain`).
-        let _slot = slot;
         let (result, elapsed) = self.send(&message).await;
         match result {
             Ok(()) => {

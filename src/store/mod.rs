@@ -319,16 +319,12 @@ pub trait Store: Send + Sync {
     /// [`Store::begin_delivery`] for several steps (of distinct enrolments)
     /// in one statement; answers in the order asked.
     async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>>;
-    /// Record the outcome (when there is a delivery) and advance or end the
-    /// enrolment, atomically.
-    async fn finish_delivery(&self, delivery_id: Option<i64>, due: &Due, outcome: &Outcome, next: &Next) -> Result<()> {
-        let f = Finish { delivery_id, due: due.clone(), outcome: outcome.clone(), next: next.clone() };
-        self.finish_deliveries(std::slice::from_ref(&f)).await
-    }
-    /// [`Store::finish_delivery`] for several steps: two statements in all
-    /// for those with a delivery.
+    /// Record each step's outcome (when there is a delivery) and advance
+    /// or end its enrolment: two statements in all for those with a
+    /// delivery.
     async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()>;
-    /// [`Store::recent_emails`] for several leads in one query.
+    /// Times of marketing emails (sent, being sent or uncertain) to each of
+    /// these leads since `since`, in one query.
     async fn recent_emails_of(
         &self,
         lead_ids: &[i64],
@@ -337,8 +333,6 @@ pub trait Store: Send + Sync {
     /// A temporary failure: the delivery waits as `retrying` and the
     /// enrolment is due again at `at`.
     async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Times of marketing emails to a lead since `since`.
-    async fn recent_emails(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>>;
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<HistoryLine>>;
 
     async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64>;

@@ -778,18 +778,6 @@ macro_rules! sql_store {
                     Ok(out)
                 }
 
-                async fn recent_emails(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
-                    let rows = sqlx::query(
-                        "SELECT updated_at FROM deliveries WHERE lead_id = $1 AND kind = 'email' \
-                         AND state IN ('sent', 'sending', 'uncertain') AND updated_at >= $2",
-                    )
-                    .bind(lead_id)
-                    .bind(since)
-                    .fetch_all(&mut *self.conn().await?)
-                    .await?;
-                    Ok(rows.iter().map(|r| r.try_get("updated_at")).collect::<std::result::Result<_, _>>()?)
-                }
-
                 async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<HistoryLine>> {
                     let rows = sqlx::query(
                         "SELECT updated_at, campaign, step_id, kind, state FROM deliveries \
