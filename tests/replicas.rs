@@ -120,16 +120,8 @@ async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
 
     // The others take its leads over once its lease (2 s) runs out.
     let want = 2 * (leads + 1) as i64;
-    let url = db.url.clone();
-    let mut settled = false;
-    for _ in 0..300 {
-        if drip::finished(&states(&url).await) == want {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(settled, "not every step reached a final state: {:?}", states(&url).await);
+    let s = drip::settle(&db.url, want, Duration::from_secs(60)).await;
+    assert_eq!(drip::finished(&s), want, "not every step reached a final state: {s:?}");
     for r in replicas.into_iter().flatten() {
         assert!(stop(r), "a surviving replica exited non-zero");
     }
@@ -137,16 +129,12 @@ async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
     // The ledger: every step has exactly one final state; the server got
     // each message at most once and every `sent` one exactly once; only
     // what the dead replica had in flight is `uncertain`.
-    let s = states(&db.url).await;
-    let (sent, uncertain) = (s.get("sent").copied().unwrap_or(0), s.get("uncertain").copied().unwrap_or(0));
+    let s = drip::assert_ledger(&db.url, &received(&inbox), want, POOL as i64).await;
     eprintln!("after the kill: {s:?}");
-    assert_eq!(sent + uncertain, want, "{s:?}");
-    assert!((1..=POOL as i64).contains(&uncertain), "uncertain {uncertain} beyond the {POOL} sends in flight: {s:?}");
+    assert!(s.get("uncertain").is_some_and(|n| *n >= 1), "the held message is uncertain: {s:?}");
     let counts = inbox_counts(&inbox);
-    assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
     assert_eq!(counts.get(&("slow@x.test".into(), "s1 for slow@x.test".into())), Some(&1));
     assert_eq!(counts.get(&("slow@x.test".into(), "s2 for slow@x.test".into())), Some(&1), "the enrolment went on");
-    drip::every_sent_received_once(&db.url, &counts).await;
     assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
     db.drop_now().await;
 }

@@ -76,7 +76,10 @@ fn walk(t: &Template, same_scope: bool, hb: &Handlebars, depth: usize, visit: &m
                 }
                 let partial = dt.name.as_name().and_then(|n| hb.get_template(n));
                 if let Some(partial) = partial.filter(|_| depth < MAX_PARTIAL_DEPTH) {
-                    walk(partial, same_scope && dt.params.is_empty(), hb, depth + 1, visit);
+                    // A partial's positions are in its own file (linted on
+                    // its own); here they are reported where it is included.
+                    let mut at_call = |raw: &str, _: usize, _: usize, scope: bool| visit(raw, line, col, scope);
+                    walk(partial, same_scope && dt.params.is_empty(), hb, depth + 1, &mut at_call);
                 }
                 if let Some(body) = &dt.template {
                     walk(body, same_scope, hb, depth, visit);
@@ -177,6 +180,18 @@ mod tests {
         assert!(lint("{{lead.company}} {{unsubscribe_url}} {{lead.attributes.region}}").is_empty());
         assert!(lint("{{#each lead}}{{whatever}}{{/each}}{{#with lead}}{{company}}{{/with}}").is_empty());
         assert!(lint("{{#if lead.company}}{{this.lead.company}}{{/if}}").is_empty());
+    }
+
+    #[test]
+    fn a_typo_inside_a_partial_is_reported_where_the_partial_is_included() {
+        // Found by `fuzz/` (template): the partial's own line was reported
+        // against the including file, past its end.
+        let mut hb = Handlebars::new();
+        hb.register_partial("footer", "\n\n\n  {{postal_adress}}").unwrap();
+        let data = json!({"postal_address": "1 Main St"});
+        let f = unknown_variables(&Template::compile("Hi\n {{> footer}}").unwrap(), &data, &hb);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].line, f[0].col), (2, 2), "{f:?}");
     }
 
     #[test]

@@ -7,7 +7,9 @@ Recipients whose local part starts with `bounce` get 550 5.1.1; `flaky`
 get 451 the first time each address is tried; the rest are accepted and
 every accepted message is written to OUTDIR/NNNNN.eml. For `slow`
 recipients the first message is written but the reply waits 30 s, so a
-client can be killed between the two. DELAY_MS holds every reply to DATA that
+client can be killed between the two. While a file OUTDIR.busy exists
+every transaction is refused at MAIL with 451 (a burst of temporary
+failures). DELAY_MS holds every reply to DATA that
 long (a server that is not instant, so concurrent clients overlap). Prints `ready`
 once listening; exits on SIGTERM.
 """
@@ -27,6 +29,12 @@ class Handler:
         self.tried = set()
         self.held = set()
         self.count = itertools.count()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if os.path.exists(self.out.rstrip("/") + ".busy"):
+            return "451 4.3.2 too busy, try again later"
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]

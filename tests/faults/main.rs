@@ -1,0 +1,53 @@
+//! The bad day, with real processes: `nurture run` sending to a real SMTP
+//! server (aiosmtpd) on a real SQLite file or PostgreSQL database while
+//! something fails: the daemon is killed, the SMTP server goes away or
+//! refuses, the database restarts or its network is cut, the outbox cannot
+//! be written. Every case ends with the ledger (`drip::assert_ledger`):
+//! each due step has one final state, nothing was received twice, and
+//! `uncertain` is bounded by the sends in flight at the fault.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod crash;
+mod database;
+mod outbox;
+mod smtp;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use support::Kill;
+use support::drip::{self, nurture};
+
+/// SMTP connections, and so sends in flight at once.
+const POOL: i64 = 4;
+
+/// The drip project with `leads` leads (plus `extra` CSV rows) and a retry
+/// list that outlasts each fault below.
+fn project(dir: &Path, smtp_port: u16, leads: usize, retry: &str, extra: &str) {
+    drip::project(dir, smtp_port, POOL as usize, retry, leads, extra);
+}
+
+/// `nurture run`, its log in `dir/NAME.log`.
+fn start(dir: &Path, url: &str, name: &str) -> Kill {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Kill(nurture(dir, url, &["run"]).stderr(Stdio::from(log)).spawn().unwrap())
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("n.db").display())
+}
+
+/// Wait (off the runtime's threads) for `done`.
+async fn wait(what: &'static str, secs: u64, done: impl FnMut() -> bool + Send + 'static) {
+    let waited =
+        tokio::task::spawn_blocking(move || support::wait_for(what, std::time::Duration::from_secs(secs), done)).await;
+    if let Err(e) = waited {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
