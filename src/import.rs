@@ -138,13 +138,28 @@ pub fn set_field(lead: &mut NewLead, name: &str, value: &str, statuses: &[String
     Ok(())
 }
 
+impl Rows<'_> {
+    fn describe(&self, e: &csv::Error) -> String {
+        match e.kind() {
+            csv::ErrorKind::Utf8 { err, .. } => {
+                let column = self.headers.get(err.field()).map_or(String::new(), |h| format!(" (`{h}`)"));
+                format!(
+                    "not UTF-8 text in column {}{column}; save the file as UTF-8 (in Excel: \"CSV UTF-8\")",
+                    err.field() + 1
+                )
+            }
+            _ => format!("bad CSV: {e}"),
+        }
+    }
+}
+
 impl Iterator for Rows<'_> {
     type Item = Result<NewLead, (usize, String)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let record = self.records.next()?;
         Some(match record {
-            Err(e) => Err((e.position().map_or(0, |p| p.line() as usize), format!("bad CSV: {e}"))),
+            Err(e) => Err((e.position().map_or(0, |p| p.line() as usize), self.describe(&e))),
             Ok(r) => {
                 let line = r.position().map_or(0, |p| p.line() as usize);
                 self.lead(&r, line)
@@ -180,6 +195,18 @@ mod tests {
         assert_eq!(leads[0].status_changed_at, Some(parse_time("2025-11-01T00:00:00Z").unwrap()));
         assert_eq!(leads[0].attributes["region"], "emea");
         assert_eq!(leads[0].last_name, None, "absent columns leave fields alone");
+    }
+
+    #[test]
+    fn a_latin1_file_is_rejected_at_its_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.csv");
+        std::fs::write(&path, b"email,company\na@x.test,ok\nb@x.test,M\xfcller\n").unwrap();
+        let statuses = statuses();
+        let errors: Vec<_> = Rows::open(&path, &statuses).unwrap().filter_map(Result::err).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 3);
+        assert!(errors[0].1.contains("column 2 (`company`); save the file as UTF-8"), "{}", errors[0].1);
     }
 
     #[test]

@@ -118,6 +118,31 @@ fn an_unreachable_database_is_an_environment_failure() {
 /// Hostile values in a CSV (SQL metacharacters, markup, an overlong field)
 /// are stored as given, escaped in HTML, and change nothing else.
 #[test]
+fn a_file_that_is_not_utf8_is_refused_whole_with_line_column_and_the_fix() {
+    let p = Project::bundled();
+    p.write("leads.csv", b"email,company,status\nana@acme.test,Acme,new\nbo@bolt.test,M\xfcller GmbH,new\n");
+    let run = p.run(&["leads", "import", "leads.csv"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("leads.csv:3:1: not UTF-8 text in column 2 (`company`)"), "{}", run.stderr);
+    assert!(run.stderr.contains("save the file as UTF-8"), "{}", run.stderr);
+    assert_eq!(p.run(&["preview", "speed-to-lead", "--lead", "ana@acme.test"]).code, 1, "nothing was written");
+}
+
+#[test]
+fn a_line_break_in_an_address_is_refused_and_in_a_name_is_kept_as_data() {
+    let p = Project::bundled();
+    p.write("bad.csv", "email,status\n\"eve@evil.test\r\nBcc: victim@x.test\",new\n");
+    let run = p.run(&["leads", "import", "bad.csv"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("bad.csv:2:1:") && run.stderr.contains("is not an email address"), "{}", run.stderr);
+    p.write("ok.csv", "email,first_name,status\neve@evil.test,\"Eve\r\nBcc: victim@x.test\",new\n");
+    assert_eq!(p.run(&["leads", "import", "ok.csv"]).code, 0);
+    let preview = p.run(&["preview", "speed-to-lead", "--step", "welcome", "--lead", "eve@evil.test"]);
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    assert!(preview.stdout.contains("Bcc: victim@x.test"), "the name is kept as given: {}", preview.stdout);
+}
+
+#[test]
 fn hostile_lead_fields_are_stored_verbatim_and_escaped_in_html() {
     let p = Project::bundled();
     let long = "x".repeat(5000);
