@@ -5,16 +5,13 @@
 
 use std::time::Duration;
 
-use crate::support::{PgDatabase, received, smtp_server};
-use crate::{POOL, drip, nurture, project, sqlite_url, start, wait};
+use crate::support::{PgDatabase, received};
+use crate::{POOL, drip, nurture, scene, sqlite_url, start, wait};
 
 async fn killed_mid_batch_then_restarted(url: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (_server, smtp_port) = smtp_server(&inbox, 300);
     let leads = 30;
-    project(dir, smtp_port, leads, "[\"1s\"]", "");
+    let scene = scene(leads, "[\"1s\"]", "", 300);
+    let (dir, inbox) = (scene.dir(), &scene.inbox);
     assert!(nurture(dir, url, &["leads", "import", "leads.csv"]).status().unwrap().success());
     let daemon = start(dir, url, "first");
     let first = inbox.clone();
@@ -27,7 +24,7 @@ async fn killed_mid_batch_then_restarted(url: &str) {
     let want = 2 * leads as i64;
     drip::settle(url, want, Duration::from_secs(60)).await;
     assert!(drip::stop(&mut daemon.0), "a clean stop");
-    let states = drip::assert_ledger(url, &received(&inbox), want, POOL).await;
+    let states = drip::assert_ledger(url, &received(inbox), want, POOL).await;
     eprintln!("after the kill: {states:?}");
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{PgDatabase, free_port, received, smtp_server};
-use crate::{POOL, drip, log, nurture, project, start, wait};
+use crate::support::{PgDatabase, free_port, received};
+use crate::{POOL, drip, log, nurture, scene, start, wait};
 
 /// Retries outlast the outages below.
 const RETRY: &str = "[\"1s\", \"2s\", \"2s\", \"5s\", \"5s\"]";
@@ -59,12 +59,9 @@ impl Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_network_outage_mid_run_is_survived_without_loss_or_duplicates() {
     let db = PgDatabase::create("db_outage").await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (_server, smtp_port) = smtp_server(&inbox, 20);
     let leads = 80;
-    project(dir, smtp_port, leads, RETRY, "");
+    let scene = scene(leads, RETRY, "", 20);
+    let (dir, inbox) = (scene.dir(), &scene.inbox);
     assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
     let proxy = Proxy::start().await;
     let via_proxy = db.url.replace(":5432/", &format!(":{}/", proxy.port));
@@ -85,7 +82,7 @@ async fn a_database_network_outage_mid_run_is_survived_without_loss_or_duplicate
     assert!(drip::stop(&mut daemon.0), "a clean stop");
     // Outcomes the daemon knew are written once the database is back, so
     // `uncertain` is usually zero; never more than the sends in flight.
-    let states = drip::assert_ledger(&db.url, &received(&inbox), want, POOL).await;
+    let states = drip::assert_ledger(&db.url, &received(inbox), want, POOL).await;
     eprintln!("after the network outage: {states:?}");
     let logs = log(dir, "daemon");
     let noticed = ["Tick failed", "Cannot record an outcome"].iter().any(|m| logs.contains(m));
@@ -185,12 +182,9 @@ async fn a_database_restart_mid_run_is_survived_without_loss_or_duplicates() {
     .await
     .unwrap();
     let url = cluster.url();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (_server, smtp_port) = smtp_server(&inbox, 20);
     let leads = 80;
-    project(dir, smtp_port, leads, RETRY, "");
+    let scene = scene(leads, RETRY, "", 20);
+    let (dir, inbox) = (scene.dir(), &scene.inbox);
     let mut daemon = start(dir, &url, "daemon");
     assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
 
@@ -210,7 +204,7 @@ async fn a_database_restart_mid_run_is_survived_without_loss_or_duplicates() {
     drip::settle(&url, want, Duration::from_secs(60)).await;
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon is still running");
     assert!(drip::stop(&mut daemon.0), "a clean stop");
-    let states = drip::assert_ledger(&url, &received(&inbox), want, POOL).await;
+    let states = drip::assert_ledger(&url, &received(inbox), want, POOL).await;
     eprintln!("after the restart: {states:?}");
     assert!(log(dir, "daemon").contains("57P01") || log(dir, "daemon").contains("terminat"), "the restart was logged");
     drop(cluster);

@@ -14,11 +14,11 @@ mod database;
 mod outbox;
 mod smtp;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use support::Kill;
 use support::drip::{self, nurture};
+use support::{Kill, smtp_server};
 
 /// SMTP connections, and so sends in flight at once.
 const POOL: i64 = 4;
@@ -27,6 +27,29 @@ const POOL: i64 = 4;
 /// list that outlasts each fault below.
 fn project(dir: &Path, smtp_port: u16, leads: usize, retry: &str, extra: &str) {
     drip::project(dir, smtp_port, POOL as usize, retry, leads, extra);
+}
+
+/// A project folder for one case and the SMTP server it sends to (every
+/// DATA reply held `delay_ms`), what it received in `inbox`.
+struct Scene {
+    tmp: tempfile::TempDir,
+    inbox: PathBuf,
+    server: Option<Kill>,
+    port: u16,
+}
+
+fn scene(leads: usize, retry: &str, extra: &str, delay_ms: u64) -> Scene {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = tmp.path().join("inbox");
+    let (server, port) = smtp_server(&inbox, delay_ms);
+    project(tmp.path(), port, leads, retry, extra);
+    Scene { tmp, inbox, server: Some(server), port }
+}
+
+impl Scene {
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
 }
 
 /// `nurture run`, its log in `dir/NAME.log`.

@@ -6,8 +6,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Kill, free_port, received, smtp_server, smtp_server_on};
-use crate::{POOL, drip, log, nurture, project, sqlite_url, start, wait};
+use crate::support::{Kill, free_port, received, smtp_server_on};
+use crate::{POOL, drip, log, nurture, project, scene, sqlite_url, start, wait};
 
 /// The SMTP server is not there when `nurture run` starts: it exits 3 at
 /// once, naming the server (SPEC: environment failure at start-up), having
@@ -63,12 +63,10 @@ async fn an_smtp_server_down_at_start_fails_fast_and_a_restart_delivers_everythi
 /// never resent (the server had written them). SQLite this time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smtp_outage_of_30s_mid_run_is_retried_until_everything_is_delivered_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (server, smtp_port) = smtp_server(&inbox, 20);
     let leads = 40;
-    project(dir, smtp_port, leads, "[\"1s\", \"2s\", \"5s\", \"10s\", \"15s\", \"20s\"]", "");
+    let mut scene = scene(leads, "[\"1s\", \"2s\", \"5s\", \"10s\", \"15s\", \"20s\"]", "", 20);
+    let (server, smtp_port) = (scene.server.take(), scene.port);
+    let (dir, inbox) = (scene.dir(), &scene.inbox);
     // No `migrate` first: the daemon and the import below both open the
     // new file (and migrate it) at once.
     let url = sqlite_url(dir);
@@ -89,7 +87,7 @@ async fn an_smtp_outage_of_30s_mid_run_is_retried_until_everything_is_delivered_
     let want = 2 * leads as i64;
     drip::settle(&url, want, Duration::from_secs(90)).await;
     assert!(drip::stop(&mut daemon.0), "a clean stop");
-    let both = [received(&inbox), received(&after)].concat();
+    let both = [received(inbox), received(&after)].concat();
     let states = drip::assert_ledger(&url, &both, want, POOL).await;
     eprintln!("after the SMTP outage: {states:?}");
     assert_eq!(states.get("failed"), None, "retries outlasted the outage: {states:?}");
@@ -103,13 +101,10 @@ async fn an_smtp_outage_of_30s_mid_run_is_retried_until_everything_is_delivered_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4xx_burst_is_retried_and_5xx_recipients_bounce_and_are_suppressed() {
     let db = crate::support::PgDatabase::create("smtp_burst").await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let inbox = dir.join("inbox");
-    let (_server, smtp_port) = smtp_server(&inbox, 20);
     let (leads, bounces) = (40, 4);
     let extra: String = (0..bounces).map(|i| format!("bounce{i}@x.test,new\n")).collect();
-    project(dir, smtp_port, leads, "[\"1s\", \"2s\", \"2s\", \"5s\", \"5s\"]", &extra);
+    let scene = scene(leads, "[\"1s\", \"2s\", \"2s\", \"5s\", \"5s\"]", &extra, 20);
+    let (dir, inbox) = (scene.dir(), &scene.inbox);
     let url = db.url.clone();
     assert!(nurture(dir, &url, &["migrate"]).status().unwrap().success());
     let mut daemon = start(dir, &url, "daemon");
@@ -125,7 +120,7 @@ async fn a_4xx_burst_is_retried_and_5xx_recipients_bounce_and_are_suppressed() {
     let want = 2 * (leads + bounces) as i64;
     drip::settle(&url, want, Duration::from_secs(60)).await;
     assert!(drip::stop(&mut daemon.0), "a clean stop");
-    let states = drip::assert_ledger(&url, &received(&inbox), want, 0).await;
+    let states = drip::assert_ledger(&url, &received(inbox), want, 0).await;
     let n = |s: &str| states.get(s).copied().unwrap_or(0);
     assert_eq!(n("sent"), 2 * leads as i64, "{states:?}");
     assert_eq!((n("bounced"), n("cancelled")), (bounces as i64, bounces as i64), "{states:?}");
