@@ -12,6 +12,7 @@ mod support;
 mod crash;
 mod database;
 mod outbox;
+mod reload;
 mod smtp;
 
 use std::path::{Path, PathBuf};
