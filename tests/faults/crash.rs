@@ -15,7 +15,7 @@ async fn killed_mid_batch_then_restarted(url: &str) {
     assert!(nurture(dir, url, &["leads", "import", "leads.csv"]).status().unwrap().success());
     let daemon = start(dir, url, "first");
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 10).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 10).await;
     let before = drip::states(url).await;
     drop(daemon); // SIGKILL: no chance to record what is in flight
     assert!(before.contains_key("sending"), "the kill came with sends in flight: {before:?}");

@@ -70,7 +70,7 @@ async fn a_database_network_outage_mid_run_is_survived_without_loss_or_duplicate
 
     // The fault mid-batch: some messages out, most not.
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 20).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 20).await;
     proxy.set_down(true);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited during the outage");
@@ -189,7 +189,7 @@ async fn a_database_restart_mid_run_is_survived_without_loss_or_duplicates() {
     assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
 
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 20).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 20).await;
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.stop();
         std::thread::sleep(Duration::from_secs(3));

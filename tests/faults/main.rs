@@ -67,11 +67,22 @@ fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("n.db").display())
 }
 
-/// Wait (off the runtime's threads) for `done`.
-async fn wait(what: &'static str, secs: u64, done: impl FnMut() -> bool + Send + 'static) {
+/// Wait (off the runtime's threads) for `done`; a timeout fails with the
+/// end of every log in `dir`, the daemons' side of the story.
+async fn wait(dir: &Path, what: &'static str, secs: u64, done: impl FnMut() -> bool + Send + 'static) {
     let waited =
         tokio::task::spawn_blocking(move || support::wait_for(what, std::time::Duration::from_secs(secs), done)).await;
-    if let Err(e) = waited {
-        std::panic::resume_unwind(e.into_panic());
+    let Err(e) = waited else { return };
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|x| x == "log") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            logs += &format!("--- {}\n{tail}\n", entry.path().display());
+        }
     }
+    let panic = e.into_panic();
+    let why = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+    panic!("{}\n{logs}", why.unwrap_or_default());
 }

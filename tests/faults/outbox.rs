@@ -21,7 +21,7 @@ async fn an_unwritable_outbox_is_retried_and_loses_nothing() {
     assert!(nurture(&dir, &url, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
 
     let d = dir.clone();
-    wait("a failed write", 20, move || log(&d, "daemon").contains("Temporary failure; will retry.")).await;
+    wait(&dir, "a failed write", 20, move || log(&d, "daemon").contains("Temporary failure; will retry.")).await;
     let text = log(&dir, "daemon");
     let line = text.lines().find(|l| l.contains("Temporary failure")).unwrap();
     assert!(line.contains("outbox") && line.contains("out"), "the error names the outbox: {line}");

@@ -17,14 +17,14 @@ async fn a_reload_with_broken_files_keeps_the_old_definitions_sending() {
     assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
     let mut daemon = start(dir, &url, "daemon");
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 5).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 5).await;
 
     std::fs::write(dir.join("campaigns/drip.toml"), "[audience]\nstatus = [\"new\"\n[[step]]\n").unwrap();
     std::fs::write(dir.join("templates/t.txt.hbs"), "Hi {{#if}}\n").unwrap();
     let hup = Command::new("kill").args(["-HUP", &daemon.0.id().to_string()]).status().unwrap();
     assert!(hup.success());
     let d = dir.to_path_buf();
-    wait("the refused reload", 20, move || log(&d, "daemon").contains("Reload failed")).await;
+    wait(dir, "the refused reload", 20, move || log(&d, "daemon").contains("Reload failed")).await;
     let logs = log(dir, "daemon");
     assert!(logs.contains("drip.toml:"), "the reload error names the campaign file");
 

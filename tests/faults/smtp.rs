@@ -75,7 +75,7 @@ async fn an_smtp_outage_of_30s_mid_run_is_retried_until_everything_is_delivered_
     assert!(import.status.success(), "{import:?}");
 
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 10).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 10).await;
     drop(server); // SIGKILL: connections reset, the port refuses
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited during the outage");
@@ -111,7 +111,7 @@ async fn a_4xx_burst_is_retried_and_5xx_recipients_bounce_and_are_suppressed() {
     assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
 
     let first = inbox.clone();
-    wait("the first messages", 30, move || received(&first).len() >= 10).await;
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 10).await;
     let busy = dir.join("inbox.busy");
     std::fs::write(&busy, "").unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
