@@ -31,7 +31,10 @@ async fn an_smtp_server_down_at_start_fails_fast_and_a_restart_delivers_everythi
     assert!(stderr.contains("SMTP") && stderr.contains(&port.to_string()), "names the server: {stderr}");
     assert!(drip::states(&url).await.is_empty(), "nothing attempted while SMTP was down");
 
-    // A supervisor's restarts, while the server comes up a little later.
+    // A supervisor's restarts, as the shipped unit asks systemd for, while
+    // the server comes up a little later.
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nurture.service")).unwrap();
+    assert!(unit.lines().any(|l| l.trim() == "Restart=on-failure"), "the unit restarts nurture after exit 3");
     let up_in = Instant::now() + Duration::from_secs(3);
     let mut server = None;
     let mut attempts = 0;
