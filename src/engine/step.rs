@@ -187,10 +187,8 @@ impl Engine {
                     self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await,
                 )
             }
-            Err(e @ (SendError::Retry(_) | SendError::Halt(_))) => {
+            Err(ref e @ (SendError::Retry(ref why) | SendError::Halt(ref why))) => {
                 let halt = matches!(e, SendError::Halt(_));
-                let (SendError::Retry(why) | SendError::Halt(why) | SendError::Bounce(why) | SendError::Unknown(why)) =
-                    e;
                 if halt {
                     // Our side is refused (auth, policy): the lead is not at
                     // fault, so it is retried, but ops must look now.
@@ -215,7 +213,7 @@ impl Engine {
                             duration_ms = elapsed.as_secs_f64() * 1000.0,
                             "Temporary failure; will retry."
                         );
-                        self.store.retry_later(id, d, &why, now + *wait).await?;
+                        self.store.retry_later(id, d, why, now + *wait).await?;
                         Ok((None, false))
                     }
                     None => {
