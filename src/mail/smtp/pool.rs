@@ -149,7 +149,6 @@ async fn transact(
     message: &[u8],
     until: tokio::time::Instant,
 ) -> Result<(), Failure> {
-    let late = |stage: &str| Failure::Io(format!("no answer to {stage} within the send deadline"));
     let mut options = Vec::new();
     let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
     let non_ascii = envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
@@ -159,13 +158,11 @@ async fn transact(
     if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mail = Mail::new(envelope.from().cloned(), options);
-    tokio::time::timeout_at(until, conn.command(mail)).await.map_err(|_| late("MAIL"))?.map_err(Failure::Smtp)?;
+    command(conn, Mail::new(envelope.from().cloned(), options), "MAIL", until).await?;
     for to in envelope.to() {
-        let rcpt = Rcpt::new(to.clone(), Vec::new());
-        tokio::time::timeout_at(until, conn.command(rcpt)).await.map_err(|_| late("RCPT"))?.map_err(Failure::Smtp)?;
+        command(conn, Rcpt::new(to.clone(), Vec::new()), "RCPT", until).await?;
     }
-    tokio::time::timeout_at(until, conn.command(Data)).await.map_err(|_| late("DATA"))?.map_err(Failure::Smtp)?;
+    command(conn, Data, "DATA", until).await?;
     match tokio::time::timeout_at(until, conn.message(message)).await {
         Ok(Ok(_)) => Ok(()),
         // The server answered: its verdict stands (4xx retry, 5xx bounce).
@@ -173,4 +170,17 @@ async fn transact(
         Ok(Err(e)) => Err(Failure::Unknown(format!("after the message was sent: {e}"))),
         Err(_) => Err(Failure::Unknown("no answer to the message within the send deadline".into())),
     }
+}
+
+/// One command before the message is handed over: a missing answer is an
+/// I/O failure (nothing was delivered), a reply is the server's verdict.
+async fn command<C: std::fmt::Display>(
+    conn: &mut AsyncSmtpConnection,
+    command: C,
+    stage: &str,
+    until: tokio::time::Instant,
+) -> Result<(), Failure> {
+    let late = || Failure::Io(format!("no answer to {stage} within the send deadline"));
+    tokio::time::timeout_at(until, conn.command(command)).await.map_err(|_| late())?.map_err(Failure::Smtp)?;
+    Ok(())
 }
