@@ -11,22 +11,6 @@ use std::time::Duration;
 
 use support::{Kill, free_port, header, received};
 
-const CAMPAIGN: &str = r#"
-[audience]
-status = ["new"]
-[enrol]
-cron = "0 0 1 1 *"
-[[step]]
-id = "s1"
-email = "t"
-subject = "{{step.id}} for {{lead.first_name}}"
-[[step]]
-id = "s2"
-after = "2s"
-email = "t"
-subject = "{{step.id}} for {{lead.first_name}}"
-"#;
-
 const LEADS: &str = "email,first_name,status\nok@x.test,Ok,new\nflaky@x.test,Flaky,new\nbounce@x.test,Bounce,new\n";
 
 /// A project folder wired to the SMTP server on `port`.
@@ -38,11 +22,7 @@ fn project(dir: &Path, port: u16, leads: &str) {
 fn project_with(dir: &Path, port: u16, leads: &str, s2_after: &str, http: Option<u16>) {
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(
-        dir.join("campaigns/fast.toml"),
-        CAMPAIGN.replace("after = \"2s\"", &format!("after = \"{s2_after}\"")),
-    )
-    .unwrap();
+    std::fs::write(dir.join("campaigns/fast.toml"), support::drip::campaign("first_name", s2_after)).unwrap();
     std::fs::write(dir.join("templates/t.txt.hbs"), "Hi {{lead.first_name}}\nUnsubscribe: {{unsubscribe_url}}\n")
         .unwrap();
     std::fs::write(

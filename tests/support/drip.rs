@@ -10,21 +10,18 @@ use sqlx::Connection;
 
 use super::header;
 
-const CAMPAIGN: &str = r#"
-[audience]
-status = ["new"]
-[enrol]
-cron = "0 0 1 1 *"
-[[step]]
-id = "s1"
-email = "t"
-subject = "{{step.id}} for {{lead.email}}"
-[[step]]
-id = "s2"
-after = "1s"
-email = "t"
-subject = "{{step.id}} for {{lead.email}}"
-"#;
+/// Two email steps, `s2` following `s1` after `s2_after`, subjects
+/// "{step id} for {the lead's `subject_var`}" (`email`, `first_name`):
+/// tests tell the messages apart by that subject.
+pub fn campaign(subject_var: &str, s2_after: &str) -> String {
+    let step = |id: &str, after: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\n{after}email = \"t\"\nsubject = \"{{{{step.id}}}} for {{{{lead.{subject_var}}}}}\"\n"
+        )
+    };
+    let after = format!("after = \"{s2_after}\"\n");
+    format!("[audience]\nstatus = [\"new\"]\n[enrol]\ncron = \"0 0 1 1 *\"\n{}{}", step("s1", ""), step("s2", &after))
+}
 
 /// A project in `dir`: the campaign, a text template, JSON logs, 1 s ticks,
 /// a 2 s lease, `pool` SMTP connections, `retry` as a TOML list, and
@@ -32,7 +29,7 @@ subject = "{{step.id}} for {{lead.email}}"
 pub fn project(dir: &Path, smtp_port: u16, pool: usize, retry: &str, leads: usize, extra: &str) {
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("campaigns/drip.toml"), CAMPAIGN).unwrap();
+    std::fs::write(dir.join("campaigns/drip.toml"), campaign("email", "1s")).unwrap();
     std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
     std::fs::write(
         dir.join("nurture.toml"),
