@@ -60,7 +60,7 @@ fn the_dashboard_queries_documented_metrics_that_exist() {
     let dashboard = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
     let docs = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
-    let code = std::fs::read_to_string(root().join("src/http/metrics.rs")).unwrap();
+    let code = std::fs::read_to_string(root().join("src/telemetry.rs")).unwrap();
     let mut names = Vec::new();
     for panel in parsed["panels"].as_array().unwrap() {
         let expr = panel["targets"][0]["expr"].as_str().unwrap();
@@ -73,6 +73,6 @@ fn the_dashboard_queries_documented_metrics_that_exist() {
     assert!(names.len() >= 8);
     for name in names {
         assert!(docs.contains(&format!("`{name}`")), "{name} is not in docs/metrics.md");
-        assert!(code.contains(&format!("\"{name}\"")), "{name} is not recorded in src/http/metrics.rs");
+        assert!(code.contains(&format!("\"{name}\"")), "{name} is not recorded in src/telemetry.rs");
     }
 }

@@ -32,12 +32,13 @@ pub struct Db {
 }
 
 impl Db {
+    /// The database, for reading; changes go through the engine.
     pub fn store(&self) -> &dyn Store {
-        self.engine.store.as_ref()
+        self.engine.store().as_ref()
     }
 
     pub fn defs(&self) -> &Definitions {
-        &self.engine.defs
+        self.engine.defs()
     }
 
     /// "enrolled in winback, nurture; left speed-to-lead (status changed to won)"

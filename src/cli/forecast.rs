@@ -15,7 +15,7 @@ use super::db::{self, db_error};
 use crate::engine::events::Kind;
 use crate::engine::{Engine, Event, Sink};
 use crate::mail::Discard;
-use crate::store::{SqliteStore, Store};
+use crate::store::{Database, Store};
 
 /// (day, campaign, step, kind) -> count
 #[derive(Default)]
@@ -46,14 +46,14 @@ pub async fn run(config: Option<&Path>, days: u32, now: DateTime<Utc>) -> Result
     let now = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
     let live = db::open_with(config, now, false).await?;
     let scratch_dir = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
-    let scratch = SqliteStore::scratch(&scratch_dir.path().join("forecast.db")).await.map_err(db_error)?;
+    let scratch = Database::scratch(&scratch_dir.path().join("forecast.db")).await.map_err(db_error)?;
     scratch.migrate().await.map_err(db_error)?;
     let caps = &live.defs().config.policy.caps;
     let look_back = now - caps.per.max(caps.min_gap);
     crate::store::copy::copy(live.store(), &scratch, look_back).await.map_err(db_error)?;
     let tally = Arc::new(Tally::default());
-    let defs = live.engine.defs.clone();
-    let links = live.engine.links.clone();
+    let defs = live.engine.defs().clone();
+    let links = live.engine.links().clone();
     let engine = Engine::new(defs, Arc::new(scratch), Arc::new(Discard), links, tally.clone());
     engine.run_virtual(now, now + TimeDelta::days(days.into())).await.map_err(db_error)?;
     let counts = tally.0.lock().map(|t| t.clone()).unwrap_or_default();

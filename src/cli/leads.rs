@@ -1,5 +1,6 @@
 //! `leads import|set-status|event`, `suppress`, `unsuppress`: changes to
-//! leads, each followed at once by the exit and enrolment checks.
+//! leads, made through the engine so the exit and enrolment checks follow
+//! at once.
 
 use std::path::Path;
 
@@ -7,19 +8,14 @@ use chrono::{DateTime, Utc};
 
 use super::Failure;
 use super::db::{self, Db, db_error};
-use crate::lead::Lead;
+use crate::engine::EngineError;
 
 pub async fn import(config: Option<&Path>, csv: &Path, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let (store, engine) = (db.store(), &db.engine);
+    let engine = &db.engine;
     let statuses = db.defs().config.statuses.clone();
     let count = crate::import::import(csv, &statuses, |batch| async move {
-        for id in store.upsert_leads(&batch, now).await.map_err(|e| e.to_string())? {
-            if let Some(lead) = store.lead(id).await.map_err(|e| e.to_string())? {
-                engine.lead_changed(&lead, now).await.map_err(|e| e.to_string())?;
-            }
-        }
-        Ok::<(), String>(())
+        engine.upsert_leads(&batch, now).await.map(|_| ()).map_err(|e| e.to_string())
     })
     .await
     .map_err(import_failure)?;
@@ -35,22 +31,23 @@ pub fn import_failure(e: crate::import::ImportError<String>) -> Failure {
     }
 }
 
-async fn find(db: &Db, email: &str) -> Result<Lead, Failure> {
-    db.store()
-        .lead_by_email(email)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| Failure::Invalid(format!("unknown lead {email}; import it first with `nurture leads import`")))
+/// A lead change the engine refused or could not make.
+fn failure(e: EngineError) -> Failure {
+    match e {
+        EngineError::UnknownLead(email) => {
+            Failure::Invalid(format!("unknown lead {email}; import it first with `nurture leads import`"))
+        }
+        e @ EngineError::UnknownStatus { .. } => Failure::Invalid(e.to_string()),
+        e => db_error(e),
+    }
 }
 
-async fn changed(db: &Db, email: &str, now: DateTime<Utc>) -> Result<(), Failure> {
-    let lead = find(db, email).await?;
-    db.engine.lead_changed(&lead, now).await.map_err(db_error)?;
+/// What the change did to the lead's enrolments, if anything.
+fn print_summary(db: &Db, email: &str) {
     let summary = db.summary();
     if !summary.is_empty() {
-        println!("{}: {summary}", lead.email);
+        println!("{email}: {summary}");
     }
-    Ok(())
 }
 
 pub async fn set_status(
@@ -61,36 +58,30 @@ pub async fn set_status(
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let statuses = &db.defs().config.statuses;
-    if !statuses.iter().any(|s| s == status) {
-        return Err(Failure::Invalid(format!("unknown status {status:?}; known: {}", statuses.join(", "))));
-    }
-    let lead = find(&db, email).await?;
-    db.store().set_status(lead.id, status, reason, now).await.map_err(db_error)?;
-    println!("{}: status {} -> {status}", lead.email, lead.status);
-    changed(&db, email, now).await
+    let before = db.engine.set_status(email, status, reason, now).await.map_err(failure)?;
+    println!("{}: status {} -> {status}", before.email, before.status);
+    print_summary(&db, &before.email);
+    Ok(())
 }
 
 pub async fn replied(config: Option<&Path>, email: &str, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let lead = find(&db, email).await?;
-    db.store().record_reply(lead.id, now).await.map_err(db_error)?;
+    let lead = db.engine.replied(email, now).await.map_err(failure)?;
     println!("{}: reply recorded", lead.email);
-    changed(&db, email, now).await
+    print_summary(&db, &lead.email);
+    Ok(())
 }
 
 pub async fn suppress(config: Option<&Path>, email: &str, on: bool, now: DateTime<Utc>) -> Result<(), Failure> {
     let address = crate::email::parse_address(email).map_err(Failure::Invalid)?.to_string();
     let db = db::open(config, now).await?;
     let done = if on {
-        db.store().suppress(&address, "added by hand", now).await.map_err(db_error)?
+        db.engine.suppress(&address, "added by hand", now).await
     } else {
-        db.store().unsuppress(&address, now).await.map_err(db_error)?
+        db.engine.unsuppress(&address, now).await
     };
     let verb = if on { "suppressed" } else { "no longer suppressed" };
-    println!("{address}: {}", if done { verb.to_string() } else { format!("already {verb}") });
-    if db.store().lead_by_email(&address).await.map_err(db_error)?.is_some() {
-        changed(&db, &address, now).await?;
-    }
+    println!("{address}: {}", if done.map_err(failure)? { verb.to_string() } else { format!("already {verb}") });
+    print_summary(&db, &address);
     Ok(())
 }

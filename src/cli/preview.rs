@@ -31,7 +31,7 @@ pub async fn run(
             let db = super::db::open(config, now).await?;
             let lead = db.store().lead_by_email(email).await.map_err(super::db::db_error)?;
             let lead = lead.ok_or_else(|| Failure::Invalid(format!("unknown lead {email}")))?;
-            let url = db.engine.links.unsubscribe_url(lead.id);
+            let url = db.engine.links().unsubscribe_url(lead.id);
             (lead, url)
         }
     };

@@ -34,7 +34,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         true => crate::store::lock_for_daemon(&c.database.url).map_err(Failure::Environment)?,
         false => None,
     };
-    let lease = c.database.lease.to_std().unwrap_or(crate::store::DEFAULT_LEASE);
+    let lease = c.database.lease.to_std().unwrap_or(crate::replica::DEFAULT_LEASE);
     let store = crate::store::open_replica(&c.database.url, c.database.max_connections, lease)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
@@ -56,7 +56,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         .map_err(|e| Failure::Environment(format!("link secret {}: {e}", crate::secret::path(&c).display())))?;
     let previous = crate::secret::load_previous(&c).map_err(Failure::Environment)?;
     let links = Links::new(&c.http.public_url, &key).with_previous(previous);
-    crate::http::metrics::install();
+    crate::telemetry::install();
     let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
     let make = {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());
@@ -93,7 +93,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     tracing::info!(
         database = %redact(&c.database.url),
         mail,
-        campaigns = crate::daemon::current(&engine).defs.campaigns.len(),
+        campaigns = crate::daemon::current(&engine).defs().campaigns.len(),
         "nurture running."
     );
     let heartbeat = tokio::spawn(daemon::heartbeat(store.clone(), lease));

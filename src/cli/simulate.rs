@@ -12,7 +12,7 @@ use crate::definitions::Definitions;
 use crate::engine::{Engine, Event, Sink};
 use crate::links::Links;
 use crate::mail::Discard;
-use crate::store::{SqliteStore, Store};
+use crate::store::{Database, Store};
 
 pub struct Options<'a> {
     pub days: u32,
@@ -48,21 +48,22 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         return Err(Failure::Invalid("simulate: fix the errors above first (see `nurture check`)".into()));
     }
     let scratch = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
-    let store = SqliteStore::scratch(&scratch.path().join("simulate.db"))
+    let store = Database::scratch(&scratch.path().join("simulate.db"))
         .await
         .map_err(|e| Failure::Environment(e.to_string()))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
+    let links = Links::new(&defs.config.http.public_url, b"simulate");
+    let statuses = defs.config.statuses.clone();
+    let engine = Engine::new(Arc::new(defs), Arc::new(store), Arc::new(Discard), links, printer.clone());
     if let Some(path) = o.leads {
-        let store = &store;
-        crate::import::import(path, &defs.config.statuses, |batch| async move {
-            store.upsert_leads(&batch, start).await.map(|_| ()).map_err(|e| e.to_string())
+        let engine = &engine;
+        crate::import::import(path, &statuses, |batch| async move {
+            engine.seed_leads(&batch, start).await.map_err(|e| e.to_string())
         })
         .await
         .map_err(super::leads::import_failure)?;
     }
-    let printer = Arc::new(Printer { json: o.json, out: Mutex::new(std::io::BufWriter::new(std::io::stdout())) });
-    let links = Links::new(&defs.config.http.public_url, b"simulate");
-    let engine = Engine::new(Arc::new(defs), Arc::new(store), Arc::new(Discard), links, printer.clone());
     engine.run_virtual(start, end).await.map_err(|e| Failure::Environment(e.to_string()))?;
     if let Ok(mut out) = printer.out.lock() {
         let _ = out.flush();

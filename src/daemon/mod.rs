@@ -1,7 +1,9 @@
 //! `nurture run`: the engine under the wall clock. Ticks every
 //! `[schedule] tick`; SIGHUP reloads definitions (keeping the old ones if
-//! the new have errors); SIGTERM or SIGINT stops claiming work, lets the
-//! step in hand finish and exits 0.
+//! the new have errors); SIGTERM or SIGINT stops claiming work and exits 0.
+//! Signals are served between ticks: a tick runs to its end first, and a
+//! tick drains everything due, which at a low `rate_per_second` can take
+//! longer than systemd's stop timeout or watchdog interval.
 
 pub mod notify;
 mod signals;
@@ -45,11 +47,11 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
         if let Err(err) = e.tick(now()).await {
             tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
         }
-        crate::http::metrics::tick_seconds(started.elapsed().as_secs_f64());
+        crate::telemetry::tick_seconds(started.elapsed().as_secs_f64());
         notify::watchdog();
         // Wake at the tick, or sooner when a sweep, step or digest falls
         // due before it: fire times come from the engine, in each zone.
-        let tick = e.defs.config.tick.to_std().unwrap_or(Duration::from_secs(15));
+        let tick = e.defs().config.tick.to_std().unwrap_or(Duration::from_secs(15));
         let t = now();
         let next = e.next_wakeup(t).await.ok().flatten().and_then(|n| (n - t).to_std().ok());
         let wait = next.map_or(tick, |n| n.min(tick));
@@ -58,12 +60,12 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             None => {}
             Some(Signal::Reload) => match reload() {
                 Some(new) => {
-                    let (added, removed, changed) = diff(&e.defs, &new.defs);
+                    let (added, removed, changed) = diff(e.defs(), new.defs());
                     tracing::info!(
                         ?added,
                         ?removed,
                         ?changed,
-                        campaigns = new.defs.campaigns.len(),
+                        campaigns = new.defs().campaigns.len(),
                         "Definitions reloaded."
                     );
                     if let Ok(mut w) = engine.write() {

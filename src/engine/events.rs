@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::telemetry::{self, Counter};
 use crate::template::context::rfc3339;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,7 +171,7 @@ pub struct LogSink;
 
 impl Sink for LogSink {
     fn emit(&self, e: Event) {
-        crate::http::metrics::event(&e.event, e.campaign.as_deref());
+        count(&e);
         let (campaign, step, lead_id) = (e.campaign.as_deref(), e.step.as_deref(), e.lead_id);
         let (to, reason) = (e.to.as_deref(), e.reason.as_deref());
         let duration_ms = e.elapsed.0.map(|d| d.as_secs_f64() * 1000.0);
@@ -190,8 +191,24 @@ impl Sink for LogSink {
     }
 
     fn swept(&self, campaign: &str, full: bool, enrolled: usize, elapsed: std::time::Duration) {
-        crate::http::metrics::sweep_seconds(elapsed.as_secs_f64());
+        telemetry::sweep_seconds(elapsed.as_secs_f64());
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         tracing::info!(campaign, full, enrolled, duration_ms, "Sweep done.");
     }
+}
+
+/// The counter an event adds to; reminders and digests are not counted
+/// per campaign.
+fn count(e: &Event) {
+    let campaign = Some(e.campaign.as_deref().unwrap_or(""));
+    let (counter, campaign) = match e.event {
+        Kind::Email => (Counter::EmailsSent, campaign),
+        Kind::Task => (Counter::TasksCreated, campaign),
+        Kind::Enrolled => (Counter::Enrolments, campaign),
+        Kind::Exited => (Counter::Exits, campaign),
+        Kind::Skipped => (Counter::Failures, campaign),
+        Kind::Reminder => (Counter::RemindersSent, None),
+        Kind::Digest => (Counter::DigestsSent, None),
+    };
+    telemetry::count(counter, campaign, 1);
 }

@@ -10,6 +10,7 @@
 mod digest;
 pub mod events;
 mod group;
+mod leads;
 mod step;
 mod sweep;
 mod task;
@@ -24,7 +25,7 @@ use futures::StreamExt;
 use crate::definitions::Definitions;
 use crate::links::Links;
 use crate::mail::{Mailer, Outgoing, SendError};
-use crate::store::{Due, Finish, Kind, Store, StoreError};
+use crate::store::{Due, DueLead, Finish, Kind, Store, StoreError};
 pub use events::{Event, Sink};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,14 @@ pub enum EngineError {
     /// A group write (see `group.rs`) failed for every step in it.
     #[error("database: {0}")]
     Write(String),
+    /// A change to a lead was saved, but the exits and enrolment that
+    /// follow it were not (the next step and sweep apply them).
+    #[error("saved, but the exits and enrolment that follow failed ({0}); the next step and sweep apply them")]
+    Saved(String),
+    #[error("unknown lead {0}")]
+    UnknownLead(String),
+    #[error("unknown status {status:?}; known: {known}")]
+    UnknownStatus { status: String, known: String },
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -56,16 +65,19 @@ fn batch(concurrency: usize) -> i64 {
 }
 
 pub struct Engine {
-    pub defs: Arc<Definitions>,
-    pub store: Arc<dyn Store>,
-    pub mailer: Arc<dyn Mailer>,
-    pub links: Links,
-    pub sink: Arc<dyn Sink>,
+    defs: Arc<Definitions>,
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+    links: Links,
+    sink: Arc<dyn Sink>,
     /// Last known time of each sweep and digest timer. The database holds
     /// the truth; this only spares a query per timer per tick when no cron
     /// has fired since (the common case at a 15 s tick).
     timers: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// Set on SIGTERM: finish the step in hand, claim no more.
+    /// Set by [`Engine::stop`]: each lead finishes the step in hand and
+    /// no more work is claimed. Under `run` it is set only between ticks
+    /// today (the daemon serves signals once a tick returns), so a stop
+    /// waits for the tick in hand to drain what is due.
     stopping: AtomicBool,
     /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
     /// `simulate` prints a stable order). One lead's steps never run
@@ -110,6 +122,21 @@ impl Engine {
         self.concurrency = n.max(1);
         self.slots = tokio::sync::Semaphore::new(self.concurrency);
         self
+    }
+
+    /// The definitions this engine runs (replaced whole on reload).
+    pub fn defs(&self) -> &Arc<Definitions> {
+        &self.defs
+    }
+
+    /// The database, for reading. Every change to a lead goes through
+    /// the methods of `leads.rs`, so its consequences always follow.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn links(&self) -> &Links {
+        &self.links
     }
 
     /// Leads worked on at once: one when sends are one at a time
@@ -240,8 +267,8 @@ impl Engine {
 
     /// Leads in parallel, each lead's steps in due order; sends bounded
     /// by the slots.
-    async fn run_batch(&self, due: Vec<crate::store::DueLead>, now: DateTime<Utc>) -> Result<()> {
-        let mut groups: Vec<Vec<crate::store::DueLead>> = Vec::new();
+    async fn run_batch(&self, due: Vec<DueLead>, now: DateTime<Utc>) -> Result<()> {
+        let mut groups: Vec<Vec<DueLead>> = Vec::new();
         let mut index: HashMap<i64, usize> = HashMap::new();
         for d in due {
             match index.get(&d.lead.id) {
@@ -331,7 +358,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let result = self.mailer.send(m).await;
         let elapsed = started.elapsed();
-        crate::http::metrics::send_seconds(elapsed.as_secs_f64());
+        crate::telemetry::send_seconds(elapsed.as_secs_f64());
         (result, elapsed)
     }
 }

@@ -203,7 +203,7 @@ impl Engine {
                 let retry = &self.defs.config.policy.retry;
                 match retry.get(attempt.max(1) as usize - 1) {
                     Some(wait) => {
-                        crate::http::metrics::retry();
+                        crate::telemetry::count(crate::telemetry::Counter::Retries, None, 1);
                         tracing::warn!(
                             campaign = c.id,
                             step = step.id,

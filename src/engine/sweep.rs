@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use super::events::Kind as Ev;
 use super::{Engine, Event, Result};
 use crate::campaign::Campaign;
-use crate::lead::Lead;
 use crate::store::{AudienceQuery, Since};
 
 /// Leads read per page while sweeping: memory stays flat however many match.
@@ -80,7 +79,7 @@ impl Engine {
                 enrolled += self.store.enrol_matching(&q, (from, to), &first.id, due, now).await? as usize;
                 from = to;
             }
-            crate::http::metrics::enrolled(&c.id, enrolled);
+            crate::telemetry::count(crate::telemetry::Counter::Enrolments, Some(&c.id), enrolled as u64);
             return Ok(enrolled);
         }
         let mut after = 0;
@@ -111,32 +110,6 @@ impl Engine {
             }
         }
         Ok(enrolled)
-    }
-
-    /// After a lead was created or changed (CLI, HTTP): end enrolments it
-    /// no longer belongs in, then enrol it where it now fits.
-    pub async fn lead_changed(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
-        self.check_exits(lead, now).await?;
-        for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
-            self.sweep(c, now, Some(lead.id), None).await?;
-        }
-        Ok(())
-    }
-
-    /// End the lead's active enrolments whose exit rules now apply.
-    pub async fn check_exits(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
-        let active = self.store.active_enrolments(lead.id).await?;
-        if active.is_empty() {
-            return Ok(());
-        }
-        let suppressed = self.store.is_suppressed(&lead.email).await?;
-        for d in active {
-            let Some(c) = self.defs.campaign(&d.campaign) else { continue };
-            if let Some(reason) = self.exit_reason(c, lead, &d, suppressed) {
-                self.exit(c, &d, lead, &reason, now).await?;
-            }
-        }
-        Ok(())
     }
 }
 

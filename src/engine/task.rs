@@ -77,7 +77,8 @@ impl Engine {
         task: &NewTask,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let history = self.store.history(lead.id, HISTORY).await?;
+        let history: Vec<context::HistoryLine> =
+            self.store.history(lead.id, HISTORY).await?.iter().map(context::HistoryLine::from).collect();
         let done_url = self.links.task_done_url(task_id);
         let input = TaskInput {
             rep,

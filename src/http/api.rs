@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::daemon::{current, now};
+use crate::engine::EngineError;
 use crate::import::set_field;
 use crate::store::NewLead;
 
@@ -71,25 +72,20 @@ pub async fn upsert_leads(State(state): State<AppState>, headers: HeaderMap, Jso
     };
     let mut leads = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        match lead_from_json(item, &e.defs.config.statuses) {
+        match lead_from_json(item, &e.defs().config.statuses) {
             Ok(l) => leads.push(l),
             Err(why) => return error(StatusCode::BAD_REQUEST, format!("lead {i}: {why}; nothing was saved")),
         }
     }
-    let at = now();
-    let ids = match e.store.upsert_leads(&leads, at).await {
-        Ok(ids) => ids,
-        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    };
-    for id in &ids {
-        if let Ok(Some(lead)) = e.store.lead(*id).await
-            && let Err(err) = e.lead_changed(&lead, at).await
-        {
-            tracing::error!(lead = lead.email, error = %err, "Saved, but enrolment failed; the next sweep retries.");
+    match e.upsert_leads(&leads, now()).await {
+        Ok(_) => {}
+        Err(EngineError::Saved(why)) => {
+            tracing::error!(error = why, "Leads saved, but enrolment failed; the next sweep retries.");
         }
+        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
-    tracing::info!(count = ids.len(), "Leads upserted through the API.");
-    reply(StatusCode::OK, json!({ "upserted": ids.len() }))
+    tracing::info!(count = leads.len(), "Leads upserted through the API.");
+    reply(StatusCode::OK, json!({ "upserted": leads.len() }))
 }
 
 #[derive(Deserialize)]
@@ -115,28 +111,19 @@ pub async fn lead_event(
         );
     };
     let e = current(&state.engine);
-    let lead = match e.store.lead_by_email(&email).await {
-        Ok(Some(l)) => l,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("unknown lead {email}")),
-        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
-    };
     let at = now();
     let saved = match &event {
-        LeadEvent::Replied => e.store.record_reply(lead.id, at).await,
-        LeadEvent::Status { status, reason } => {
-            if !e.defs.config.statuses.contains(status) {
-                return error(StatusCode::BAD_REQUEST, format!("unknown status {status:?}"));
-            }
-            e.store.set_status(lead.id, status, reason.as_deref(), at).await
-        }
+        LeadEvent::Replied => e.replied(&email, at).await.map(|_| ()),
+        LeadEvent::Status { status, reason } => e.set_status(&email, status, reason.as_deref(), at).await.map(|_| ()),
     };
-    if let Err(err) = saved {
-        return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string());
-    }
-    if let Ok(Some(lead)) = e.store.lead(lead.id).await
-        && let Err(err) = e.lead_changed(&lead, at).await
-    {
-        tracing::error!(lead = lead.email, error = %err, "Saved, but exits and enrolment failed; the next step retries.");
+    match saved {
+        Ok(()) => {}
+        Err(EngineError::Saved(why)) => {
+            tracing::error!(error = why, "Saved, but exits and enrolment failed; the next step retries.");
+        }
+        Err(err @ EngineError::UnknownLead(_)) => return error(StatusCode::NOT_FOUND, err.to_string()),
+        Err(err @ EngineError::UnknownStatus { .. }) => return error(StatusCode::BAD_REQUEST, err.to_string()),
+        Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
     reply(StatusCode::OK, json!({ "ok": true }))
 }

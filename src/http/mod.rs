@@ -43,7 +43,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn healthz(State(engine): State<Current>) -> (StatusCode, &'static str) {
-    match current(&engine).store.ping().await {
+    match current(&engine).store().ping().await {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
     }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Html;
 
 use crate::daemon::{Current, current, now};
+use crate::engine::EngineError;
 
 type Page = (StatusCode, Html<String>);
 
@@ -28,7 +29,7 @@ fn unavailable() -> Page {
 
 /// GET: confirm first, so link scanners that prefetch URLs unsubscribe nobody.
 pub async fn unsubscribe_page(State(engine): State<Current>, Path(token): Path<String>) -> Page {
-    if current(&engine).links.unsubscribe_lead(&token).is_none() {
+    if current(&engine).links().unsubscribe_lead(&token).is_none() {
         return not_found();
     }
     let form = format!(
@@ -42,31 +43,29 @@ pub async fn unsubscribe_page(State(engine): State<Current>, Path(token): Path<S
 /// (body `List-Unsubscribe=One-Click`); either way the address is suppressed.
 pub async fn unsubscribe(State(engine): State<Current>, Path(token): Path<String>) -> Page {
     let e = current(&engine);
-    let Some(lead_id) = e.links.unsubscribe_lead(&token) else { return not_found() };
-    let Ok(Some(lead)) = e.store.lead(lead_id).await else { return not_found() };
-    let at = now();
-    if e.store.suppress(&lead.email, "unsubscribed", at).await.is_err() {
-        return unavailable();
+    let Some(lead_id) = e.links().unsubscribe_lead(&token) else { return not_found() };
+    match e.unsubscribe(lead_id, now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(),
+        Err(EngineError::Saved(why)) => {
+            tracing::error!(lead_id, error = why, "Unsubscribed, but ending enrolments failed; the next step will.");
+        }
+        Err(_) => return unavailable(),
     }
-    if let Err(err) = e.check_exits(&lead, at).await {
-        tracing::error!(lead = lead.email, error = %err, "Unsubscribed, but ending enrolments failed; the next step will.");
-    }
-    tracing::info!(lead = lead.email, "Unsubscribed.");
+    tracing::info!(lead_id, "Unsubscribed.");
     page(StatusCode::OK, "You are unsubscribed", "<p>You will not receive these emails again.</p>")
 }
 
 pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>) -> Page {
     let e = current(&engine);
-    let Some(task_id) = e.links.done_task(&token) else { return not_found() };
-    match e.store.task_done(task_id, now()).await {
-        Ok(true) => {
+    let Some(task_id) = e.links().done_task(&token) else { return not_found() };
+    match e.task_done(task_id, now()).await {
+        Ok(Some((_, true))) => {
             tracing::info!(task = task_id, "Task done.");
             page(StatusCode::OK, "Task done", "<p>Marked as done. Thank you.</p>")
         }
-        Ok(false) => match e.store.task(task_id).await {
-            Ok(Some(_)) => page(StatusCode::OK, "Task done", "<p>This task was already marked as done.</p>"),
-            _ => not_found(),
-        },
+        Ok(Some((_, false))) => page(StatusCode::OK, "Task done", "<p>This task was already marked as done.</p>"),
+        Ok(None) => not_found(),
         Err(_) => unavailable(),
     }
 }

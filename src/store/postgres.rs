@@ -1,15 +1,20 @@
 //! PostgreSQL, the production backend, where several replicas share one
-//! database.
+//! database: its connections, its migrations, and the SQL only it runs,
+//! claiming leads and timers (`FOR UPDATE SKIP LOCKED`, leases timed by the
+//! server's clock; see migrations/postgres/0002).
 
-use sqlx::pool::PoolConnection;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgPool, Postgres};
+use sqlx::{Connection, PgPool};
 
-use super::{Claimer, Result};
+use super::Result;
+use super::enrolments::{due_condition, due_select};
+use super::sql::{Conn, Sql};
+use crate::replica::Claimer;
 
-pub struct PgStore {
+pub(super) struct PgDb {
     pool: PgPool,
     /// Outcome writes (`finish_deliveries`) go through connections of
     /// their own, set up so that they do not wait for the WAL to reach the
@@ -19,12 +24,12 @@ pub struct PgStore {
     /// say a table is empty (a new database's first big send chose a
     /// sequential scan per write, O(deliveries) each).
     outcomes: PgPool,
-    /// Replicas share the work by claiming leads (see migrations/postgres/0002).
+    /// Replicas share the work by claiming leads.
     claimer: Claimer,
 }
 
-impl PgStore {
-    pub async fn open(url: &str, max_connections: u32, claimer: Claimer) -> Result<PgStore> {
+impl PgDb {
+    pub async fn open(url: &str, max_connections: u32, claimer: Claimer) -> Result<PgDb> {
         // One plain connection first: an unreachable server fails now, not
         // after the pool has retried for its whole acquire timeout.
         sqlx::PgConnection::connect(url).await?.close().await?;
@@ -46,27 +51,77 @@ impl PgStore {
             .test_before_acquire(false)
             .connect_with(relaxed)
             .await?;
-        Ok(PgStore { pool, outcomes, claimer })
+        Ok(PgDb { pool, outcomes, claimer })
     }
 
-    const BEGIN: &'static str = "BEGIN";
-
-    fn claimer(&self) -> Option<&Claimer> {
-        Some(&self.claimer)
+    pub async fn conn(&self) -> Result<Conn<'_>> {
+        Ok(Conn::Pg(self.pool.acquire().await?))
     }
 
-    async fn conn(&self) -> Result<PoolConnection<Postgres>> {
-        Ok(self.pool.acquire().await?)
+    pub async fn outcome_conn(&self) -> Result<Conn<'_>> {
+        Ok(Conn::Pg(self.outcomes.acquire().await?))
     }
 
-    async fn outcome_conn(&self) -> Result<PoolConnection<Postgres>> {
-        Ok(self.outcomes.acquire().await?)
-    }
-
-    async fn run_migrations(&self) -> Result<()> {
+    pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
-}
 
-super::sql::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+    /// Claim the leads of the first `limit` due steps that no live replica
+    /// holds (SKIP LOCKED: replicas claiming at the same moment take
+    /// different rows, not the same ones in turn), in lead order (two
+    /// replicas never wait on each other in a cycle), and return every due
+    /// step of the leads claimed, as `enrolments::due` reads them: one
+    /// lead's steps stay with one replica, so its caps see each send before
+    /// the next. They stay claimed until [`PgDb::release_claims`].
+    pub fn claim_due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Sql {
+        let due = due_condition(5, campaigns.len());
+        let sql = format!(
+            "WITH candidates AS (SELECT DISTINCT lead_id FROM (SELECT e.lead_id FROM enrolments e \
+             WHERE {due} AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lead_id = e.lead_id \
+             AND c.until > now() AND c.owner <> $3) ORDER BY e.due_at, e.id LIMIT $2 \
+             FOR UPDATE OF e SKIP LOCKED) d), \
+             claimed AS (INSERT INTO claims (lead_id, owner, until) \
+             SELECT lead_id, $3, now() + make_interval(secs => $4) FROM candidates ORDER BY lead_id \
+             ON CONFLICT (lead_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+             WHERE claims.until <= now() OR claims.owner = excluded.owner RETURNING lead_id) \
+             {} JOIN claimed k ON k.lead_id = e.lead_id WHERE {due} ORDER BY e.due_at, e.id",
+            due_select()
+        );
+        Sql::dynamic(sql)
+            .bind(now)
+            .bind(limit)
+            .bind(&self.claimer.owner)
+            .bind(self.claimer.lease_seconds)
+            .bind_all(campaigns.iter().map(Into::into))
+    }
+
+    /// Extend this replica's claims on leads and timers by a lease.
+    pub async fn renew_claims(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let c = &self.claimer;
+        let leads = Sql::new("UPDATE claims SET until = now() + make_interval(secs => $2) WHERE owner = $1");
+        conn.execute(leads.bind(&c.owner).bind(c.lease_seconds)).await?;
+        let timers =
+            Sql::new("UPDATE timers SET claimed_until = now() + make_interval(secs => $2) WHERE claimed_by = $1");
+        conn.execute(timers.bind(&c.owner).bind(c.lease_seconds)).await?;
+        Ok(())
+    }
+
+    /// Give up this replica's claims on leads (a batch is done).
+    pub async fn release_claims(&self) -> Result<()> {
+        let q = Sql::new("DELETE FROM claims WHERE owner = $1").bind(&self.claimer.owner);
+        self.conn().await?.execute(q).await?;
+        Ok(())
+    }
+
+    /// The right to run a timer's fire whose last run was at `last`.
+    pub async fn claim_timer(&self, name: &str, last: DateTime<Utc>) -> Result<bool> {
+        let q = Sql::new(
+            "UPDATE timers SET claimed_by = $3, claimed_until = now() + make_interval(secs => $4) \
+             WHERE name = $1 AND last_at = $2 AND (claimed_until IS NULL OR claimed_until <= now())",
+        );
+        let q = q.bind(name).bind(last).bind(&self.claimer.owner).bind(self.claimer.lease_seconds);
+        Ok(self.conn().await?.execute(q).await? == 1)
+    }
+}

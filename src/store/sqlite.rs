@@ -9,34 +9,34 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 use super::Result;
+use super::sql::Conn;
 
-pub struct SqliteStore {
+pub(super) struct SqliteDb {
     conn: Mutex<SqliteConnection>,
 }
 
-impl SqliteStore {
-    pub async fn open(url: &str, _max_connections: u32) -> Result<SqliteStore> {
+impl SqliteDb {
+    pub async fn open(url: &str) -> Result<SqliteDb> {
         // NORMAL is durable in WAL mode except for the last commits before
         // a power cut; the delivery guarantee is about process crashes.
         let options = SqliteConnectOptions::from_str(url)?.foreign_keys(true).synchronous(SqliteSynchronous::Normal);
-        SqliteStore::connect(options, url).await
+        SqliteDb::connect(options, url).await
     }
 
     /// A throwaway database (`simulate`, `forecast`) in a file: memory stays
     /// flat however many leads. Foreign keys are off so a partial copy of a
     /// live database (recent deliveries only) can be pasted in.
-    pub async fn scratch(path: &std::path::Path) -> Result<SqliteStore> {
+    pub async fn scratch(path: &std::path::Path) -> Result<SqliteDb> {
         let options = SqliteConnectOptions::new().filename(path).foreign_keys(false);
-        let store = SqliteStore::connect(options.synchronous(SqliteSynchronous::Off), "").await?;
-        Ok(store)
+        SqliteDb::connect(options.synchronous(SqliteSynchronous::Off), "").await
     }
 
-    async fn connect(options: SqliteConnectOptions, url: &str) -> Result<SqliteStore> {
+    async fn connect(options: SqliteConnectOptions, url: &str) -> Result<SqliteDb> {
         let mut options = options.create_if_missing(true).busy_timeout(Duration::from_secs(10));
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if !memory {
@@ -59,31 +59,17 @@ impl SqliteStore {
                 Err(e) => return Err(e.into()),
             }
         };
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteDb { conn: Mutex::new(conn) })
     }
 
-    /// Write transactions take the write lock up front: a deferred one that
-    /// reads first cannot upgrade once another process (the daemon beside
-    /// a CLI command) has written meanwhile (SQLITE_BUSY_SNAPSHOT, which
-    /// waiting does not cure); an immediate one waits its turn instead.
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
-
-    /// One process per file (see [`lock_for_daemon`]): nothing to claim.
-    fn claimer(&self) -> Option<&super::Claimer> {
-        None
+    /// WAL with synchronous=NORMAL already commits without a disk flush,
+    /// so outcomes use this same connection.
+    pub async fn conn(&self) -> Conn<'_> {
+        Conn::Sqlite(self.conn.lock().await)
     }
 
-    async fn conn(&self) -> Result<MutexGuard<'_, SqliteConnection>> {
-        Ok(self.conn.lock().await)
-    }
-
-    /// WAL with synchronous=NORMAL already commits without a disk flush.
-    async fn outcome_conn(&self) -> Result<MutexGuard<'_, SqliteConnection>> {
-        self.conn().await
-    }
-
-    async fn run_migrations(&self) -> Result<()> {
-        let mut c = self.conn().await?;
+    pub async fn migrate(&self) -> Result<()> {
+        let mut c = self.conn.lock().await;
         // `run` needs an `Acquire` that a borrowed connection cannot give
         // inside an async trait (sqlx #1015); `run_direct` is what it calls.
         // It takes no lock on SQLite: two processes opening a new file at
@@ -100,10 +86,6 @@ impl SqliteStore {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    pub async fn close(self) -> Result<()> {
-        Ok(self.conn.into_inner().close().await?)
     }
 }
 
@@ -142,5 +124,3 @@ pub fn lock_for_daemon(url: &str) -> std::result::Result<Option<std::fs::File>, 
     let _ = write!(file, "pid {}", std::process::id());
     Ok(Some(file))
 }
-
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -30,6 +30,18 @@ pub struct HistoryLine {
     pub outcome: String,
 }
 
+impl From<&crate::store::Touch> for HistoryLine {
+    fn from(t: &crate::store::Touch) -> HistoryLine {
+        HistoryLine {
+            at: rfc3339(t.at),
+            campaign: t.campaign.clone(),
+            step: t.step.clone(),
+            kind: t.kind.clone(),
+            outcome: t.state.clone(),
+        }
+    }
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -43,7 +43,7 @@ async fn a_step_attempted_before_is_never_repeated(b: Backend) {
     // The sweep at 09:00 enrols; fake a crash after the attempt was recorded.
     let nine = utc("2026-03-01T09:00:00Z");
     let lead = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap();
-    let c = w.engine.defs.campaign("a").unwrap().clone();
+    let c = w.engine.defs().campaign("a").unwrap().clone();
     w.store().enrol("a", lead.id, "a0", nine, nine).await.unwrap();
     let due = w.store().active_enrolments(lead.id).await.unwrap().remove(0);
     assert!(w.store().begin_delivery(&due, Kind::Email, nine).await.unwrap().is_some());

@@ -94,12 +94,8 @@ async fn status_change_and_reply_exit_and_cancel_the_rest(b: Backend) {
     w.import(LEADS, start).await;
     w.run(start, utc("2026-06-05T00:00:00Z")).await;
     let now = utc("2026-06-05T00:00:00Z");
-    let l1 = w.store().lead_by_email("L1@x.test").await.unwrap().unwrap();
-    w.store().set_status(l1.id, "won", None, now).await.unwrap();
-    w.engine.lead_changed(&w.store().lead(l1.id).await.unwrap().unwrap(), now).await.unwrap();
-    let l3 = w.store().lead_by_email("l3@x.test").await.unwrap().unwrap();
-    w.store().record_reply(l3.id, now).await.unwrap();
-    w.engine.check_exits(&w.store().lead(l3.id).await.unwrap().unwrap(), now).await.unwrap();
+    w.engine.set_status("L1@x.test", "won", None, now).await.unwrap();
+    w.engine.replied("l3@x.test", now).await.unwrap();
     w.run(now, now + days(10)).await;
     let exits: Vec<(String, String)> =
         w.events(Kind::Exited).into_iter().map(|e| (e.lead.unwrap(), e.reason.unwrap())).collect();
@@ -198,7 +194,7 @@ async fn the_database_side_sweep_enrols_exactly_as_the_paged_one(b: Backend) {
     let mut direct = World::new(b, "", &[("winback", &campaign)]).await;
     let e = &direct.engine;
     let sink = std::sync::Arc::new(CountOnly(direct.rec.clone()));
-    direct.engine = Engine::new(e.defs.clone(), e.store.clone(), direct.rec.clone(), e.links.clone(), sink);
+    direct.engine = Engine::new(e.defs().clone(), e.store().clone(), direct.rec.clone(), e.links().clone(), sink);
     let start = utc("2026-06-01T00:00:00Z");
     for w in [&paged, &direct] {
         w.import(&leads, start).await;

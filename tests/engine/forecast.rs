@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use nurture::engine::Engine;
-use nurture::store::{SqliteStore, Store};
+use nurture::store::{Database, Store};
 
 use crate::helpers::{Backend, Recorder, World, both, days, utc};
 
@@ -42,13 +42,14 @@ async fn a_copy_predicts_the_live_engine(b: Backend) {
     let before = w.store().status(mid).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let scratch = SqliteStore::scratch(&dir.path().join("f.db")).await.unwrap();
+    let scratch = Database::scratch(&dir.path().join("f.db")).await.unwrap();
     scratch.migrate().await.unwrap();
     nurture::store::copy::copy(w.store(), &scratch, mid - days(7)).await.unwrap();
     assert_eq!(w.store().status(mid).await.unwrap(), before, "the source is not changed");
 
     let rec = Arc::new(Recorder::default());
-    let copy = Engine::new(w.engine.defs.clone(), Arc::new(scratch), rec.clone(), w.engine.links.clone(), rec.clone());
+    let copy =
+        Engine::new(w.engine.defs().clone(), Arc::new(scratch), rec.clone(), w.engine.links().clone(), rec.clone());
     copy.run_virtual(mid, mid + days(10)).await.unwrap();
     let live_before = w.rec.events.lock().unwrap().len();
     w.run(mid, mid + days(10)).await;

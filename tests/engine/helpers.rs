@@ -112,7 +112,7 @@ impl World {
         let store = nurture::store::open(&self.url, 4).await.unwrap();
         let rec = Arc::new(Recorder::default());
         let links = Links::new("https://n.test", b"k");
-        let engine = Engine::new(self.engine.defs.clone(), store, rec.clone(), links, rec.clone());
+        let engine = Engine::new(self.engine.defs().clone(), store, rec.clone(), links, rec.clone());
         (engine, rec)
     }
 
@@ -122,11 +122,11 @@ impl World {
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.engine.store.as_ref()
+        self.engine.store().as_ref()
     }
 
     pub async fn import(&self, csv: &str, at: DateTime<Utc>) {
-        let leads = nurture::import::parse(csv, &self.engine.defs.config.statuses).unwrap();
+        let leads = nurture::import::parse(csv, &self.engine.defs().config.statuses).unwrap();
         self.store().upsert_leads(&leads, at).await.unwrap();
     }
 

@@ -45,7 +45,7 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
     assert!(reminder.text.contains("c/hello  email  sent"), "recent contact history: {}", reminder.text);
     let link = reminder.text.lines().find_map(|l| l.strip_prefix("Mark it done: ")).unwrap();
     let token = link.strip_prefix("https://n.test/t/").unwrap().strip_suffix("/done").unwrap();
-    let task_id = w.engine.links.done_task(token).expect("a valid signed link");
+    let task_id = w.engine.links().done_task(token).expect("a valid signed link");
 
     let digests: Vec<(String, usize)> =
         w.events(Ev::Digest).into_iter().map(|e| (e.to.unwrap(), e.count.unwrap())).collect();

@@ -1,0 +1,136 @@
+//! Every change a person or a system makes to a lead, in one place: the
+//! CLI, the API, the link pages (and, later, inbound mail) call these and
+//! nothing else, so each change has the same consequences whoever makes
+//! it: the change is saved, then the lead leaves the enrolments it no
+//! longer belongs in and enters the campaigns it now fits, at once.
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, EngineError, Result};
+use crate::lead::Lead;
+use crate::store::NewLead;
+use crate::store::TaskRow;
+
+impl Engine {
+    /// Insert or update leads by email (all or none), then apply what
+    /// follows for each. Returns their ids.
+    pub async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let ids = self.store.upsert_leads(leads, now).await?;
+        for id in &ids {
+            self.follow(*id, now).await?;
+        }
+        Ok(ids)
+    }
+
+    /// Leads as a CRM had them before the clock started (`simulate
+    /// --leads`): stored without the immediate checks, so, like a lead a
+    /// CRM writes into the database directly, they enter campaigns at
+    /// their next sweep.
+    pub async fn seed_leads(&self, leads: &[NewLead], at: DateTime<Utc>) -> Result<()> {
+        self.store.upsert_leads(leads, at).await?;
+        Ok(())
+    }
+
+    /// Change a lead's status (`status_changed_at` moves only if it
+    /// differs). Returns the lead as it was before.
+    pub async fn set_status(
+        &self,
+        email: &str,
+        status: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Lead> {
+        let statuses = &self.defs.config.statuses;
+        if !statuses.iter().any(|s| s == status) {
+            return Err(EngineError::UnknownStatus { status: status.to_string(), known: statuses.join(", ") });
+        }
+        let lead = self.find(email).await?;
+        self.store.set_status(lead.id, status, reason, now).await?;
+        self.follow(lead.id, now).await?;
+        Ok(lead)
+    }
+
+    /// A reply from the lead: campaigns with `on_reply` end for it.
+    pub async fn replied(&self, email: &str, now: DateTime<Utc>) -> Result<Lead> {
+        let lead = self.find(email).await?;
+        self.store.record_reply(lead.id, now).await?;
+        self.follow(lead.id, now).await?;
+        Ok(lead)
+    }
+
+    /// No marketing email to this address again; false if it was
+    /// suppressed already. Its lead, if any, leaves every campaign.
+    pub async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let added = self.store.suppress(email, reason, now).await?;
+        self.follow_address(email, now).await?;
+        Ok(added)
+    }
+
+    /// Lift a suppression; false if there was none. Its lead, if any,
+    /// enters the campaigns it fits at once.
+    pub async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
+        let lifted = self.store.unsuppress(email, now).await?;
+        self.follow_address(email, now).await?;
+        Ok(lifted)
+    }
+
+    /// The lead used the unsubscribe link of one of its emails. `None`:
+    /// no such lead (any more).
+    pub async fn unsubscribe(&self, lead_id: i64, now: DateTime<Utc>) -> Result<Option<Lead>> {
+        let Some(lead) = self.store.lead(lead_id).await? else { return Ok(None) };
+        self.store.suppress(&lead.email, "unsubscribed", now).await?;
+        self.follow(lead.id, now).await?;
+        Ok(Some(lead))
+    }
+
+    /// A rep marked a task done: the task, and whether it was open until
+    /// now (false: done before). `None`: no such task.
+    pub async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<Option<(TaskRow, bool)>> {
+        let Some(task) = self.store.task(id).await? else { return Ok(None) };
+        let closed = self.store.task_done(id, now).await?;
+        Ok(Some((task, closed)))
+    }
+
+    async fn find(&self, email: &str) -> Result<Lead> {
+        self.store.lead_by_email(email).await?.ok_or_else(|| EngineError::UnknownLead(email.to_string()))
+    }
+
+    /// [`Engine::follow`] for the lead with this address, if there is one.
+    async fn follow_address(&self, email: &str, now: DateTime<Utc>) -> Result<()> {
+        match self.store.lead_by_email(email).await? {
+            Some(lead) => self.follow(lead.id, now).await,
+            None => Ok(()),
+        }
+    }
+
+    /// What follows a saved change: exits, then enrolment. Its failure is
+    /// [`EngineError::Saved`]: the change stands, and the next step and
+    /// sweep apply what did not follow.
+    async fn follow(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
+        let followed = async {
+            let Some(lead) = self.store.lead(lead_id).await? else { return Ok(()) };
+            self.check_exits(&lead, now).await?;
+            for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+                self.sweep(c, now, Some(lead.id), None).await?;
+            }
+            Ok::<(), EngineError>(())
+        };
+        followed.await.map_err(|e| EngineError::Saved(e.to_string()))
+    }
+
+    /// End the lead's active enrolments whose exit rules now apply.
+    pub(super) async fn check_exits(&self, lead: &Lead, now: DateTime<Utc>) -> Result<()> {
+        let active = self.store.active_enrolments(lead.id).await?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        let suppressed = self.store.is_suppressed(&lead.email).await?;
+        for d in active {
+            let Some(c) = self.defs.campaign(&d.campaign) else { continue };
+            if let Some(reason) = self.exit_reason(c, lead, &d, suppressed) {
+                self.exit(c, &d, lead, &reason, now).await?;
+            }
+        }
+        Ok(())
+    }
+}

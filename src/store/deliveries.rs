@@ -1,0 +1,257 @@
+//! Deliveries: one step carried out for one enrolment, recorded before it
+//! is attempted and again with its outcome (the contact history). Attempts
+//! and outcomes of concurrent steps are written in groups, one statement
+//! for each.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::enrolments::{Due, Next};
+use super::sql::{Sql, placeholders, value_rows};
+use super::{Database, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Email,
+    Task,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Task => "task",
+        }
+    }
+}
+
+/// Final states of a step (README, *Behaviour decisions*), plus `Sending`
+/// while in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Sending,
+    Sent,
+    Failed,
+    Bounced,
+    Suppressed,
+    Uncertain,
+    Cancelled,
+}
+
+impl State {
+    pub const FINAL: [State; 6] =
+        [State::Sent, State::Failed, State::Bounced, State::Suppressed, State::Uncertain, State::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Bounced => "bounced",
+            State::Suppressed => "suppressed",
+            State::Uncertain => "uncertain",
+            State::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One step's outcome to record, and what follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// `None`: found attempted before; only a `sending` record is settled.
+    pub delivery_id: Option<i64>,
+    pub due: Due,
+    pub outcome: Outcome,
+    pub next: Next,
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub state: State,
+    pub reason: String,
+    pub subject: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One past touch of a lead (a delivery not cancelled), newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touch {
+    pub at: DateTime<Utc>,
+    pub campaign: String,
+    pub step: String,
+    pub kind: String,
+    pub state: String,
+}
+
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    /// Record an attempt before acting: (delivery id, attempt number), or
+    /// `None` if this step of this enrolment was attempted before and is
+    /// not waiting for a retry (it must not be repeated).
+    async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
+        Ok(self.begin_deliveries(&[(due.clone(), kind)], now).await?.pop().flatten())
+    }
+    /// [`Deliveries::begin_delivery`] for several steps (of distinct
+    /// enrolments) in one statement; answers in the order asked.
+    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>>;
+    /// Record each step's outcome (when there is a delivery) and advance
+    /// or end its enrolment: two statements in all for those with a
+    /// delivery.
+    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()>;
+    /// A temporary failure: the delivery waits as `retrying` and the
+    /// enrolment is due again at `at`.
+    async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Times of marketing emails (sent, being sent or uncertain) to each of
+    /// these leads since `since`, in one query.
+    async fn recent_emails_of(
+        &self,
+        lead_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<i64, Vec<DateTime<Utc>>>>;
+    /// The lead's last `limit` touches, newest first.
+    async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>>;
+}
+
+#[async_trait]
+impl Deliveries for Database {
+    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>> {
+        // Insert, or take over a row waiting for its retry; a row in any
+        // other state means "attempted before".
+        let mut found: HashMap<i64, (i64, i64)> = HashMap::new();
+        for chunk in steps.chunks(500) {
+            let sql = format!(
+                "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
+                 created_at, updated_at) VALUES {} \
+                 ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
+                 attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
+                 WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
+                value_rows(2, chunk.len(), 5, ", 'sending', 1, $1, $1")
+            );
+            let mut q = Sql::dynamic(sql).bind(now);
+            for (due, kind) in chunk {
+                q = q
+                    .bind(due.enrolment_id)
+                    .bind(due.lead_id)
+                    .bind(&due.campaign)
+                    .bind(&due.step_id)
+                    .bind(kind.as_str());
+            }
+            for r in self.conn().await?.fetch_all(q).await? {
+                let attempts: i32 = r.get("attempts")?;
+                found.insert(r.get("enrolment_id")?, (r.get("id")?, attempts.into()));
+            }
+        }
+        Ok(steps.iter().map(|(due, _)| found.get(&due.enrolment_id).copied()).collect())
+    }
+
+    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()> {
+        // Deliveries first, then enrolments, without a transaction: a crash
+        // between them leaves a finished delivery and an enrolment still on
+        // its step, which the next try finds "attempted before" and moves
+        // on from without resending. On connections that need not wait for
+        // the disk (see the backends' `outcome_conn`).
+        let mut c = self.outcome_conn().await?;
+        let (known, found_before): (Vec<&Finish>, Vec<&Finish>) = steps.iter().partition(|f| f.delivery_id.is_some());
+        for chunk in known.chunks(200) {
+            let sql = format!(
+                "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
+                 updated_at = v.column5 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
+                value_rows(1, chunk.len(), 5, "")
+            );
+            let mut q = Sql::dynamic(sql);
+            for f in chunk {
+                let o = &f.outcome;
+                q = q.bind(f.delivery_id).bind(o.state.as_str()).bind(&o.reason).bind(&o.subject).bind(o.at);
+            }
+            c.execute(q).await?;
+        }
+        // Found attempted before: an attempt cut off mid-send becomes the
+        // outcome given (uncertain); a finished one stays.
+        for f in &found_before {
+            let q = Sql::new(
+                "UPDATE deliveries SET state = $3, reason = $4, updated_at = $5 \
+                 WHERE enrolment_id = $1 AND step_id = $2 AND state = 'sending'",
+            );
+            let o = &f.outcome;
+            c.execute(
+                q.bind(f.due.enrolment_id).bind(&f.due.step_id).bind(o.state.as_str()).bind(&o.reason).bind(o.at),
+            )
+            .await?;
+        }
+        // Fenced on the step: a replica that lost its claim (its lease ran
+        // out mid-send) cannot move an enrolment that another one already
+        // moved.
+        for chunk in steps.chunks(200) {
+            let sql = format!(
+                "UPDATE enrolments SET last_step_id = enrolments.step_id, step_id = v.column2, \
+                 due_at = v.column3, active = v.column4, ended_at = v.column5, end_reason = v.column6 \
+                 FROM (VALUES {}) AS v \
+                 WHERE enrolments.id = v.column1 AND enrolments.active AND enrolments.step_id = v.column7",
+                value_rows(1, chunk.len(), 7, "")
+            );
+            let mut q = Sql::dynamic(sql);
+            for f in chunk {
+                let (step, due_at, active, ended_at, reason) = match &f.next {
+                    Next::Step { step_id, due_at } => (Some(step_id.clone()), Some(*due_at), true, None, None),
+                    Next::Done => (None, None, false, Some(f.outcome.at), Some("completed")),
+                };
+                q = q.bind(f.due.enrolment_id).bind(step).bind(due_at).bind(active).bind(ended_at).bind(reason);
+                q = q.bind(&f.due.step_id);
+            }
+            c.execute(q).await?;
+        }
+        Ok(())
+    }
+
+    async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let waiting = Sql::new("UPDATE deliveries SET state = 'retrying', reason = $2 WHERE id = $1");
+        tx.execute(waiting.bind(delivery_id).bind(reason)).await?;
+        let again = Sql::new("UPDATE enrolments SET due_at = $2 WHERE id = $1 AND active AND step_id = $3");
+        tx.execute(again.bind(due.enrolment_id).bind(at).bind(&due.step_id)).await?;
+        tx.commit().await
+    }
+
+    async fn recent_emails_of(
+        &self,
+        lead_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<i64, Vec<DateTime<Utc>>>> {
+        let mut out: HashMap<i64, Vec<DateTime<Utc>>> = lead_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for chunk in lead_ids.chunks(1000) {
+            let sql = format!(
+                "SELECT lead_id, updated_at FROM deliveries WHERE lead_id IN ({}) AND kind = 'email' \
+                 AND state IN ('sent', 'sending', 'uncertain') AND updated_at >= $1",
+                placeholders(2, chunk.len())
+            );
+            let q = Sql::dynamic(sql).bind(since).bind_all(chunk.iter().map(|id| (*id).into()));
+            for r in self.conn().await?.fetch_all(q).await? {
+                out.entry(r.get("lead_id")?).or_default().push(r.get("updated_at")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>> {
+        let q = Sql::new(
+            "SELECT updated_at, campaign, step_id, kind, state FROM deliveries \
+             WHERE lead_id = $1 AND state <> 'cancelled' ORDER BY updated_at DESC, id DESC LIMIT $2",
+        );
+        let rows = self.conn().await?.fetch_all(q.bind(lead_id).bind(limit)).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Touch {
+                    at: r.get("updated_at")?,
+                    campaign: r.get("campaign")?,
+                    step: r.get("step_id")?,
+                    kind: r.get("kind")?,
+                    state: r.get("state")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,180 @@
+//! Leads and suppressions: what the CRM, the CSV import and the API write,
+//! and what a sweep or a step reads back.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::sql::{Row, Sql};
+use super::{Database, Result};
+use crate::lead::Lead;
+
+/// A lead as imported or posted: what the CRM knows. `None` fields were
+/// not given: an existing lead keeps its value, a new one gets "" (status
+/// "new").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewLead {
+    /// Lower-cased, validated.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub owner: Option<String>,
+    pub status: Option<String>,
+    /// `None`: now if the status changed (or the lead is new), else unchanged.
+    pub status_changed_at: Option<DateTime<Utc>>,
+    pub lost_reason: Option<String>,
+    pub timezone: Option<String>,
+    /// Merged into the lead's attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[async_trait]
+pub trait Leads: Send + Sync {
+    /// Insert or update by email, all in one transaction; returns the ids.
+    async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>>;
+    async fn lead(&self, id: i64) -> Result<Option<Lead>>;
+    async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>>;
+    async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()>;
+    async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()>;
+
+    /// False if the address was suppressed already.
+    async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Lift a suppression; the lead counts as changed (`updated_at = now`).
+    async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn is_suppressed(&self, email: &str) -> Result<bool>;
+}
+
+/// The columns [`lead_from`] reads, on `leads l`.
+pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
+     l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.created_at, l.updated_at";
+
+pub(super) fn lead_from(r: &Row) -> Result<Lead> {
+    let attributes: String = r.get("attributes")?;
+    let timezone: String = r.get("timezone")?;
+    Ok(Lead {
+        id: r.get("id")?,
+        email: r.get("email")?,
+        first_name: r.get("first_name")?,
+        last_name: r.get("last_name")?,
+        company: r.get("company")?,
+        owner: r.get("owner")?,
+        status: r.get("status")?,
+        status_changed_at: r.get("status_changed_at")?,
+        lost_reason: r.get("lost_reason")?,
+        timezone: timezone.parse().ok(),
+        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+        replied_at: r.get("replied_at")?,
+    })
+}
+
+fn normal(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The row `n` makes of `old` (or of nothing): given fields win, the
+/// others stay; attributes merge.
+fn merged(n: &NewLead, old: Option<&Lead>, now: DateTime<Utc>) -> Sql {
+    let pick =
+        |new: &Option<String>, old: Option<&str>| new.clone().unwrap_or_else(|| old.unwrap_or_default().to_string());
+    let status = pick(&n.status, old.map(|o| o.status.as_str()).or(Some("new")));
+    let changed_at = match (old, n.status_changed_at) {
+        (_, Some(t)) => t,
+        (Some(o), None) if o.status == status => o.status_changed_at,
+        _ => now,
+    };
+    let mut attributes = old.map(|o| o.attributes.clone()).unwrap_or_default();
+    attributes.extend(n.attributes.clone());
+    let zone = old.and_then(|o| o.timezone).map(|t| t.name().to_string());
+    let sql = match old {
+        Some(_) => Sql::new(
+            "UPDATE leads SET first_name = $2, last_name = $3, company = $4, owner = $5, \
+             status = $6, lost_reason = $7, timezone = $8, attributes = $9, \
+             status_changed_at = $10, updated_at = $11 WHERE email = $1 RETURNING id",
+        ),
+        None => Sql::new(
+            "INSERT INTO leads (email, first_name, last_name, company, owner, status, \
+             lost_reason, timezone, attributes, status_changed_at, updated_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        ),
+    };
+    sql.bind(&n.email)
+        .bind(pick(&n.first_name, old.map(|o| o.first_name.as_str())))
+        .bind(pick(&n.last_name, old.map(|o| o.last_name.as_str())))
+        .bind(pick(&n.company, old.map(|o| o.company.as_str())))
+        .bind(pick(&n.owner, old.map(|o| o.owner.as_str())))
+        .bind(status)
+        .bind(pick(&n.lost_reason, old.map(|o| o.lost_reason.as_str())))
+        .bind(pick(&n.timezone, zone.as_deref()))
+        .bind(serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into()))
+        .bind(changed_at)
+        .bind(now)
+}
+
+#[async_trait]
+impl Leads for Database {
+    async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let mut ids = Vec::with_capacity(leads.len());
+        for n in leads {
+            let by_email = Sql::dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"));
+            let old = tx.fetch_optional(by_email.bind(&n.email)).await?.as_ref().map(lead_from).transpose()?;
+            let row = tx.fetch_one(merged(n, old.as_ref(), now)).await?;
+            ids.push(row.get("id")?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn lead(&self, id: i64) -> Result<Option<Lead>> {
+        let q = Sql::dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id = $1")).bind(id);
+        self.conn().await?.fetch_optional(q).await?.as_ref().map(lead_from).transpose()
+    }
+
+    async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>> {
+        let q = Sql::dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1")).bind(normal(email));
+        self.conn().await?.fetch_optional(q).await?.as_ref().map(lead_from).transpose()
+    }
+
+    async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+        let q = Sql::new(
+            "UPDATE leads SET status_changed_at = CASE WHEN status = $2 THEN status_changed_at ELSE $3 END, \
+             status = $2, lost_reason = COALESCE($4, lost_reason), updated_at = $3 WHERE id = $1",
+        );
+        self.conn().await?.execute(q.bind(lead_id).bind(status).bind(now).bind(reason)).await?;
+        Ok(())
+    }
+
+    async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
+        let q = Sql::new("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1");
+        self.conn().await?.execute(q.bind(lead_id).bind(now)).await?;
+        Ok(())
+    }
+
+    async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let q = Sql::new(
+            "INSERT INTO suppressions (email, reason, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (email) DO NOTHING",
+        );
+        Ok(self.conn().await?.execute(q.bind(normal(email)).bind(reason).bind(now)).await? == 1)
+    }
+
+    async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
+        let email = normal(email);
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let removed = tx.execute(Sql::new("DELETE FROM suppressions WHERE email = $1").bind(&email)).await?;
+        tx.execute(Sql::new("UPDATE leads SET updated_at = $2 WHERE email = $1").bind(&email).bind(now)).await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    async fn is_suppressed(&self, email: &str) -> Result<bool> {
+        let q = Sql::new("SELECT 1 AS one FROM suppressions WHERE email = $1").bind(normal(email));
+        Ok(self.conn().await?.fetch_optional(q).await?.is_some())
+    }
+}

@@ -1,0 +1,108 @@
+//! Rep tasks: created by task steps, listed in digests, done by a link or
+//! the CLI.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::enrolments::Due;
+use super::sql::{Row, Sql};
+use super::{Database, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub rep: String,
+    pub text: String,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub lead_email: String,
+    pub lead_name: String,
+    pub company: String,
+    pub campaign: String,
+    pub step_id: String,
+    pub rep: String,
+    pub text: String,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Tasks: Send + Sync {
+    async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64>;
+    async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>>;
+    /// Reps with at least one open task.
+    async fn reps_with_open_tasks(&self) -> Result<Vec<String>>;
+    async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
+    /// False if the task was done already (or does not exist).
+    async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
+}
+
+/// Tasks with their leads, read by [`task_from`].
+pub(super) const TASK_SELECT: &str = "SELECT t.id, t.lead_id, t.campaign, t.step_id, t.rep, t.text, t.due_at, \
+     t.created_at, t.done_at, l.email, l.first_name, l.last_name, l.company \
+     FROM tasks t JOIN leads l ON l.id = t.lead_id";
+
+pub(super) fn task_from(r: &Row) -> Result<TaskRow> {
+    let first: String = r.get("first_name")?;
+    let last: String = r.get("last_name")?;
+    Ok(TaskRow {
+        id: r.get("id")?,
+        lead_id: r.get("lead_id")?,
+        lead_email: r.get("email")?,
+        lead_name: format!("{first} {last}").trim().to_string(),
+        company: r.get("company")?,
+        campaign: r.get("campaign")?,
+        step_id: r.get("step_id")?,
+        rep: r.get("rep")?,
+        text: r.get("text")?,
+        due_at: r.get("due_at")?,
+        created_at: r.get("created_at")?,
+        done_at: r.get("done_at")?,
+    })
+}
+
+#[async_trait]
+impl Tasks for Database {
+    async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64> {
+        let q = Sql::new(
+            "INSERT INTO tasks (delivery_id, lead_id, campaign, step_id, rep, text, due_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        );
+        let q = q.bind(delivery_id).bind(due.lead_id).bind(&due.campaign).bind(&due.step_id);
+        let q = q.bind(&task.rep).bind(&task.text).bind(task.due_at).bind(task.created_at);
+        self.conn().await?.fetch_one(q).await?.get("id")
+    }
+
+    async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>> {
+        let q = match rep {
+            Some(rep) => {
+                Sql::dynamic(format!("{TASK_SELECT} WHERE t.done_at IS NULL AND t.rep = $1 ORDER BY t.due_at, t.id"))
+                    .bind(rep.trim().to_lowercase())
+            }
+            None => Sql::dynamic(format!("{TASK_SELECT} WHERE t.done_at IS NULL ORDER BY t.rep, t.due_at, t.id")),
+        };
+        self.conn().await?.fetch_all(q).await?.iter().map(task_from).collect()
+    }
+
+    async fn reps_with_open_tasks(&self) -> Result<Vec<String>> {
+        let q = Sql::new("SELECT DISTINCT rep FROM tasks WHERE done_at IS NULL ORDER BY rep");
+        self.conn().await?.fetch_all(q).await?.iter().map(|r| r.get("rep")).collect()
+    }
+
+    async fn task(&self, id: i64) -> Result<Option<TaskRow>> {
+        let q = Sql::dynamic(format!("{TASK_SELECT} WHERE t.id = $1")).bind(id);
+        self.conn().await?.fetch_optional(q).await?.as_ref().map(task_from).transpose()
+    }
+
+    async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let q = Sql::new("UPDATE tasks SET done_at = $2 WHERE id = $1 AND done_at IS NULL").bind(id).bind(now);
+        Ok(self.conn().await?.execute(q).await? == 1)
+    }
+}

@@ -1,0 +1,81 @@
+//! Metrics, recorded where things happen (the engine's log sink, the retry
+//! branch, the tick loop) through the `metrics` facade and rendered as
+//! Prometheus text for `/metrics`. The engine, the daemon and HTTP all use
+//! this module; it imports none of them.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the recorder once per process; later calls are no-ops. Until
+/// then (the CLI, tests) every recording below goes nowhere.
+pub fn install() {
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok());
+}
+
+/// The counters (docs/metrics.md); those with a `campaign` label take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    EmailsSent,
+    TasksCreated,
+    Enrolments,
+    Exits,
+    Failures,
+    Retries,
+    RemindersSent,
+    DigestsSent,
+}
+
+impl Counter {
+    fn name(self) -> &'static str {
+        match self {
+            Counter::EmailsSent => "nurture_emails_sent_total",
+            Counter::TasksCreated => "nurture_tasks_created_total",
+            Counter::Enrolments => "nurture_enrolments_total",
+            Counter::Exits => "nurture_exits_total",
+            Counter::Failures => "nurture_failures_total",
+            Counter::Retries => "nurture_retries_total",
+            Counter::RemindersSent => "nurture_reminders_sent_total",
+            Counter::DigestsSent => "nurture_digests_sent_total",
+        }
+    }
+}
+
+/// Add `n` to a counter, labelled with the campaign where it has one.
+pub fn count(counter: Counter, campaign: Option<&str>, n: u64) {
+    match campaign {
+        Some(c) => metrics::counter!(counter.name(), "campaign" => c.to_string()).increment(n),
+        None => metrics::counter!(counter.name()).increment(n),
+    }
+}
+
+/// Time the transport took to accept one message (SMTP round trips, or
+/// the outbox file written).
+pub fn send_seconds(seconds: f64) {
+    metrics::histogram!("nurture_send_duration_seconds").record(seconds);
+}
+
+/// Time one timed enrolment sweep took.
+pub fn sweep_seconds(seconds: f64) {
+    metrics::histogram!("nurture_sweep_duration_seconds").record(seconds);
+}
+
+pub fn tick_seconds(seconds: f64) {
+    metrics::histogram!("nurture_tick_duration_seconds").record(seconds);
+}
+
+/// The backlog gauges, read from the database at scrape time so they are
+/// never stale.
+pub fn backlog(due_now: i64, active_enrolments: i64, open_tasks: i64) {
+    metrics::gauge!("nurture_due_backlog").set(due_now as f64);
+    metrics::gauge!("nurture_active_enrolments").set(active_enrolments as f64);
+    metrics::gauge!("nurture_open_tasks").set(open_tasks as f64);
+}
+
+/// Everything recorded so far as Prometheus text; `None` before
+/// [`install`].
+pub fn render() -> Option<String> {
+    HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render)
+}
