@@ -3,7 +3,7 @@
 //!
 //! Hand-written rather than humantime: humantime also accepts months, years
 //! and milliseconds, whose meaning a marketer would have to guess, and the
-//! spec's grammar is exactly these five units.
+//! grammar README's *Writing a campaign* gives is exactly these five units.
 
 use chrono::TimeDelta;
 

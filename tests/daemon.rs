@@ -80,10 +80,22 @@ fn outbox(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
+/// A daemon on the bundled campaigns and the embedded defaults (SQLite,
+/// outbox), ticking every second, with the API on, and one lead imported
+/// before it started: Ana, owned by rep@sales.test (speed-to-lead enrols
+/// her at once and gives her rep a call task).
+struct Running {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    port: u16,
+    daemon: Daemon,
+}
+
+const TOKEN: &str = "s3cret";
+
+fn start_bundled() -> Running {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let dir = tmp.path().to_path_buf();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&root.join("campaigns"), &dir.join("campaigns"));
     copy_dir(&root.join("templates"), &dir.join("templates"));
@@ -102,109 +114,153 @@ fn the_daemon_sends_due_steps_serves_links_and_stops_on_sigterm() {
          ana@acme.test,Ana,Acme,rep@sales.test,new,,,UTC\n",
     )
     .unwrap();
-    std::fs::write(dir.join("token"), "s3cret\n").unwrap();
-    assert!(nurture(dir, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
-
+    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+    assert!(nurture(&dir, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-    let child = nurture(dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
-    let mut daemon = Daemon(child);
+    let daemon = Daemon(nurture(&dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap());
     eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
+    Running { _tmp: tmp, dir, port, daemon }
+}
 
-    // SQLite serves one daemon: a second `run` on the same file is refused
-    // at start-up (exit 3) and says why, and the first one carries on.
-    let second = nurture(dir, &["run"]).output().unwrap();
+impl Running {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = nurture(&self.dir, &["status", "--json"]).output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn active_enrolments(&self) -> i64 {
+        self.status()["active_enrolments"].as_i64().unwrap()
+    }
+
+    /// `url` (a link in an email) as a path on this daemon.
+    fn path<'a>(&self, url: &'a str) -> &'a str {
+        url.strip_prefix(&format!("http://127.0.0.1:{}", self.port)).unwrap()
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_sqlite_file_is_refused_and_the_first_carries_on() {
+    let d = start_bundled();
+    let second = nurture(&d.dir, &["run"]).output().unwrap();
     assert_eq!(second.status.code(), Some(3), "{second:?}");
     let why = String::from_utf8_lossy(&second.stderr);
     assert!(why.contains("another `nurture run`") && why.contains("PostgreSQL"), "{why}");
-    assert_eq!(http(port, "GET", "/healthz", "").0, 200);
+    assert_eq!(http(d.port, "GET", "/healthz", "").0, 200);
+}
 
+#[test]
+fn a_task_reminder_goes_out_at_once_and_its_done_link_closes_the_task() {
+    let d = start_bundled();
     // speed-to-lead: the rep's task reminder goes out at once, the welcome
-    // email ten minutes later; the reminder is in the outbox.
+    // email ten minutes later.
     let reminder = eventually("the reminder", || {
-        outbox(dir).into_iter().map(|p| std::fs::read_to_string(p).unwrap()).find(|t| t.contains("To: rep@sales.test"))
+        outbox(&d.dir)
+            .into_iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .find(|t| t.contains("To: rep@sales.test"))
     });
     assert!(reminder.contains("Subject: Task: Call Ana"), "{reminder}");
     let done = reminder.lines().find_map(|l| l.strip_prefix("Mark it done: ")).expect("a done link").trim().to_string();
-    let done_path = done.strip_prefix(&format!("http://127.0.0.1:{port}")).unwrap();
-    assert_eq!(http(port, "GET", done_path, "").0, 200);
-    assert_eq!(http(port, "GET", &done_path.replace("/done", "x/done"), "").0, 404, "altered token");
-    let tasks = nurture(dir, &["tasks", "list"]).output().unwrap();
+    let done = d.path(&done);
+    assert_eq!(http(d.port, "GET", &done.replace("/done", "x/done"), "").0, 404, "altered token");
+    let open = nurture(&d.dir, &["tasks", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&open.stdout).contains("Call Ana"), "open before the link is used");
+    assert_eq!(http(d.port, "GET", done, "").0, 200);
+    let tasks = nurture(&d.dir, &["tasks", "list"]).output().unwrap();
     assert!(String::from_utf8_lossy(&tasks.stdout).contains("no open tasks"));
+}
 
-    // One-click unsubscribe with a token of the lead's: the page first, then
-    // the RFC 8058 POST; a forged token changes nothing.
+#[test]
+fn one_click_unsubscribe_ends_the_enrolment_and_a_forged_token_changes_nothing() {
+    let d = start_bundled();
     let links = nurture::links::Links::new(
-        &format!("http://127.0.0.1:{port}"),
-        &std::fs::read(dir.join("var/secret")).unwrap(),
+        &format!("http://127.0.0.1:{}", d.port),
+        &std::fs::read(d.dir.join("var/secret")).unwrap(),
     );
-    let lead_id = 1;
-    let url = links.unsubscribe_url(lead_id);
-    let path = url.strip_prefix(&format!("http://127.0.0.1:{port}")).unwrap();
-    assert_eq!(http(port, "POST", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "List-Unsubscribe=One-Click").0, 404);
-    let (code, page) = http(port, "GET", path, "");
+    let url = links.unsubscribe_url(1);
+    let path = d.path(&url);
+    assert_eq!(d.active_enrolments(), 1, "Ana is in speed-to-lead");
+    assert_eq!(http(d.port, "POST", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "List-Unsubscribe=One-Click").0, 404);
+    assert_eq!(d.active_enrolments(), 1, "a forged token changes nothing");
+    let (code, page) = http(d.port, "GET", path, "");
     assert!(code == 200 && page.contains("<form method=\"post\""), "{page}");
-    assert_eq!(http(port, "POST", path, "List-Unsubscribe=One-Click").0, 200);
-    let status = nurture(dir, &["status", "--json"]).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["active_enrolments"], 0, "unsubscribing ended the enrolment: {status}");
+    assert_eq!(d.active_enrolments(), 1, "the page alone changes nothing");
+    assert_eq!(http(d.port, "POST", path, "List-Unsubscribe=One-Click").0, 200);
+    assert_eq!(d.active_enrolments(), 0, "unsubscribing ended the enrolment");
+}
 
-    // The API: bearer token required; upserts enrol at once, events exit at once.
+#[test]
+fn the_api_needs_its_token_and_enrols_and_exits_at_once() {
+    let d = start_bundled();
     let lead = r#"{"email": "Cy@Cog.test", "first_name": "Cy", "status": "lost", "lost_reason": "budget",
                   "status_changed_at": "2025-01-01T00:00:00Z", "attributes": {"region": "emea"}}"#;
-    assert_eq!(api(port, "/api/leads", "wrong", lead).0, 401);
-    assert_eq!(api(port, "/api/leads", "s3cret", r#"{"email": "x@y.test", "status": "gone"}"#).0, 400);
-    let (code, body) = api(port, "/api/leads", "s3cret", &format!("[{lead}]"));
+    assert_eq!(api(d.port, "/api/leads", "wrong", lead).0, 401);
+    assert_eq!(api(d.port, "/api/leads", TOKEN, r#"{"email": "x@y.test", "status": "gone"}"#).0, 400);
+    let before = d.active_enrolments();
+    let (code, body) = api(d.port, "/api/leads", TOKEN, &format!("[{lead}]"));
     assert_eq!(code, 200, "{body}");
-    let active = || {
-        let out = nurture(dir, &["status", "--json"]).output().unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["active_enrolments"].as_i64().unwrap()
-    };
-    assert_eq!(active(), 1, "win-back enrolled the API lead at once");
+    assert_eq!(d.active_enrolments(), before + 1, "win-back enrolled the API lead at once");
     let event = r#"{"type": "status", "status": "won"}"#;
-    assert_eq!(api(port, "/api/leads/nobody@x.test/events", "s3cret", event).0, 404);
-    assert_eq!(api(port, "/api/leads/cy@cog.test/events", "s3cret", event).0, 200);
-    assert_eq!(active(), 0, "a status event exits at once");
+    assert_eq!(api(d.port, "/api/leads/nobody@x.test/events", TOKEN, event).0, 404);
+    assert_eq!(api(d.port, "/api/leads/cy@cog.test/events", TOKEN, event).0, 200);
+    assert_eq!(d.active_enrolments(), before, "a status event exits at once");
+}
 
-    let (code, metrics) = http(port, "GET", "/metrics", "");
-    assert_eq!(code, 200);
-    for name in [
-        "nurture_tasks_created_total",
-        "nurture_enrolments_total",
-        "nurture_due_backlog",
-        "nurture_tick_duration_seconds",
-    ] {
-        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
-    }
+#[test]
+fn metrics_serve_the_documented_series() {
+    let d = start_bundled();
+    // An enrolment and a task made by this daemon (Ana's came from the CLI).
+    let lead = r#"{"email": "cy@cog.test", "status": "new", "owner": "rep@sales.test"}"#;
+    assert_eq!(api(d.port, "/api/leads", TOKEN, lead).0, 200);
+    let names =
+        ["nurture_tasks_created_total", "nurture_enrolments_total", "nurture_due_backlog", "nurture_tick_duration_seconds"];
+    // Each series appears once its first event is recorded.
+    eventually("every series", || {
+        let (code, metrics) = http(d.port, "GET", "/metrics", "");
+        (code == 200 && names.iter().all(|n| metrics.contains(n))).then_some(())
+    });
+}
 
-    // A flood of link requests is cut to the rate limit (429), and the
-    // daemon keeps serving the rest.
-    let codes: Vec<u16> = (0..400).map(|_| http(port, "GET", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "").0).collect();
+#[test]
+fn a_flood_of_link_requests_is_cut_to_the_rate_limit() {
+    let d = start_bundled();
+    let codes: Vec<u16> = (0..400).map(|_| http(d.port, "GET", "/u/1.AAAAAAAAAAAAAAAAAAAAAA", "").0).collect();
     assert_eq!(codes[0], 404);
     assert!(codes.contains(&429), "no 429 in a flood of 400");
     assert!(codes.iter().all(|c| *c == 404 || *c == 429), "{codes:?}");
-    assert_eq!(http(port, "GET", "/healthz", "").0, 200);
+    assert_eq!(http(d.port, "GET", "/healthz", "").0, 200, "the rest is still served");
+}
 
-    // SIGHUP with a broken campaign: the old definitions keep running.
-    std::fs::write(dir.join("campaigns/broken.toml"), "[audience]\nstatus = [\"nope\"]\n").unwrap();
-    signal(daemon.0.id(), "HUP");
-    let log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap();
-    eventually("the failed reload in the log", || log().contains("Reload failed").then_some(()));
-    assert!(log().contains("broken.toml:2:"), "the reload error names the file and line");
-    assert_eq!(http(port, "GET", "/healthz", "").0, 200, "still serving");
-    std::fs::remove_file(dir.join("campaigns/broken.toml")).unwrap();
-    signal(daemon.0.id(), "HUP");
-    eventually("the good reload in the log", || log().contains("Definitions reloaded").then_some(()));
-    assert!(log().contains("removed: []") || log().contains("removed=[]"), "the reload says what changed");
+#[test]
+fn a_reload_with_a_broken_campaign_keeps_the_old_definitions() {
+    let d = start_bundled();
+    std::fs::write(d.dir.join("campaigns/broken.toml"), "[audience]\nstatus = [\"nope\"]\n").unwrap();
+    signal(d.daemon.0.id(), "HUP");
+    eventually("the failed reload in the log", || d.log().contains("Reload failed").then_some(()));
+    assert!(d.log().contains("broken.toml:2:"), "the reload error names the file and line");
+    assert_eq!(http(d.port, "GET", "/healthz", "").0, 200, "still serving");
+    std::fs::remove_file(d.dir.join("campaigns/broken.toml")).unwrap();
+    signal(d.daemon.0.id(), "HUP");
+    eventually("the good reload in the log", || d.log().contains("Definitions reloaded").then_some(()));
+    assert!(d.log().contains("removed: []") || d.log().contains("removed=[]"), "the reload says what changed");
+}
 
+#[test]
+fn sigterm_stops_the_daemon_and_secrets_never_reach_the_log_or_status() {
+    let mut d = start_bundled();
+    assert_eq!(api(d.port, "/api/leads", "wrong", r#"{"email": "x@y.test"}"#).0, 401);
     let started = Instant::now();
-    signal(daemon.0.id(), "TERM");
-    let exit = daemon.0.wait().unwrap();
+    signal(d.daemon.0.id(), "TERM");
+    let exit = d.daemon.0.wait().unwrap();
     assert!(exit.success(), "exit {exit:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    // Secrets never reach the log or `status`.
-    assert!(!log().contains("s3cret"), "the API token was logged");
-    let status = nurture(dir, &["status", "--json"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&status.stdout).contains("s3cret"));
+    assert!(d.log().contains("nurture stopped."), "{}", d.log());
+    assert!(!d.log().contains(TOKEN), "the API token was logged");
+    assert!(!d.status().to_string().contains(TOKEN));
 }
 
 fn signal(pid: u32, signal: &str) {

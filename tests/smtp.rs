@@ -1,7 +1,8 @@
 //! `nurture run` against a real SMTP server process (aiosmtpd, from
 //! Debian's python3-aiosmtpd, which scripts/test installs), on SQLite and on
 //! PostgreSQL: every (lead, step) delivered exactly once, with the headers
-//! SPEC §3 asks for; 4xx retried; 5xx bounced and suppressed.
+//! README's *Behaviour decisions* lists; 4xx retried; 5xx bounced and
+//! suppressed.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The `nurture` command line. Exit codes (SPEC §4): 0 success, 1 invalid
+//! The `nurture` command line. Exit codes (README, *Commands*): 0 success, 1 invalid
 //! input, 2 bad command line (clap's own code), 3 environment failure.
 
 mod check;

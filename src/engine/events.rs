@@ -19,7 +19,8 @@ pub enum Kind {
     Skipped,
 }
 
-/// SPEC §4's event object; keys that do not apply are left out.
+/// The event object of `simulate --json` (README, *Commands*); keys that
+/// do not apply are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     #[serde(serialize_with = "at_utc")]

@@ -28,7 +28,9 @@ pub enum SendError {
     /// The recipient is permanently unreachable (5.1.x): suppress it.
     #[error("bounced: {0}")]
     Bounce(String),
-    /// Our side is refused (policy, auth): stop and alert, not the lead's fault.
+    /// Our side is refused (policy, auth): not the lead's fault. The step
+    /// logs an error for ops and is retried like a temporary failure
+    /// (README, *Behaviour decisions*).
     #[error("refused: {0}")]
     Halt(String),
     /// The message was handed over but the server's verdict never came

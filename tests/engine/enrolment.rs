@@ -2,25 +2,37 @@ use nurture::engine::events::Kind;
 
 use crate::helpers::{Backend, World, both, days, utc};
 
-const WINBACK: &str = r#"
-[audience]
-status = ["lost"]
-lost_reason = ["budget", "timing"]
-min_age = "180d"
-attributes = { region = ["emea"] }
-[enrol]
-cron = "0 9 * * *"
-again_after = "30d"
-[[step]]
-id = "e1"
-email = "t"
-subject = "one"
-[[step]]
-id = "e2"
-after = "7d"
-email = "t"
-subject = "two"
-"#;
+/// The win-back campaign these tests share; each test changes the part
+/// it is about.
+struct Winback {
+    /// `attributes = { region = ["emea"] }` in the audience.
+    region_filter: bool,
+    again_after: Option<&'static str>,
+    /// A second email a week after the first.
+    second_step: bool,
+    enabled: bool,
+}
+
+const WINBACK: Winback = Winback { region_filter: true, again_after: Some("30d"), second_step: true, enabled: true };
+
+impl Winback {
+    fn toml(&self) -> String {
+        let mut t = format!("enabled = {}\n[audience]\nstatus = [\"lost\"]\n", self.enabled);
+        t += "lost_reason = [\"budget\", \"timing\"]\nmin_age = \"180d\"\n";
+        if self.region_filter {
+            t += "attributes = { region = [\"emea\"] }\n";
+        }
+        t += "[enrol]\ncron = \"0 9 * * *\"\n";
+        if let Some(wait) = self.again_after {
+            t += &format!("again_after = \"{wait}\"\n");
+        }
+        t += "[[step]]\nid = \"e1\"\nemail = \"t\"\nsubject = \"one\"\n";
+        if self.second_step {
+            t += "[[step]]\nid = \"e2\"\nafter = \"7d\"\nemail = \"t\"\nsubject = \"two\"\n";
+        }
+        t
+    }
+}
 
 const LEADS: &str = "email,first_name,status,status_changed_at,lost_reason,region
 l1@x.test,Lia,lost,2025-11-01T00:00:00Z,budget,emea
@@ -31,7 +43,7 @@ l5@x.test,Li,won,2025-10-01T00:00:00Z,budget,emea
 ";
 
 async fn audience_rules_pick_leads_at_sweep_times(b: Backend) {
-    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import(LEADS, start).await;
     w.run(start, start + days(10)).await;
@@ -49,8 +61,8 @@ async fn audience_rules_pick_leads_at_sweep_times(b: Backend) {
 both!(audience_rules_pick_leads_at_sweep_times);
 
 async fn again_after_lets_a_lead_back_in_only_after_the_wait(b: Backend) {
-    let one_step = WINBACK.split("[[step]]\nid = \"e2\"").next().unwrap();
-    let w = World::new(b, "", &[("winback", one_step)]).await;
+    let one_step = Winback { second_step: false, ..WINBACK }.toml();
+    let w = World::new(b, "", &[("winback", &one_step)]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import("email,status,status_changed_at,lost_reason,region\nl1@x.test,lost,2025-01-01,budget,emea\n", start).await;
     w.run(start, start + days(45)).await;
@@ -62,7 +74,7 @@ async fn again_after_lets_a_lead_back_in_only_after_the_wait(b: Backend) {
 both!(again_after_lets_a_lead_back_in_only_after_the_wait);
 
 async fn without_again_after_a_lead_never_re_enters(b: Backend) {
-    let once = WINBACK.replace("again_after = \"30d\"\n", "");
+    let once = Winback { again_after: None, ..WINBACK }.toml();
     let w = World::new(b, "", &[("winback", &once)]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import("email,status,status_changed_at,lost_reason,region\nl1@x.test,lost,2025-01-01,budget,emea\n", start).await;
@@ -73,12 +85,13 @@ async fn without_again_after_a_lead_never_re_enters(b: Backend) {
 both!(without_again_after_a_lead_never_re_enters);
 
 async fn a_new_database_misses_no_sweep_and_disabled_campaigns_do_nothing(b: Backend) {
-    let disabled = format!("enabled = false\n{WINBACK}");
-    let w = World::new(b, "", &[("winback", WINBACK), ("off", &disabled)]).await;
+    let disabled = Winback { enabled: false, ..WINBACK }.toml();
+    let w = World::new(b, "", &[("winback", &WINBACK.toml()), ("off", &disabled)]).await;
     let start = utc("2026-06-01T10:00:00Z");
     w.import(LEADS, start).await;
     w.run(start, start + days(1)).await;
     let enrolled = w.events(Kind::Enrolled);
+    assert!(!enrolled.is_empty(), "the enabled campaign enrolled its audience");
     assert!(
         enrolled.iter().all(|e| e.at == utc("2026-06-02T09:00:00Z")),
         "first sweep is the next cron time: {enrolled:?}"
@@ -89,7 +102,7 @@ async fn a_new_database_misses_no_sweep_and_disabled_campaigns_do_nothing(b: Bac
 both!(a_new_database_misses_no_sweep_and_disabled_campaigns_do_nothing);
 
 async fn status_change_and_reply_exit_and_cancel_the_rest(b: Backend) {
-    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import(LEADS, start).await;
     w.run(start, utc("2026-06-05T00:00:00Z")).await;
@@ -109,18 +122,19 @@ async fn status_change_and_reply_exit_and_cancel_the_rest(b: Backend) {
 both!(status_change_and_reply_exit_and_cancel_the_rest);
 
 async fn suppressed_leads_are_never_enrolled(b: Backend) {
-    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import(LEADS, start).await;
-    w.store().suppress("l1@x.test", "test", start).await.unwrap();
-    w.run(start, start + days(2)).await;
-    assert!(w.events(Kind::Enrolled).iter().all(|e| e.lead.as_deref() != Some("l1@x.test")));
+    w.engine.suppress("l1@x.test", "test", start).await.unwrap();
+    w.run(start, start + days(4)).await;
+    let enrolled: Vec<String> = w.events(Kind::Enrolled).into_iter().filter_map(|e| e.lead).collect();
+    assert_eq!(enrolled, ["l3@x.test"], "l1 matches the audience but is suppressed");
     w.finish().await;
 }
 both!(suppressed_leads_are_never_enrolled);
 
 async fn upsert_keeps_what_is_not_given_and_matches_email_case_insensitively(b: Backend) {
-    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let t0 = utc("2026-06-01T00:00:00Z");
     w.import("email,first_name,company,status,region\nAna@X.test,Ana,Acme,new,emea\n", t0).await;
     w.import("email,status,tier\nana@x.TEST,nurturing,gold\n", t0 + days(1)).await;
@@ -134,7 +148,7 @@ async fn upsert_keeps_what_is_not_given_and_matches_email_case_insensitively(b: 
 both!(upsert_keeps_what_is_not_given_and_matches_email_case_insensitively);
 
 async fn leads_a_crm_writes_directly_are_noticed_at_the_next_sweep(b: Backend) {
-    let w = World::new(b, "", &[("winback", WINBACK)]).await;
+    let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import(LEADS, start).await;
     w.run(start, start + days(1)).await;
@@ -186,7 +200,7 @@ async fn enrolments(w: &World) -> Vec<(String, String, Option<String>, Option<St
 async fn the_database_side_sweep_enrols_exactly_as_the_paged_one(b: Backend) {
     use nurture::engine::Engine;
     // No attribute filter, no window: the daemon's sweeps take the SQL path.
-    let campaign = WINBACK.replace("attributes = { region = [\"emea\"] }\n", "");
+    let campaign = Winback { region_filter: false, ..WINBACK }.toml();
     let leads = format!(
         "{LEADS}l6@x.test,Lo,lost,2025-12-20T00:00:00Z,timing,emea\nl7@x.test,Lu,lost,2025-01-01T00:00:00Z,budget,apac\n"
     );

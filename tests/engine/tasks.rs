@@ -2,7 +2,10 @@ use nurture::engine::events::Kind as Ev;
 
 use crate::helpers::{Backend, World, both, days, utc};
 
-const CALL: &str = r#"
+/// A welcome email, then a call task an hour later assigned by `assign`.
+fn call(assign: &str) -> String {
+    format!(
+        r#"
 [audience]
 status = ["nurturing"]
 [enrol]
@@ -14,15 +17,17 @@ subject = "hello"
 [[step]]
 id = "call"
 after = "1h"
-task = "Call {{lead.first_name}}"
-assign = "round-robin"
+task = "Call {{{{lead.first_name}}}}"
+assign = "{assign}"
 due = "1d"
-"#;
+"#
+    )
+}
 
 async fn round_robin_tasks_reminders_and_digests(b: Backend) {
     let reps = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\n[[rep]]\nemail = \"r2@s.test\"\n";
     let config = "[reminders]\nreps_file = \"reps.toml\"\ndigest = \"0 8 * * *\"\n";
-    let w = World::with_files(b, config, &[("c", CALL)], &[("reps.toml", reps)]).await;
+    let w = World::with_files(b, config, &[("c", &call("round-robin"))], &[("reps.toml", reps)]).await;
     let start = utc("2026-03-02T00:00:00Z");
     w.import(
         "email,first_name,status\na@x.test,Ann,nurturing\nb@x.test,Ben,nurturing\nc@x.test,Cat,nurturing\n",
@@ -51,8 +56,9 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
         w.events(Ev::Digest).into_iter().map(|e| (e.to.unwrap(), e.count.unwrap())).collect();
     assert_eq!(digests, [("r1@s.test".to_string(), 2), ("r2@s.test".to_string(), 1)]);
 
-    assert!(w.store().task_done(task_id, utc("2026-03-03T12:00:00Z")).await.unwrap());
-    assert!(!w.store().task_done(task_id, utc("2026-03-03T12:00:00Z")).await.unwrap(), "done once");
+    let done = |at| w.engine.task_done(task_id, utc(at));
+    assert!(matches!(done("2026-03-03T12:00:00Z").await.unwrap(), Some((_, true))));
+    assert!(matches!(done("2026-03-03T12:00:00Z").await.unwrap(), Some((_, false))), "done once");
     w.run(utc("2026-03-03T12:00:00Z"), utc("2026-03-04T12:00:00Z")).await;
     let counts: Vec<usize> = w.events(Ev::Digest).into_iter().skip(2).map(|e| e.count.unwrap()).collect();
     assert_eq!(counts.iter().sum::<usize>(), 2, "a done task leaves the digest");
@@ -61,8 +67,7 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
 both!(round_robin_tasks_reminders_and_digests);
 
 async fn a_task_without_owner_or_reps_is_recorded_as_failed(b: Backend) {
-    let owner = CALL.replace("assign = \"round-robin\"", "assign = \"owner\"");
-    let w = World::new(b, "", &[("c", &owner)]).await;
+    let w = World::new(b, "", &[("c", &call("owner"))]).await;
     let start = utc("2026-03-02T00:00:00Z");
     w.import("email,status,owner\na@x.test,nurturing,\nb@x.test,nurturing,Rep@S.test\n", start).await;
     w.run(start, start + days(1)).await;

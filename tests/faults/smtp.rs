@@ -10,7 +10,7 @@ use crate::support::{Kill, free_port, received, smtp_server_on};
 use crate::{POOL, drip, log, nurture, project, scene, sqlite_url, start, wait};
 
 /// The SMTP server is not there when `nurture run` starts: it exits 3 at
-/// once, naming the server (SPEC: environment failure at start-up), having
+/// once, naming the server (README, *Commands*: environment failure at start-up), having
 /// sent or consumed nothing; restarted the way systemd's
 /// `Restart=on-failure` does, it delivers everything once the server is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
