@@ -7,15 +7,18 @@
 //! - [`template`]: Handlebars templates compiled once; rendering a step for a lead.
 //! - [`definitions`]: config + campaigns + templates loaded and checked as one unit.
 //! - [`schedule`]: pure time math (cron, send windows, email caps); `now` is always an argument.
-//! - [`store`]: leads, enrolments, deliveries, tasks; SQLite and PostgreSQL behind one trait.
+//! - [`store`]: leads, enrolments, deliveries, tasks, timers, one file per concept;
+//!   SQLite and PostgreSQL behind one trait, one SQL text.
 //! - [`engine`]: one `tick(now)` runs due sweeps, due steps and due digests; `simulate`,
-//!   `forecast` and tests drive it with a virtual clock.
+//!   `forecast` and tests drive it with a virtual clock. Every change to a lead (CLI,
+//!   API, link pages) is made through it, so its consequences always follow.
 //! - [`mail`]: the outgoing message, the `Mailer` trait and send-failure classes.
 //! - [`daemon`]: `nurture run`: ticks on the wall clock, signals, reload.
-//! - [`http`]: health, unsubscribe and task-done links.
+//! - [`http`]: health, metrics, the lead API, unsubscribe and task-done links.
 //! - [`cli`]: the `nurture` command line.
 //!
-//! Supporting pieces: [`lead`] (the lead record), [`import`] (lead CSV),
+//! Supporting pieces: [`telemetry`] (metrics, used by engine, daemon and HTTP),
+//! [`replica`] (this process among replicas), [`lead`] (the lead record), [`import`] (lead CSV),
 //! [`links`] and [`secret`] (signed unsubscribe and task links), [`diag`]
 //! (positioned problems), [`source`] (files read with limits), [`fields`]
 //! (value parsers that report at the value), [`duration`] (`1d 12h`),

@@ -216,8 +216,12 @@ fn metrics_serve_the_documented_series() {
     // An enrolment and a task made by this daemon (Ana's came from the CLI).
     let lead = r#"{"email": "cy@cog.test", "status": "new", "owner": "rep@sales.test"}"#;
     assert_eq!(api(d.port, "/api/leads", TOKEN, lead).0, 200);
-    let names =
-        ["nurture_tasks_created_total", "nurture_enrolments_total", "nurture_due_backlog", "nurture_tick_duration_seconds"];
+    let names = [
+        "nurture_tasks_created_total",
+        "nurture_enrolments_total",
+        "nurture_due_backlog",
+        "nurture_tick_duration_seconds",
+    ];
     // Each series appears once its first event is recorded.
     eventually("every series", || {
         let (code, metrics) = http(d.port, "GET", "/metrics", "");

@@ -9,26 +9,29 @@ fn bundled_campaigns_pass_check() {
 }
 
 #[test]
+fn the_fixture_passes_check() {
+    let run = Project::fixture().run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
 fn all_problems_across_files_are_reported_in_one_run() {
-    let p = Project::bundled();
-    p.edit("campaigns/winback.toml", "min_age = \"180d\"", "min_age = \"six months\"");
-    p.edit("campaigns/nurture.toml", "status = [\"nurturing\"]", "status = [\"nurtring\"]");
-    p.edit("templates/winback/check-in.txt.hbs", "{{lead.company}}", "{{lead.compnay}}");
-    p.edit("templates/nurture/case-study.html.hbs", "{{lead.company}}", "{{#if lead.firstname}}{{/if}}");
+    let p = Project::fixture();
+    p.edit("campaigns/drip.toml", "min_age = \"1d\"", "min_age = \"six months\"");
+    p.edit("campaigns/lost.toml", "status = [\"lost\"]", "status = [\"lsot\"]");
+    p.edit("templates/drip/welcome.txt.hbs", "{{lead.company}}", "{{lead.compnay}}");
+    p.edit("templates/drip/guide.html.hbs", "{{lead.company}}", "{{#if lead.firstname}}{{/if}}");
     let run = p.run(&["check"]);
     assert_eq!(run.code, 1);
     let e = run.errors();
     assert_eq!(e.len(), 4, "{}", run.stderr);
-    assert!(e.iter().any(|l| l.starts_with("campaigns/winback.toml:7:11:") && l.contains("six months")), "{e:#?}");
-    assert!(e.iter().any(|l| l.starts_with("campaigns/nurture.toml:6:11:") && l.contains("nurtring")), "{e:#?}");
-    assert!(
-        e.iter().any(|l| l.starts_with("templates/winback/check-in.txt.hbs:3:") && l.contains("lead.company")),
-        "{e:#?}"
-    );
-    assert!(
-        e.iter().any(|l| l.starts_with("templates/nurture/case-study.html.hbs:2:") && l.contains("lead.first_name")),
-        "{e:#?}"
-    );
+    let reported = |prefix: String, word: &str| {
+        assert!(e.iter().any(|l| l.starts_with(&prefix) && l.contains(word)), "{prefix} {word}: {e:#?}");
+    };
+    reported(p.at("campaigns/drip.toml", "\"six months\""), "six months");
+    reported(p.at("campaigns/lost.toml", "\"lsot\""), "lsot");
+    reported(p.line_of("templates/drip/welcome.txt.hbs", "lead.compnay"), "lead.company");
+    reported(p.line_of("templates/drip/guide.html.hbs", "lead.firstname"), "lead.first_name");
 }
 
 #[test]
@@ -37,30 +40,33 @@ fn missing_unsubscribe_link_fails_even_through_partials() {
     p.write("templates/partials/footer.txt.hbs", "--\n{{postal_address}}\n");
     let run = p.run(&["check"]);
     assert_eq!(run.code, 1);
-    assert!(run.errors().iter().all(|l| l.contains("unsubscribe_url") && l.contains(".txt.hbs")), "{}", run.stderr);
+    let e = run.errors();
+    assert!(!e.is_empty() && e.iter().all(|l| l.contains("unsubscribe_url") && l.contains(".txt.hbs")), "{e:#?}");
 }
 
 #[test]
 fn missing_email_template_names_the_campaign_line_and_the_files_to_create() {
-    let p = Project::bundled();
-    std::fs::remove_file(p.path("templates/winback/whats-new.html.hbs")).unwrap();
+    let p = Project::fixture();
+    std::fs::remove_file(p.path("templates/drip/guide.html.hbs")).unwrap();
     let run = p.run(&["check"]);
     assert_eq!(run.code, 1);
     let e = run.errors();
-    assert!(e[0].starts_with("campaigns/winback.toml:36:1:") && e[0].contains("winback/whats-new.html.hbs"), "{e:#?}");
+    let step = p.at("campaigns/drip.toml", "[[step]]\nid = \"guide\"");
+    assert!(!e.is_empty() && e[0].starts_with(&step) && e[0].contains("drip/guide.html.hbs"), "{step} {e:#?}");
 }
 
 #[test]
 fn template_syntax_errors_are_positioned() {
-    let p = Project::bundled();
-    p.write("templates/nurture/guide.html.hbs", "<p>Hi</p>\n{{#if lead.company}}\n{{unsubscribe_url}}\n");
-    p.edit("campaigns/speed-to-lead.toml", "subject = \"Thanks", "subject = \"{{#each}} Thanks");
+    let p = Project::fixture();
+    p.write("templates/drip/guide.html.hbs", "<p>Hi</p>\n{{#if lead.company}}\n{{unsubscribe_url}}\n");
+    p.edit("campaigns/drip.toml", "subject = \"Welcome", "subject = \"{{#each}} Welcome");
     let run = p.run(&["check"]);
     assert_eq!(run.code, 1);
     let e = run.errors();
     assert_eq!(e.len(), 2, "no follow-on errors: {e:#?}");
-    assert!(e.iter().any(|l| l.starts_with("templates/nurture/guide.html.hbs:") && l.contains("syntax")), "{e:#?}");
-    assert!(e.iter().any(|l| l.starts_with("campaigns/speed-to-lead.toml:25:")), "{e:#?}");
+    assert!(e.iter().any(|l| l.starts_with("templates/drip/guide.html.hbs:") && l.contains("syntax")), "{e:#?}");
+    let subject = p.line_of("campaigns/drip.toml", "{{#each}}");
+    assert!(e.iter().any(|l| l.starts_with(&subject)), "{subject} {e:#?}");
 }
 
 #[test]

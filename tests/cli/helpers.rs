@@ -17,6 +17,34 @@ impl Project {
         Project { dir }
     }
 
+    /// The tests' own small project (`tests/cli/fixture/`): two campaigns,
+    /// two templates and a footer partial.
+    pub fn fixture() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/fixture");
+        copy_dir(&fixture.join("campaigns"), &dir.path().join("campaigns"));
+        copy_dir(&fixture.join("templates"), &dir.path().join("templates"));
+        std::fs::write(dir.path().join("nurture.toml"), "[mail]\npostal_address = \"1 Main St\"\n").unwrap();
+        Project { dir }
+    }
+
+    /// `rel:LINE:COL:` of the first occurrence of `text` in that file, as
+    /// `check` prefixes a problem found there.
+    pub fn at(&self, rel: &str, text: &str) -> String {
+        let content = std::fs::read_to_string(self.path(rel)).unwrap();
+        let offset = content.find(text).unwrap_or_else(|| panic!("{rel} has no {text:?}"));
+        let before = &content[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("{rel}:{line}:{col}:")
+    }
+
+    /// `rel:LINE:` of the first line holding `text`.
+    pub fn line_of(&self, rel: &str, text: &str) -> String {
+        let at = self.at(rel, text);
+        at[..at[..at.len() - 1].rfind(':').unwrap() + 1].to_string()
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
