@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::leads::{LEAD_COLUMNS, lead_from};
-use super::sql::{Arg, Sql, placeholders};
+use super::sql::{Arg, Run, Sql, placeholders};
 use super::{Database, Result};
 use crate::lead::Lead;
 

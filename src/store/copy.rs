@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::leads::{LEAD_COLUMNS, lead_from};
-use super::sql::{Row, Sql};
+use super::sql::{Row, Run, Sql};
 use super::tasks::{TASK_SELECT, TaskRow, task_from};
 use super::{Database, Result, Store};
 use crate::lead::Lead;

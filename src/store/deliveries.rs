@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::enrolments::{Due, Next};
-use super::sql::{Sql, placeholders, value_rows};
+use super::sql::{Run, Sql, placeholders, value_rows};
 use super::{Database, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::deliveries::Kind;
 use super::leads::{LEAD_COLUMNS, lead_from};
-use super::sql::{Row, Sql, placeholders};
+use super::sql::{Row, Run, Sql, placeholders};
 use super::{Database, Result};
 use crate::lead::Lead;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::sql::{Row, Sql};
+use super::sql::{Row, Run, Sql};
 use super::{Database, Result};
 use crate::lead::Lead;
 

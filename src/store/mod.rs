@@ -39,7 +39,7 @@ pub use timers::Timers;
 
 use crate::replica::{Claimer, DEFAULT_LEASE};
 use postgres::PgDb;
-use sql::{Conn, Sql};
+use sql::{Conn, Run, Sql};
 use sqlite::SqliteDb;
 
 #[derive(Debug, thiserror::Error)]

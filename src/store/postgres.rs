@@ -11,7 +11,7 @@ use sqlx::{Connection, PgPool};
 
 use super::Result;
 use super::enrolments::{due_condition, due_select};
-use super::sql::{Conn, Sql};
+use super::sql::{Conn, Run, Sql};
 use crate::replica::Claimer;
 
 pub(super) struct PgDb {

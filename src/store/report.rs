@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::deliveries::State;
-use super::sql::Sql;
+use super::sql::{Run, Sql};
 use super::{Database, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -158,7 +158,7 @@ pub(super) enum Tx<'a> {
 }
 
 /// Where a statement runs: a plain connection or one inside a transaction.
-enum Target<'a> {
+pub(super) enum Target<'a> {
     Sqlite(&'a mut SqliteConnection),
     Pg(&'a mut sqlx::PgConnection),
 }
@@ -190,32 +190,48 @@ impl Target<'_> {
     }
 }
 
-impl Conn<'_> {
+/// The statements a connection and a transaction both run.
+pub(super) trait Run: Send {
+    fn target(&mut self) -> Target<'_>;
+
+    fn fetch_all(&mut self, q: Sql) -> impl Future<Output = Result<Vec<Row>>> + Send {
+        async move { self.target().fetch_all(q).await }
+    }
+
+    fn fetch_optional(&mut self, q: Sql) -> impl Future<Output = Result<Option<Row>>> + Send {
+        async move { self.target().fetch_optional(q).await }
+    }
+
+    /// Exactly one row, or `RowNotFound`.
+    fn fetch_one(&mut self, q: Sql) -> impl Future<Output = Result<Row>> + Send {
+        async move { self.target().fetch_one(q).await }
+    }
+
+    /// Rows affected.
+    fn execute(&mut self, q: Sql) -> impl Future<Output = Result<u64>> + Send {
+        async move { self.target().execute(q).await }
+    }
+}
+
+impl Run for Conn<'_> {
     fn target(&mut self) -> Target<'_> {
         match self {
             Conn::Sqlite(c) => Target::Sqlite(c),
             Conn::Pg(c) => Target::Pg(c),
         }
     }
+}
 
-    pub async fn fetch_all(&mut self, q: Sql) -> Result<Vec<Row>> {
-        self.target().fetch_all(q).await
+impl Run for Tx<'_> {
+    fn target(&mut self) -> Target<'_> {
+        match self {
+            Tx::Sqlite(t) => Target::Sqlite(t),
+            Tx::Pg(t) => Target::Pg(t),
+        }
     }
+}
 
-    pub async fn fetch_optional(&mut self, q: Sql) -> Result<Option<Row>> {
-        self.target().fetch_optional(q).await
-    }
-
-    /// Exactly one row, or `RowNotFound`.
-    pub async fn fetch_one(&mut self, q: Sql) -> Result<Row> {
-        self.target().fetch_one(q).await
-    }
-
-    /// Rows affected.
-    pub async fn execute(&mut self, q: Sql) -> Result<u64> {
-        self.target().execute(q).await
-    }
-
+impl Conn<'_> {
     /// SQLite's write transactions take the write lock up front: a
     /// deferred one that reads first cannot upgrade once another process
     /// (the daemon beside a CLI command) has written meanwhile
@@ -231,25 +247,6 @@ impl Conn<'_> {
 }
 
 impl Tx<'_> {
-    fn target(&mut self) -> Target<'_> {
-        match self {
-            Tx::Sqlite(t) => Target::Sqlite(t),
-            Tx::Pg(t) => Target::Pg(t),
-        }
-    }
-
-    pub async fn fetch_optional(&mut self, q: Sql) -> Result<Option<Row>> {
-        self.target().fetch_optional(q).await
-    }
-
-    pub async fn fetch_one(&mut self, q: Sql) -> Result<Row> {
-        self.target().fetch_one(q).await
-    }
-
-    pub async fn execute(&mut self, q: Sql) -> Result<u64> {
-        self.target().execute(q).await
-    }
-
     pub async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await?,

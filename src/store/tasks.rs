@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::enrolments::Due;
-use super::sql::{Row, Sql};
+use super::sql::{Row, Run, Sql};
 use super::{Database, Result};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::sql::Sql;
+use super::sql::{Run, Sql};
 use super::{Database, Result};
 
 #[async_trait]
