@@ -31,7 +31,7 @@ impl Engine {
         let Some((id, _)) = self.begin(d, Kind::Task, now).await? else {
             return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
         };
-        let Some(rep) = self.assignee(assign, lead).await? else {
+        let Some(rep) = self.assignee(assign, lead, now).await? else {
             let why = "the lead has no owner and no reps_file is set for round-robin";
             return self.finish(Some(id), c, d, lead, outcome(State::Failed, why, "", now), next).await;
         };
@@ -51,19 +51,33 @@ impl Engine {
         Ok(ended)
     }
 
-    /// The rep a task goes to: never two reps for one task.
-    async fn assignee(&self, assign: &Assign, lead: &Lead) -> Result<Option<Rep>> {
-        let reps = &self.defs.config.reps;
-        let known = |email: &str| self.defs.config.rep(email);
-        Ok(match assign {
-            Assign::Rep(email) => Some(known(email)),
-            Assign::Owner if !lead.owner.trim().is_empty() => Some(known(&lead.owner.trim().to_lowercase())),
-            Assign::Owner | Assign::RoundRobin if !reps.is_empty() => {
-                let n = self.store.next_counter("round-robin").await?;
-                Some(reps[((n - 1) as usize) % reps.len()].clone())
-            }
-            _ => None,
-        })
+    /// The rep a task goes to: never two reps for one task, and one rep
+    /// for all of a lead's tasks. `"owner"` and `"round-robin"` go to the
+    /// lead's owner; a lead without one (or whose owner is no longer in
+    /// the reps file) is given the next rep in turn as its owner, stored,
+    /// so every later task of every campaign goes to the same rep. Only
+    /// `assign = "rep@..."` names someone else.
+    async fn assignee(&self, assign: &Assign, lead: &Lead, now: DateTime<Utc>) -> Result<Option<Rep>> {
+        let config = &self.defs.config;
+        let reps = &config.reps;
+        let owner = lead.owner.trim().to_lowercase();
+        let current = !owner.is_empty() && (reps.is_empty() || reps.iter().any(|r| r.email == owner));
+        match assign {
+            Assign::Rep(email) => return Ok(Some(config.rep(email))),
+            _ if current => return Ok(Some(config.rep(&owner))),
+            _ if reps.is_empty() => return Ok(None),
+            _ => {}
+        }
+        let n = self.store.next_counter("round-robin").await?;
+        let pick = &reps[((n - 1) as usize) % reps.len()];
+        // Conditional on the owner read with the lead: another step of the
+        // same lead may have assigned one since; then that one stands.
+        let owner_now = self.store.assign_owner(lead.id, &lead.owner, &pick.email, now).await?;
+        if owner_now == pick.email {
+            let removed = (!owner.is_empty()).then_some(owner.as_str());
+            tracing::info!(lead_id = lead.id, rep = pick.email, previous = removed, "Lead assigned to a rep.");
+        }
+        Ok(Some(config.rep(&owner_now)))
     }
 
     #[allow(clippy::too_many_arguments)]

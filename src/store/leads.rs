@@ -38,6 +38,9 @@ pub trait Leads: Send + Sync {
     async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>>;
     async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()>;
     async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()>;
+    /// Make `rep` the lead's owner if its owner is still `expected`;
+    /// returns the owner after (another's, if it changed meanwhile).
+    async fn assign_owner(&self, lead_id: i64, expected: &str, rep: &str, now: DateTime<Utc>) -> Result<String>;
 
     /// False if the address was suppressed already.
     async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
@@ -153,6 +156,13 @@ impl Leads for Database {
         let q = Sql::new("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1");
         self.conn().await?.execute(q.bind(lead_id).bind(now)).await?;
         Ok(())
+    }
+
+    async fn assign_owner(&self, lead_id: i64, expected: &str, rep: &str, now: DateTime<Utc>) -> Result<String> {
+        let mut c = self.conn().await?;
+        let q = Sql::new("UPDATE leads SET owner = $3, updated_at = $4 WHERE id = $1 AND owner = $2");
+        c.execute(q.bind(lead_id).bind(expected).bind(rep).bind(now)).await?;
+        c.fetch_one(Sql::new("SELECT owner FROM leads WHERE id = $1").bind(lead_id)).await?.get("owner")
     }
 
     async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {

@@ -79,3 +79,59 @@ async fn a_task_without_owner_or_reps_is_recorded_as_failed(b: Backend) {
     w.finish().await;
 }
 both!(a_task_without_owner_or_reps_is_recorded_as_failed);
+
+/// Two campaigns, each with two tasks: every task of a lead goes to one
+/// rep, who becomes the lead's owner; a lead whose owner left the reps file
+/// is given a current rep the same way; a named rep is only named.
+async fn a_lead_without_an_owner_gets_one_rep_for_every_task(b: Backend) {
+    let reps = "[[rep]]\nemail = \"r1@s.test\"\n[[rep]]\nemail = \"r2@s.test\"\n[[rep]]\nemail = \"r3@s.test\"\n";
+    let config = "[reminders]\nreps_file = \"reps.toml\"\n";
+    let two_tasks = |first: &str, second: &str| {
+        format!(
+            "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
+             [[step]]\nid = \"call\"\ntask = \"Call\"\nassign = \"{first}\"\n\
+             [[step]]\nid = \"again\"\nafter = \"1d\"\ntask = \"Call again\"\nassign = \"{second}\"\n"
+        )
+    };
+    let campaigns = [("a", two_tasks("round-robin", "owner")), ("b", two_tasks("owner", "round-robin"))];
+    let campaigns: Vec<(&str, &str)> = campaigns.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let w = World::with_files(b, config, &campaigns, &[("reps.toml", reps)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(
+        "email,status,owner\nl1@x.test,nurturing,\nl2@x.test,nurturing,\nl3@x.test,nurturing,gone@s.test\n\
+         l4@x.test,nurturing,r3@s.test\n",
+        start,
+    )
+    .await;
+    w.run(start, start + days(3)).await;
+    let tasks = w.events(Ev::Task);
+    assert_eq!(tasks.len(), 16, "two campaigns, two tasks, four leads");
+    for lead in ["l1@x.test", "l2@x.test", "l3@x.test", "l4@x.test"] {
+        let to: std::collections::BTreeSet<String> =
+            tasks.iter().filter(|e| e.lead.as_deref() == Some(lead)).filter_map(|e| e.to.clone()).collect();
+        assert_eq!(to.len(), 1, "{lead}'s tasks went to {to:?}");
+        let owner = w.store().lead_by_email(lead).await.unwrap().unwrap().owner;
+        assert_eq!(to.into_iter().next().unwrap(), owner, "{lead}: the rep is stored as the owner");
+        assert!(owner.starts_with('r'), "{lead}: {owner} is a current rep");
+    }
+    let mut owners = Vec::new();
+    for lead in ["l1@x.test", "l2@x.test", "l4@x.test"] {
+        owners.push(w.store().lead_by_email(lead).await.unwrap().unwrap().owner);
+    }
+    assert_eq!(owners[2], "r3@s.test", "an owner in the reps file keeps the lead");
+    assert_ne!(owners[0], owners[1], "turns go round");
+    w.finish().await;
+}
+both!(a_lead_without_an_owner_gets_one_rep_for_every_task);
+
+async fn a_named_rep_gets_the_task_and_the_owner_stays(b: Backend) {
+    let w = World::new(b, "", &[("c", &call("boss@s.test"))]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import("email,status,owner\na@x.test,nurturing,ann@s.test\n", start).await;
+    w.run(start, start + days(1)).await;
+    let to: Vec<String> = w.events(Ev::Task).into_iter().filter_map(|e| e.to).collect();
+    assert_eq!(to, ["boss@s.test"]);
+    assert_eq!(w.store().lead_by_email("a@x.test").await.unwrap().unwrap().owner, "ann@s.test");
+    w.finish().await;
+}
+both!(a_named_rep_gets_the_task_and_the_owner_stays);
