@@ -74,6 +74,11 @@ pub fn backlog(due_now: i64, active_enrolments: i64, open_tasks: i64) {
     metrics::gauge!("nurture_open_tasks").set(open_tasks as f64);
 }
 
+/// 1 while the SMTP server answers, 0 while it is known down.
+pub fn smtp_up(up: bool) {
+    metrics::gauge!("nurture_smtp_up").set(if up { 1.0 } else { 0.0 });
+}
+
 /// Everything recorded so far as Prometheus text; `None` before
 /// [`install`].
 pub fn render() -> Option<String> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::free_port;
+use support::{free_port, request};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -45,23 +45,6 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
 fn api(port: u16, path: &str, token: &str, json: &str) -> (u16, String) {
     let headers = format!("Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n");
     request(port, "POST", path, &headers, json)
-}
-
-fn request(port: u16, method: &str, path: &str, headers: &str, body: impl AsRef<[u8]>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let body = body.as_ref();
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    // A server may answer (413) and close before reading a large body.
-    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let code = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out)
 }
 
 struct Daemon(Child);

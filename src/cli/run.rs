@@ -1,5 +1,6 @@
-//! `nurture run`: check everything, open the database and the mail
-//! transport (exit 3 if either is unreachable), then tick until stopped.
+//! `nurture run`: check everything, open the database (exit 3 if it is
+//! unreachable) and the mail transport (a server that is down is waited
+//! for, not a reason to exit), then tick until stopped.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -10,6 +11,7 @@ use crate::daemon::{self, Signals, now};
 use crate::definitions::Definitions;
 use crate::links::Links;
 use crate::mail::Mailer;
+use crate::mail::health::Watched;
 use crate::mail::outbox::Outbox;
 use crate::mail::smtp::Smtp;
 use crate::mail::throttle::Throttled;
@@ -30,6 +32,8 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let defs =
         load(config).ok_or_else(|| Failure::Invalid("run: fix the errors above (see `nurture check`)".into()))?;
     let c = defs.config.clone();
+    // First: what the start-up records (the mail server's state) counts.
+    crate::telemetry::install();
     let _one_daemon = match c.database.url.starts_with("sqlite:") {
         true => crate::store::lock_for_daemon(&c.database.url).map_err(Failure::Environment)?,
         false => None,
@@ -47,8 +51,12 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
             if rate > 0 { Arc::new(Throttled::new(outbox, rate)) } else { Arc::new(outbox) }
         }
         Transport::Smtp => {
+            // A server that is down is a state, not a reason to exit: HTTP
+            // keeps taking leads and unsubscribes, and sending starts when
+            // it answers (mail/health.rs).
             let smtp = Smtp::new(&c.mail).map_err(Failure::Invalid)?;
-            smtp.check().await.map_err(|e| Failure::Environment(format!("SMTP {}: {e}", c.mail.smtp_url)))?;
+            let first = smtp.check().await.map_err(|e| format!("{}: {e}", redact(&c.mail.smtp_url)));
+            let smtp = Watched::new(smtp, first);
             if rate > 0 { Arc::new(Throttled::new(smtp, rate)) } else { Arc::new(smtp) }
         }
     };
@@ -56,7 +64,6 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         .map_err(|e| Failure::Environment(format!("link secret {}: {e}", crate::secret::path(&c).display())))?;
     let previous = crate::secret::load_previous(&c).map_err(Failure::Environment)?;
     let links = Links::new(&c.http.public_url, &key).with_previous(previous);
-    crate::telemetry::install();
     let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
     let make = {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());

@@ -1,9 +1,9 @@
 //! `nurture run`: the engine under the wall clock. Ticks every
 //! `[schedule] tick`; SIGHUP reloads definitions (keeping the old ones if
-//! the new have errors); SIGTERM or SIGINT stops claiming work and exits 0.
-//! Signals are served between ticks: a tick runs to its end first, and a
-//! tick drains everything due, which at a low `rate_per_second` can take
-//! longer than systemd's stop timeout or watchdog interval.
+//! the new have errors) and they take effect at the next step; SIGTERM or
+//! SIGINT stops claiming work, lets the steps in flight finish and be
+//! recorded, and exits 0 within 10 s. The systemd watchdog is pinged while
+//! the engine makes progress or waits, never while it is stuck.
 
 pub mod notify;
 mod signals;
@@ -39,48 +39,171 @@ pub fn current(engine: &Current) -> Arc<Engine> {
     engine.read().map(|e| e.clone()).unwrap_or_else(|p| p.into_inner().clone())
 }
 
-/// The tick loop, until a stop signal.
+/// How long a stop waits for the steps in flight to finish and be
+/// recorded before it abandons them (they were recorded as attempts, so a
+/// restart finds them and never sends them twice): within systemd's stop
+/// timeout, and the README's promise of an exit within 10 s.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+/// What ended a tick early.
+#[derive(Default)]
+struct Pending {
+    /// A reload was asked for and loaded: the tick in hand was told to
+    /// stop, and this engine takes over when it has.
+    engine: Option<Engine>,
+    /// SIGTERM or SIGINT: the tick was told to stop by then.
+    stop_by: Option<tokio::time::Instant>,
+}
+
+/// The tick loop, until a stop signal. Signals are served while a tick
+/// runs: a stop or a reload takes effect at each lead's next step, not at
+/// the end of a tick that may be draining thousands of them.
 pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Option<Engine>) {
+    let mut watchdog = Watchdog::new();
     loop {
         let e = current(&engine);
         let started = std::time::Instant::now();
-        if let Err(err) = e.tick(now()).await {
-            tracing::error!(error = %err, "Tick failed; retrying at the next tick.");
+        let mut pending = Pending::default();
+        {
+            let mut tick = std::pin::pin!(e.tick(now()));
+            let result = loop {
+                let stop_by = pending.stop_by;
+                tokio::select! {
+                    r = &mut tick => break Some(r),
+                    _ = sleep_until(stop_by) => break None,
+                    signal = signals.recv(), if stop_by.is_none() => match signal {
+                        Signal::Stop => {
+                            begin_stop(&e);
+                            pending.stop_by = Some(tokio::time::Instant::now() + STOP_GRACE);
+                        }
+                        Signal::Reload => {
+                            if let Some(new) = reloaded(&reload) {
+                                e.stop();
+                                pending.engine = Some(new);
+                            }
+                        }
+                    },
+                    _ = watchdog.every() => watchdog.ping_if_moved(e.progress()),
+                }
+            };
+            match result {
+                Some(Err(err)) => tracing::error!(error = %err, "Tick failed; retrying at the next tick."),
+                Some(Ok(())) => {}
+                None => tracing::warn!(
+                    grace_s = STOP_GRACE.as_secs(),
+                    "Steps still in flight at the stop deadline were left; a restart records them uncertain."
+                ),
+            }
         }
         crate::telemetry::tick_seconds(started.elapsed().as_secs_f64());
-        notify::watchdog();
-        // Wake at the tick, or sooner when a sweep, step or digest falls
+        watchdog.ping_if_moved(e.progress());
+        if pending.stop_by.is_some() {
+            return;
+        }
+        if let Some(new) = pending.engine.take() {
+            swap(&engine, &e, new);
+            continue;
+        }
+        // Wait for the tick, or less when a sweep, step or digest falls
         // due before it: fire times come from the engine, in each zone.
+        // Waiting is alive: the watchdog is pinged all along.
         let tick = e.defs().config.tick.to_std().unwrap_or(Duration::from_secs(15));
         let t = now();
         let next = e.next_wakeup(t).await.ok().flatten().and_then(|n| (n - t).to_std().ok());
-        let wait = next.map_or(tick, |n| n.min(tick));
-        let wait = notify::watchdog_interval().map_or(wait, |w| wait.min(w));
-        match signals.next(wait).await {
-            None => {}
-            Some(Signal::Reload) => match reload() {
-                Some(new) => {
-                    let (added, removed, changed) = diff(e.defs(), new.defs());
-                    tracing::info!(
-                        ?added,
-                        ?removed,
-                        ?changed,
-                        campaigns = new.defs().campaigns.len(),
-                        "Definitions reloaded."
-                    );
-                    if let Ok(mut w) = engine.write() {
-                        *w = Arc::new(new);
+        let wake = tokio::time::Instant::now() + next.map_or(tick, |n| n.min(tick));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                signal = signals.recv() => match signal {
+                    Signal::Stop => {
+                        begin_stop(&e);
+                        return;
                     }
-                    notify::reloaded();
-                }
-                None => tracing::error!("Reload failed; the previous definitions keep running."),
-            },
-            Some(Signal::Stop) => {
-                notify::stopping();
-                e.stop();
-                tracing::info!("Stopping.");
-                return;
+                    Signal::Reload => {
+                        if let Some(new) = reloaded(&reload) {
+                            swap(&engine, &e, new);
+                            break;
+                        }
+                    }
+                },
+                _ = watchdog.every() => watchdog.ping(),
             }
+        }
+    }
+}
+
+fn begin_stop(e: &Engine) {
+    notify::stopping();
+    e.stop();
+    tracing::info!("Stopping.");
+}
+
+/// The new definitions, or `None` (logged) when they have errors.
+fn reloaded(reload: &impl Fn() -> Option<Engine>) -> Option<Engine> {
+    notify::reloading();
+    let new = reload();
+    if new.is_none() {
+        tracing::error!("Reload failed; the previous definitions keep running.");
+        notify::reloaded(false);
+    }
+    new
+}
+
+/// Put the reloaded engine in force and say so (log, systemd, and the
+/// marker `systemctl reload` waits for).
+fn swap(engine: &Current, old: &Engine, new: Engine) {
+    let (added, removed, changed) = diff(old.defs(), new.defs());
+    tracing::info!(?added, ?removed, ?changed, campaigns = new.defs().campaigns.len(), "Definitions reloaded.");
+    if let Ok(mut w) = engine.write() {
+        *w = Arc::new(new);
+    }
+    notify::reloaded(true);
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// systemd's watchdog, pinged at half its timeout: while waiting for the
+/// next tick always, during a tick only when the engine got something
+/// done since the last ping.
+struct Watchdog {
+    every: Option<Duration>,
+    /// When to consider the next ping, however often ticks come and go.
+    next: tokio::time::Instant,
+    seen: u64,
+}
+
+impl Watchdog {
+    fn new() -> Watchdog {
+        let every = notify::watchdog_interval();
+        Watchdog { every, next: tokio::time::Instant::now() + every.unwrap_or_default(), seen: 0 }
+    }
+
+    /// Resolves at the next ping time; never without a watchdog.
+    async fn every(&self) {
+        match self.every {
+            Some(_) => tokio::time::sleep_until(self.next).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn ping(&mut self) {
+        self.next = tokio::time::Instant::now() + self.every.unwrap_or_default();
+        notify::watchdog();
+    }
+
+    /// Ping if the engine moved since the last look; either way, look
+    /// again at the next ping time.
+    fn ping_if_moved(&mut self, progress: u64) {
+        if progress != self.seen {
+            self.seen = progress;
+            self.ping();
+        } else {
+            self.next = tokio::time::Instant::now() + self.every.unwrap_or_default();
         }
     }
 }

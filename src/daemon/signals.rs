@@ -1,7 +1,4 @@
-//! OS signals as values: the loop asks for the next one, or none within a
-//! wait.
-
-use std::time::Duration;
+//! OS signals as values: the loop asks for the next one.
 
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -26,13 +23,12 @@ impl Signals {
         })
     }
 
-    /// The next signal, or `None` once `wait` has passed.
-    pub async fn next(&mut self, wait: Duration) -> Option<Signal> {
+    /// The next signal.
+    pub async fn recv(&mut self) -> Signal {
         tokio::select! {
-            _ = tokio::time::sleep(wait) => None,
-            _ = self.term.recv() => Some(Signal::Stop),
-            _ = self.int.recv() => Some(Signal::Stop),
-            _ = self.hup.recv() => Some(Signal::Reload),
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

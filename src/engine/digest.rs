@@ -27,6 +27,11 @@ impl Engine {
     }
 
     pub(super) async fn digests(&self, now: DateTime<Utc>) -> Result<()> {
+        // Digests wait for a mail server known down: their timers stay, so
+        // they go out at the first tick it answers.
+        if !self.mailer.available().await {
+            return Ok(());
+        }
         let digest = &self.defs.config.digest;
         let mut firing = Vec::new();
         for zone in self.digest_zones() {
@@ -54,6 +59,7 @@ impl Engine {
                 continue;
             };
             let message = Outgoing { to: email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
+            self.mailer.pace().await;
             let (result, elapsed) = self.send(&message).await;
             let base = base.elapsed(elapsed);
             match result {

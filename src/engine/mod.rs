@@ -16,7 +16,7 @@ mod sweep;
 mod task;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -74,11 +74,15 @@ pub struct Engine {
     /// the truth; this only spares a query per timer per tick when no cron
     /// has fired since (the common case at a 15 s tick).
     timers: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// Set by [`Engine::stop`]: each lead finishes the step in hand and
-    /// no more work is claimed. Under `run` it is set only between ticks
-    /// today (the daemon serves signals once a tick returns), so a stop
-    /// waits for the tick in hand to drain what is due.
-    stopping: AtomicBool,
+    /// Set by [`Engine::stop`] (SIGTERM, or a reload replacing this
+    /// engine): no more work is claimed, each lead's step in hand is
+    /// finished and recorded, a step waiting for the mail rate gives up
+    /// its turn before it is attempted, and the tick returns.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Counts what the engine got done (steps recorded, events, sweep
+    /// pages): the daemon pings systemd's watchdog only while it moves, so
+    /// a tick stuck on a dead database call is still caught.
+    progress: AtomicU64,
     /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
@@ -110,7 +114,8 @@ impl Engine {
             links,
             sink,
             timers: Mutex::new(HashMap::new()),
-            stopping: AtomicBool::new(false),
+            stop: tokio::sync::watch::Sender::new(false),
+            progress: AtomicU64::new(0),
             concurrency: 1,
             slots: tokio::sync::Semaphore::new(1),
             begins: group::Group::new(),
@@ -145,13 +150,43 @@ impl Engine {
         if self.concurrency == 1 { 1 } else { self.concurrency * LEADS_PER_SLOT }
     }
 
-    /// Stop claiming work; the step in hand is finished and recorded.
+    /// Stop claiming work; the steps in hand are finished and recorded.
     pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
     }
 
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        *self.stop.borrow()
+    }
+
+    /// Resolves once [`Engine::stop`] was called.
+    async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Whether the mail server answered last time (`/healthz`).
+    pub fn mail_up(&self) -> bool {
+        self.mailer.is_up()
+    }
+
+    /// How much the engine has got done so far (see `progress`).
+    pub fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    fn moved(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wait for the mail rate's next turn (`mail.rate_per_second`) before
+    /// a step is attempted; false if the engine stopped meanwhile, and the
+    /// step is then left due, not attempted.
+    async fn paced(&self) -> bool {
+        tokio::select! {
+            _ = self.mailer.pace() => !self.is_stopping(),
+            _ = self.stopped() => false,
+        }
     }
 
     /// Whether `cron` fired after the timer's last time; a timer never set
@@ -198,10 +233,16 @@ impl Engine {
         }
     }
 
+    /// Sweeps, due steps, digests; after a stop, what is left waits for
+    /// the next tick (or the next process).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<()> {
         self.sweeps(now).await?;
-        self.run_due(now).await?;
-        self.digests(now).await?;
+        if !self.is_stopping() {
+            self.run_due(now).await?;
+        }
+        if !self.is_stopping() {
+            self.digests(now).await?;
+        }
         Ok(())
     }
 
@@ -249,6 +290,11 @@ impl Engine {
         // enrolment, so this drains; the bound guards against a bug
         // turning into a hot loop.
         for _ in 0..10_000 {
+            // A mail server known down: what is due waits for it (see
+            // `mail/health.rs`), attempted once it answers.
+            if !self.mailer.available().await {
+                break;
+            }
             let due = self.store.due(now, &campaigns, batch(self.concurrency)).await?;
             if due.is_empty() {
                 break;
@@ -305,6 +351,7 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        self.moved();
         self.sink.emit(e);
     }
 
@@ -340,7 +387,10 @@ impl Engine {
                 Ok(vec![(); items.len()])
             };
             match self.finishes.call(f.clone(), write).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.moved();
+                    return Ok(());
+                }
                 Err(e) if started.elapsed() < RECORD_PATIENCE => {
                     let (campaign, step, lead_id) = (&f.due.campaign, &f.due.step_id, f.due.lead_id);
                     tracing::warn!(campaign, step, lead_id, error = e, "Cannot record an outcome; trying again.");
@@ -353,7 +403,8 @@ impl Engine {
     }
 
     /// Hand a message to the transport, timed: the duration goes into the
-    /// log event and the send-duration metric.
+    /// log event and the send-duration metric. The mail rate is kept by
+    /// the caller ([`Engine::paced`], or `pace` for rep emails).
     async fn send(&self, m: &Outgoing) -> (std::result::Result<(), SendError>, std::time::Duration) {
         let started = std::time::Instant::now();
         let result = self.mailer.send(m).await;

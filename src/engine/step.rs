@@ -41,7 +41,11 @@ impl Engine {
             Action::Task { .. } => window.next_open(now, tz),
         };
         match allowed {
-            Some(at) if at > now => return Ok(self.store.reschedule(d.enrolment_id, at).await?),
+            Some(at) if at > now => {
+                self.store.reschedule(d.enrolment_id, at).await?;
+                self.moved();
+                return Ok(());
+            }
             Some(_) => {}
             None => return self.exit(c, &d, &lead, "the send window never opens", now).await,
         }
@@ -148,6 +152,11 @@ impl Engine {
         // database outage can then leave at most `pool_size` steps without
         // one (the bound on `uncertain`).
         let _slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
+        // While the server is known down, or once the engine stops, the
+        // step is not attempted: it stays due and spends no retry.
+        if !self.mailer.available().await || !self.paced().await {
+            return Ok((None, false));
+        }
         let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
             // Attempted before (a crash or another replica): never twice.
             return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
@@ -187,7 +196,7 @@ impl Engine {
                     self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await,
                 )
             }
-            Err(ref e @ (SendError::Retry(ref why) | SendError::Halt(ref why))) => {
+            Err(ref e @ (SendError::Retry(ref why) | SendError::Unreachable(ref why) | SendError::Halt(ref why))) => {
                 let halt = matches!(e, SendError::Halt(_));
                 if halt {
                     // Our side is refused (auth, policy): the lead is not at

@@ -37,6 +37,11 @@ impl Engine {
             });
             let started = std::time::Instant::now();
             let enrolled = self.sweep(c, now, None, since.clone()).await?;
+            if self.is_stopping() {
+                // Cut short: the timer stays, so the next tick sweeps again
+                // from the same point (enrolling twice is impossible).
+                return Ok(());
+            }
             self.sink.swept(&c.id, since.is_none(), enrolled, started.elapsed());
             self.set_timer(&timer, now, &print).await?;
         }
@@ -74,9 +79,10 @@ impl Engine {
             let top = self.store.max_lead_id().await?;
             let mut enrolled = 0;
             let mut from = 0;
-            while from < top {
+            while from < top && !self.is_stopping() {
                 let to = from + SQL_RANGE;
                 enrolled += self.store.enrol_matching(&q, (from, to), &first.id, due, now).await? as usize;
+                self.moved();
                 from = to;
             }
             crate::telemetry::count(crate::telemetry::Counter::Enrolments, Some(&c.id), enrolled as u64);
@@ -105,7 +111,8 @@ impl Engine {
                     self.emit(Event::new(now, Ev::Enrolled).campaign(&c.id).for_lead(lead));
                 }
             }
-            if (page.len() as i64) < PAGE {
+            self.moved();
+            if (page.len() as i64) < PAGE || self.is_stopping() {
                 break;
             }
         }

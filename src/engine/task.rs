@@ -113,6 +113,7 @@ impl Engine {
         };
         let message = Outgoing { to: rep.email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
         let base = Event::new(now, Ev::Reminder).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
+        self.mailer.pace().await;
         let (result, elapsed) = self.send(&message).await;
         let base = base.elapsed(elapsed);
         match result {

@@ -42,9 +42,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz(State(engine): State<Current>) -> (StatusCode, &'static str) {
-    match current(&engine).store().ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+/// 200 while the database answers, else 503; the body names the state of
+/// the database and the mail server, one `name: state` line each.
+async fn healthz(State(engine): State<Current>) -> (StatusCode, String) {
+    let e = current(&engine);
+    let smtp = if e.mail_up() { "smtp: ok" } else { "smtp: unreachable (due steps wait; probing)" };
+    match e.store().ping().await {
+        Ok(()) => (StatusCode::OK, format!("ok\ndatabase: ok\n{smtp}\n")),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable\ndatabase: unavailable\n{smtp}\n")),
     }
 }

@@ -1,6 +1,7 @@
 //! Outgoing mail: the message the engine hands over, the [`Mailer`] that
 //! carries it, and how a failure is classified before anything acts on it.
 
+pub mod health;
 pub mod message;
 pub mod outbox;
 pub mod smtp;
@@ -38,10 +39,31 @@ pub enum SendError {
     /// recorded `uncertain` and never sent again.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The server could not be reached (connection refused or lost before
+    /// the message was handed over): temporary, and the transport is then
+    /// known down (see `health.rs`).
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
 }
 
 #[async_trait]
 pub trait Mailer: Send + Sync {
+    /// Wait for this transport's next turn under a provider's rate limit
+    /// (see `throttle.rs`); the engine calls it before it records an
+    /// attempt, so a stop while waiting leaves nothing half-done.
+    async fn pace(&self) {}
+
+    /// Whether a send may be tried now: false while the server is known
+    /// down (steps then wait without an attempt). May probe the server.
+    async fn available(&self) -> bool {
+        true
+    }
+
+    /// The last known state of the server, without probing.
+    fn is_up(&self) -> bool {
+        true
+    }
+
     async fn send(&self, message: &Outgoing) -> Result<(), SendError>;
 }
 

@@ -66,10 +66,39 @@ async fn two_replicas_ticking_together_do_everything_once() {
         .map(|e| e.count.unwrap())
         .collect();
     assert_eq!(digests, [200], "one digest listing every open task");
-    // The replica that swept ran that tick's hellos; the calls an hour
-    // later are due on both at once, and shared.
-    let calls = (count(&a.rec, Ev::Task), count(&b_rec, Ev::Task));
-    assert!(calls.0 > 0 && calls.1 > 0, "both replicas worked: {calls:?}");
+    // How the work splits between the two depends on timing; that a
+    // replica's claimed leads are left to it is the test below.
+    drop(b);
+    a.finish().await;
+}
+
+/// While one replica holds the claims of a batch of leads, another's tick
+/// does every other due step and leaves those leads alone; the holder
+/// then does them, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_leaves_the_leads_another_has_claimed() {
+    let a = World::new(Backend::Postgres, "", &[("c", CAMPAIGN)]).await;
+    let (b, b_rec) = a.replica().await;
+    let start = utc("2026-03-02T00:00:00Z");
+    let mut csv = String::from("email,first_name,status\n");
+    for i in 0..50 {
+        csv += &format!("l{i}@x.test,L{i},nurturing\n");
+    }
+    a.import(&csv, start).await;
+    let nine = utc("2026-03-02T09:00:00Z");
+    a.engine.tick(start).await.unwrap();
+    a.engine.tick(nine).await.unwrap();
+    assert_eq!(count(&a.rec, Ev::Email), 50, "the sweep's replica sent the hellos");
+
+    let ten = utc("2026-03-02T10:00:00Z");
+    let campaigns = vec!["c".to_string()];
+    let held = a.store().due(ten, &campaigns, 10).await.unwrap();
+    assert_eq!(held.len(), 10, "replica a claims ten leads' calls");
+    b.tick(ten).await.unwrap();
+    assert_eq!(count(&b_rec, Ev::Task), 40, "replica b does every call but the claimed ones");
+    a.engine.tick(ten).await.unwrap();
+    assert_eq!(count(&a.rec, Ev::Task), 10, "the holder does its own");
+    assert_eq!(count(&a.rec, Ev::Skipped) + count(&b_rec, Ev::Skipped), 0, "no step found begun by another");
     drop(b);
     a.finish().await;
 }

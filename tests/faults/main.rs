@@ -13,6 +13,7 @@ mod crash;
 mod database;
 mod outbox;
 mod reload;
+mod signals;
 mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -1,63 +1,77 @@
-//! The SMTP server fails: down when the daemon starts, killed for 30 s
-//! mid-run, refusing everything for a while (a burst of 4xx), and refusing
-//! some recipients for good (5xx). Temporary failures are retried per
-//! `policy.retry` until delivered; permanent ones bounce and suppress.
+//! The SMTP server fails: down when the daemon starts and again mid-run,
+//! killed for 30 s mid-run, refusing everything for a while (a burst of
+//! 4xx), and refusing some recipients for good (5xx). A server that is down
+//! is waited for; temporary failures are retried per `policy.retry` until
+//! delivered; permanent ones bounce and suppress.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Kill, free_port, received, smtp_server_on};
+use crate::support::{free_port, received, request, smtp_server_on};
 use crate::{POOL, drip, log, nurture, project, scene, sqlite_url, start, wait};
 
-/// The SMTP server is not there when `nurture run` starts: it exits 3 at
-/// once, naming the server (README, *Commands*: environment failure at start-up), having
-/// sent or consumed nothing; restarted the way systemd's
-/// `Restart=on-failure` does, it delivers everything once the server is up.
+/// The SMTP server is not there when `nurture run` starts (10 s), and
+/// goes away again for 20 s mid-run. The daemon keeps running and serving
+/// HTTP: `/healthz` and `/metrics` say the server is down, the API takes a
+/// lead, an unsubscribe link works. Due steps wait without spending their
+/// retries (the retry list is one 1 s wait), one log line marks each change
+/// of state, and once the server answers everything is delivered once and
+/// nothing failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_smtp_server_down_at_start_fails_fast_and_a_restart_delivers_everything() {
+async fn an_smtp_server_down_at_start_and_mid_run_is_waited_for_and_nothing_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (inbox, port) = (dir.join("inbox"), free_port());
+    let (inbox, port, http) = (dir.join("inbox"), free_port(), free_port());
     let leads = 20;
     project(dir, port, leads, "[\"1s\"]", "");
+    std::fs::write(dir.join("nurture.toml"), drip::config_serving(port, POOL as usize, "[\"1s\"]", "", Some(http)))
+        .unwrap();
+    std::fs::write(dir.join("token"), "t0ken\n").unwrap();
     let url = sqlite_url(dir);
     assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
 
     let started = Instant::now();
-    let out = nurture(dir, &url, &["run"]).stderr(Stdio::piped()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?} to give up", started.elapsed());
-    assert!(stderr.contains("SMTP") && stderr.contains(&port.to_string()), "names the server: {stderr}");
-    assert!(drip::states(&url).await.is_empty(), "nothing attempted while SMTP was down");
+    let mut daemon = start(dir, &url, "daemon");
+    wait(dir, "HTTP with SMTP down", 20, move || {
+        let (code, body) = request(http, "GET", "/healthz", "", "");
+        code == 200 && body.contains("smtp: unreachable")
+    })
+    .await;
+    let (_, metrics) = request(http, "GET", "/metrics", "", "");
+    assert!(metrics.contains("nurture_smtp_up 0"), "{metrics}");
+    let auth = "Content-Type: application/json\r\nAuthorization: Bearer t0ken\r\n";
+    let (code, body) = request(http, "POST", "/api/leads", auth, r#"{"email": "late@x.test", "status": "new"}"#);
+    assert_eq!(code, 200, "the API takes leads while SMTP is down: {body}");
+    let key = std::fs::read(dir.join("var/secret")).unwrap();
+    let unsubscribe = nurture::links::Links::new("https://nurture.example", &key).unsubscribe_url(1);
+    let path = unsubscribe.strip_prefix("https://nurture.example").unwrap();
+    assert_eq!(request(http, "POST", path, "", "List-Unsubscribe=One-Click").0, 200, "unsubscribe works");
+    let attempted = drip::states(&url).await;
+    assert!(
+        attempted.keys().all(|s| s == "cancelled"),
+        "nothing attempted while SMTP was down (the unsubscribe cancelled lead 1's steps): {attempted:?}"
+    );
 
-    // A supervisor's restarts, as the shipped unit asks systemd for, while
-    // the server comes up a little later.
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nurture.service")).unwrap();
-    assert!(unit.lines().any(|l| l.trim() == "Restart=on-failure"), "the unit restarts nurture after exit 3");
-    let up_in = Instant::now() + Duration::from_secs(3);
-    let mut server = None;
-    let mut attempts = 0;
-    let daemon = loop {
-        if server.is_none() && Instant::now() >= up_in {
-            server = Some(smtp_server_on(&inbox, port, 0));
-        }
-        attempts += 1;
-        let mut d = start(dir, &url, "daemon");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        match d.0.try_wait().unwrap() {
-            None => break d,
-            Some(status) => assert_eq!(status.code(), Some(3), "{}", log(dir, "daemon")),
-        }
-    };
-    assert!(attempts > 1, "the first restart came before the server was up");
-    let want = 2 * leads as i64;
-    drip::settle(&url, want, Duration::from_secs(30)).await;
-    let mut daemon: Kill = daemon;
-    assert!(drip::stop(&mut daemon.0));
-    let states = drip::assert_ledger(&url, &received(&inbox), want, 0).await;
-    assert_eq!(states.get("sent"), Some(&want), "{states:?}");
+    tokio::time::sleep((started + Duration::from_secs(10)).saturating_duration_since(Instant::now())).await;
+    let server = smtp_server_on(&inbox, port, 20);
+    let first = inbox.clone();
+    wait(dir, "the first messages", 30, move || received(&first).len() >= 10).await;
     drop(server);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited during the outage");
+    let after = dir.join("inbox-after");
+    let _server = smtp_server_on(&after, port, 0);
+
+    let want = 2 * (leads as i64 + 1);
+    drip::settle(&url, want, Duration::from_secs(60)).await;
+    assert!(drip::stop(&mut daemon.0), "a clean stop");
+    let both = [received(&inbox), received(&after)].concat();
+    let states = drip::assert_ledger(&url, &both, want, POOL).await;
+    assert_eq!(states.get("failed"), None, "no step spent its retries on a server known down: {states:?}");
+    assert_eq!(states.get("cancelled"), Some(&2), "lead 1 unsubscribed: {states:?}");
+    assert!(both.iter().any(|m| m.contains("To: late@x.test")), "the API's lead was sent to");
+    let logs = log(dir, "daemon");
+    assert_eq!(logs.matches("SMTP server unreachable").count(), 2, "one line per outage:\n{logs}");
+    assert_eq!(logs.matches("SMTP server answers again").count(), 2, "one line per recovery:\n{logs}");
 }
 
 /// The SMTP server is killed mid-run and comes back 30 s later on the same

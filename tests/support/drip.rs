@@ -31,22 +31,35 @@ pub fn project(dir: &Path, smtp_port: u16, pool: usize, retry: &str, leads: usiz
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(dir.join("campaigns/drip.toml"), campaign("email", "1s")).unwrap();
     std::fs::write(dir.join("templates/t.txt.hbs"), "Hi\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
-    std::fs::write(
-        dir.join("nurture.toml"),
-        format!(
-            "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
-             [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {pool}\n\
-             postal_address = \"1 Main St\"\n[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
-             retry = {retry}\n[http]\nbind = \"\"\npublic_url = \"https://nurture.example\"\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.join("nurture.toml"), config(smtp_port, pool, retry, "")).unwrap();
     let mut csv = String::from("email,status\n");
     csv += extra;
     for i in 0..leads {
         csv += &format!("lead{i}@x.test,new\n");
     }
     std::fs::write(dir.join("leads.csv"), csv).unwrap();
+}
+
+/// The project's `nurture.toml`: JSON logs, 1 s ticks, a 2 s lease, `pool`
+/// SMTP connections to `smtp_port`, `retry` as a TOML list, no HTTP, and
+/// `mail_extra` (lines of `[mail]` keys) added to the mail section.
+pub fn config(smtp_port: u16, pool: usize, retry: &str, mail_extra: &str) -> String {
+    config_serving(smtp_port, pool, retry, mail_extra, None)
+}
+
+/// [`config`], with HTTP on 127.0.0.1:`http` and the API token file
+/// `token` when given.
+pub fn config_serving(smtp_port: u16, pool: usize, retry: &str, mail_extra: &str, http: Option<u16>) -> String {
+    let http = match http {
+        Some(port) => format!("bind = \"127.0.0.1:{port}\"\napi_token_file = \"token\"\n"),
+        None => "bind = \"\"\n".to_string(),
+    };
+    format!(
+        "log_format = \"json\"\n[database]\nlease = \"2s\"\n[schedule]\ntick = \"1s\"\n\
+         [mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\npool_size = {pool}\n\
+         postal_address = \"1 Main St\"\n{mail_extra}[policy]\nmax_emails = 10\nper = \"1m\"\nmin_gap = \"0s\"\n\
+         retry = {retry}\n[http]\n{http}public_url = \"https://nurture.example\"\n"
+    )
 }
 
 /// `nurture --config nurture.toml ARGS` in `dir`, on the database `url`.

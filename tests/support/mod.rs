@@ -22,6 +22,25 @@ impl Drop for Kill {
     }
 }
 
+/// One HTTP/1.1 request to 127.0.0.1:`port` on a fresh connection: the
+/// status code (0 when nothing answers) and the whole response.
+pub fn request(port: u16, method: &str, path: &str, headers: &str, body: impl AsRef<[u8]>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let body = body.as_ref();
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // A server may answer (413) and close before reading a large body.
+    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let code = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

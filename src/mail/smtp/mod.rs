@@ -42,8 +42,8 @@ impl Smtp {
         })
     }
 
-    /// Whether the server answers (and accepts our credentials); `run`
-    /// refuses to start otherwise.
+    /// Whether the server answers (and accepts our credentials): checked
+    /// when `run` starts, and to probe a server that was down.
     pub async fn check(&self) -> Result<(), String> {
         match tokio::time::timeout(SEND_DEADLINE, self.pool.check()).await {
             Ok(Ok(())) => Ok(()),
@@ -60,6 +60,13 @@ impl Smtp {
 }
 
 #[async_trait]
+impl super::health::Probe for Smtp {
+    async fn probe(&self) -> Result<(), String> {
+        self.check().await
+    }
+}
+
+#[async_trait]
 impl Mailer for Smtp {
     async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
         let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
@@ -67,7 +74,7 @@ impl Mailer for Smtp {
         let bytes = message.formatted();
         match self.pool.send(message.envelope(), &bytes, SEND_DEADLINE).await {
             Ok(()) => Ok(()),
-            Err(Failure::Io(e)) => Err(SendError::Retry(e)),
+            Err(Failure::Io(e)) => Err(SendError::Unreachable(e)),
             Err(Failure::Unknown(e)) => Err(SendError::Unknown(e)),
             Err(Failure::Smtp(e)) => Err(classify(&e)),
         }
