@@ -26,6 +26,8 @@ pub enum Counter {
     Retries,
     RemindersSent,
     DigestsSent,
+    /// Pauses stored (the `campaign` label is the campaign, or `all`).
+    Pauses,
 }
 
 impl Counter {
@@ -39,6 +41,7 @@ impl Counter {
             Counter::Retries => "nurture_retries_total",
             Counter::RemindersSent => "nurture_reminders_sent_total",
             Counter::DigestsSent => "nurture_digests_sent_total",
+            Counter::Pauses => "nurture_pauses_total",
         }
     }
 }
@@ -72,6 +75,11 @@ pub fn backlog(due_now: i64, active_enrolments: i64, open_tasks: i64) {
     metrics::gauge!("nurture_due_backlog").set(due_now as f64);
     metrics::gauge!("nurture_active_enrolments").set(active_enrolments as f64);
     metrics::gauge!("nurture_open_tasks").set(open_tasks as f64);
+}
+
+/// 1 while sending is paused for `scope` (a campaign, or `all`).
+pub fn paused(scope: &str, paused: bool) {
+    metrics::gauge!("nurture_paused", "scope" => scope.to_string()).set(if paused { 1.0 } else { 0.0 });
 }
 
 /// 1 while the SMTP server answers, 0 while it is known down.

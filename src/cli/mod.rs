@@ -1,6 +1,7 @@
 //! The `nurture` command line. Exit codes (README, *Commands*): 0 success, 1 invalid
 //! input, 2 bad command line (clap's own code), 3 environment failure.
 
+mod campaigns;
 mod check;
 mod db;
 mod forecast;
@@ -80,6 +81,11 @@ pub enum Command {
     Suppress { email: String },
     /// Lift a suppression
     Unsuppress { email: String },
+    /// Campaigns: their state, and pausing or resuming their sending
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
     /// Rep tasks
     Tasks {
         #[command(subcommand)]
@@ -117,6 +123,16 @@ pub enum LeadsCommand {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum LeadEvent {
     Replied,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignsCommand {
+    /// Each campaign: enabled, disabled or paused (by whom, since when, why)
+    List,
+    /// Hold back a campaign's sending; its due steps wait and go out once on resume
+    Pause { id: String },
+    /// Lift a campaign's pause, or with `all` the pause of all sending
+    Resume { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +211,11 @@ async fn dispatch(cli: Cli) -> ExitCode {
         },
         Command::Suppress { email } => leads::suppress(config, email, true, now).await,
         Command::Unsuppress { email } => leads::suppress(config, email, false, now).await,
+        Command::Campaigns { command } => match command {
+            CampaignsCommand::List => campaigns::list(config, now).await,
+            CampaignsCommand::Pause { id } => campaigns::pause(config, id, now).await,
+            CampaignsCommand::Resume { id } => campaigns::resume(config, id, now).await,
+        },
         Command::Tasks { command } => match command {
             TasksCommand::List { rep } => tasks::list(config, rep.as_deref(), now).await,
             TasksCommand::Done { id } => tasks::done(config, *id, now).await,

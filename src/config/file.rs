@@ -20,6 +20,7 @@ pub struct ConfigFile {
     pub reminders: RemindersFile,
     pub http: HttpFile,
     pub paths: PathsFile,
+    pub guardrails: GuardrailsFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,4 +89,14 @@ pub struct HttpFile {
 pub struct PathsFile {
     pub campaigns: Option<String>,
     pub templates: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailsFile {
+    pub max_bounce_rate: Option<Spanned<f64>>,
+    pub max_complaint_rate: Option<Spanned<f64>>,
+    pub min_sample: Option<Spanned<u32>>,
+    pub window: Option<S>,
+    pub notify: Option<S>,
 }

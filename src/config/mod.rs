@@ -7,6 +7,7 @@
 //! campaigns and report everything in one run.
 
 mod file;
+pub mod guardrails;
 pub mod reps;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use crate::fields::{Fields, parse_toml};
 use crate::schedule::{Caps, CronSpec};
 use crate::source::Source;
 use file::ConfigFile;
+pub use guardrails::Guardrails;
 pub use reps::Rep;
 
 pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won", "lost", "disqualified"];
@@ -35,6 +37,7 @@ pub struct Config {
     pub tick: TimeDelta,
     pub timezone: Tz,
     pub policy: Policy,
+    pub guardrails: Guardrails,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
     pub reps: Vec<Rep>,
@@ -233,6 +236,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
             .collect(),
         api_token_file: opt_path(raw.http.api_token_file),
     };
+    let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
@@ -245,6 +249,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         tick,
         timezone,
         policy: Policy { caps, retry },
+        guardrails,
         statuses,
         digest,
         reps,

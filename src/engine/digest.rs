@@ -29,7 +29,7 @@ impl Engine {
     pub(super) async fn digests(&self, now: DateTime<Utc>) -> Result<()> {
         // Digests wait for a mail server known down: their timers stay, so
         // they go out at the first tick it answers.
-        if !self.mailer.available().await {
+        if !self.mailer.available().await || self.sending_paused() {
             return Ok(());
         }
         let digest = &self.defs.config.digest;

@@ -110,7 +110,7 @@ impl Engine {
         let followed = async {
             let Some(lead) = self.store.lead(lead_id).await? else { return Ok(()) };
             self.check_exits(&lead, now).await?;
-            for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+            for c in self.acting() {
                 self.sweep(c, now, Some(lead.id), None).await?;
             }
             Ok::<(), EngineError>(())

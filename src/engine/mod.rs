@@ -10,6 +10,7 @@
 mod digest;
 pub mod events;
 mod group;
+mod guard;
 mod leads;
 mod step;
 mod sweep;
@@ -83,6 +84,8 @@ pub struct Engine {
     /// pages): the daemon pings systemd's watchdog only while it moves, so
     /// a tick stuck on a dead database call is still caught.
     progress: AtomicU64,
+    /// Pauses in force (see `guard.rs`), read at each tick and batch.
+    paused: Mutex<guard::Paused>,
     /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
@@ -116,6 +119,7 @@ impl Engine {
             timers: Mutex::new(HashMap::new()),
             stop: tokio::sync::watch::Sender::new(false),
             progress: AtomicU64::new(0),
+            paused: Mutex::new(guard::Paused::default()),
             concurrency: 1,
             slots: tokio::sync::Semaphore::new(1),
             begins: group::Group::new(),
@@ -236,6 +240,7 @@ impl Engine {
     /// Sweeps, due steps, digests; after a stop, what is left waits for
     /// the next tick (or the next process).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<()> {
+        self.refresh_pauses().await?;
         self.sweeps(now).await?;
         if !self.is_stopping() {
             self.run_due(now).await?;
@@ -246,9 +251,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Ids of campaigns that may act: disabled ones hold their enrolments.
+    /// Ids of campaigns that may act: disabled and paused ones hold their
+    /// enrolments.
     fn enabled(&self) -> Vec<String> {
-        self.defs.campaigns.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
+        self.acting().map(|c| c.id.clone()).collect()
     }
 
     /// Tick at `start` and then at every instant something is due, up to
@@ -275,7 +281,7 @@ impl Engine {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+        for c in self.acting() {
             consider(c.enrol.cron.next_after(now, c.enrol.timezone));
         }
         for zone in self.digest_zones() {
@@ -293,6 +299,17 @@ impl Engine {
             // A mail server known down: what is due waits for it (see
             // `mail/health.rs`), attempted once it answers.
             if !self.mailer.available().await {
+                break;
+            }
+            // A pause stored meanwhile (a guardrail, another replica, the
+            // CLI) holds from the next batch; the database refuses the
+            // attempts of this one already.
+            self.refresh_pauses().await?;
+            if self.sending_paused() {
+                break;
+            }
+            let campaigns: Vec<String> = campaigns.iter().filter(|c| !self.campaign_paused(c)).cloned().collect();
+            if campaigns.is_empty() {
                 break;
             }
             let due = self.store.due(now, &campaigns, batch(self.concurrency)).await?;

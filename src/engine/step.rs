@@ -154,10 +154,13 @@ impl Engine {
         let _slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
         // While the server is known down, or once the engine stops, the
         // step is not attempted: it stays due and spends no retry.
-        if !self.mailer.available().await || !self.paced().await {
+        if self.campaign_paused(&c.id) || !self.mailer.available().await || !self.paced().await {
             return Ok((None, false));
         }
         let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
+            if self.refused_by_pause(c).await? {
+                return Ok((None, false));
+            }
             // Attempted before (a crash or another replica): never twice.
             return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
         };
@@ -192,9 +195,25 @@ impl Engine {
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                not_sent(
-                    self.finish(Some(id), c, d, lead, outcome(State::Bounced, &why, &message.subject, now), next).await,
-                )
+                let bounced = outcome(State::Bounced, &why, &message.subject, now);
+                let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
+                self.check_bounce_rate(c, now).await?;
+                not_sent(ended)
+            }
+            Err(SendError::Refused(why)) => {
+                // Every send would meet this: all sending pauses; the step
+                // waits for the resume, due at once, its lead not at fault.
+                tracing::error!(
+                    campaign = c.id,
+                    step = step.id,
+                    lead_id = lead.id,
+                    reason = why,
+                    "SMTP refused our sending."
+                );
+                self.store.retry_later(id, d, &why, now).await?;
+                let reason = format!("the SMTP server refused our sending: {why}");
+                self.pause(crate::store::pauses::ALL, &reason, "guardrail", now).await?;
+                Ok((None, false))
             }
             Err(ref e @ (SendError::Retry(ref why) | SendError::Unreachable(ref why) | SendError::Halt(ref why))) => {
                 let halt = matches!(e, SendError::Halt(_));
@@ -233,6 +252,15 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+impl Engine {
+    /// Whether an attempt the database refused was refused for a pause
+    /// (the step then waits) rather than found attempted before.
+    pub(super) async fn refused_by_pause(&self, c: &Campaign) -> Result<bool> {
+        self.refresh_pauses().await?;
+        Ok(self.campaign_paused(&c.id))
     }
 }
 

@@ -24,7 +24,7 @@ impl Engine {
     /// the last one (see [`Since`]); the first sweep of a campaign, and the
     /// first after its audience changed, looks at all of them.
     pub(super) async fn sweeps(&self, now: DateTime<Utc>) -> Result<()> {
-        for c in self.defs.campaigns.iter().filter(|c| c.enabled) {
+        for c in self.acting() {
             let timer = format!("sweep:{}", c.id);
             let last_fire = c.enrol.cron.last_at_or_before(now, c.enrol.timezone);
             let Some((from, note)) = self.fired(&timer, last_fire, now).await? else { continue };

@@ -29,6 +29,9 @@ impl Engine {
     ) -> Result<Ended> {
         let Action::Task { assign, due, .. } = &step.action else { return Ok(None) };
         let Some((id, _)) = self.begin(d, Kind::Task, now).await? else {
+            if self.refused_by_pause(c).await? {
+                return Ok(None);
+            }
             return self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await;
         };
         let Some(rep) = self.assignee(assign, lead, now).await? else {

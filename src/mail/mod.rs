@@ -34,6 +34,11 @@ pub enum SendError {
     /// (README, *Behaviour decisions*).
     #[error("refused: {0}")]
     Halt(String),
+    /// Our sending is refused as such (a 5.7.x policy or blocklist reply,
+    /// or authentication): every send would meet it, so all sending pauses
+    /// (guardrails) until ops lift it; the step waits, not the lead's fault.
+    #[error("sending refused: {0}")]
+    Refused(String),
     /// The message was handed over but the server's verdict never came
     /// (connection lost, no answer): it may have been delivered, so it is
     /// recorded `uncertain` and never sent again.

@@ -90,7 +90,8 @@ pub struct Touch {
 pub trait Deliveries: Send + Sync {
     /// Record an attempt before acting: (delivery id, attempt number), or
     /// `None` if this step of this enrolment was attempted before and is
-    /// not waiting for a retry (it must not be repeated).
+    /// not waiting for a retry (it must not be repeated), or its campaign
+    /// (or all sending) is paused.
     async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
         Ok(self.begin_deliveries(&[(due.clone(), kind)], now).await?.pop().flatten())
     }
@@ -113,6 +114,8 @@ pub trait Deliveries: Send + Sync {
     ) -> Result<HashMap<i64, Vec<DateTime<Utc>>>>;
     /// The lead's last `limit` touches, newest first.
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>>;
+    /// A campaign's marketing emails (sent, bounced) finished since `since`.
+    async fn email_outcomes(&self, campaign: &str, since: DateTime<Utc>) -> Result<(i64, i64)>;
 }
 
 #[async_trait]
@@ -122,13 +125,18 @@ impl Deliveries for Database {
         // other state means "attempted before".
         let mut found: HashMap<i64, (i64, i64)> = HashMap::new();
         for chunk in steps.chunks(500) {
+            // A paused campaign (or all sending) records no attempt: the
+            // pause and the attempt are judged in one statement, so no
+            // replica attempts anything once a pause is stored.
             let sql = format!(
                 "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
-                 created_at, updated_at) VALUES {} \
+                 created_at, updated_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
+                 'sending', 1, $1, $1 FROM (VALUES {}) AS v \
+                 WHERE NOT EXISTS (SELECT 1 FROM pauses p WHERE p.scope IN ('all', v.column3)) \
                  ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
                  attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
                  WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
-                value_rows(2, chunk.len(), 5, ", 'sending', 1, $1, $1")
+                value_rows(2, chunk.len(), 5, "")
             );
             let mut q = Sql::dynamic(sql).bind(now);
             for (due, kind) in chunk {
@@ -234,6 +242,22 @@ impl Deliveries for Database {
             }
         }
         Ok(out)
+    }
+
+    async fn email_outcomes(&self, campaign: &str, since: DateTime<Utc>) -> Result<(i64, i64)> {
+        let q = Sql::new(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE updated_at >= $2 AND campaign = $1 \
+             AND kind = 'email' AND state IN ('sent', 'bounced') GROUP BY state",
+        );
+        let (mut sent, mut bounced) = (0, 0);
+        for r in self.conn().await?.fetch_all(q.bind(campaign).bind(since)).await? {
+            let n: i64 = r.get("n")?;
+            match r.get::<String>("state")?.as_str() {
+                "sent" => sent = n,
+                _ => bounced = n,
+            }
+        }
+        Ok((sent, bounced))
     }
 
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>> {

@@ -1,7 +1,8 @@
 //! Persistence, one file per concept: [`leads`] (and suppressions),
 //! [`audience`] (sweep queries), [`enrolments`], [`deliveries`] (the
 //! contact history), [`tasks`], [`timers`] (and replicas' claims),
-//! [`report`] (status counts) and [`copy`] (forecast's scratch copy). Each
+//! [`pauses`] (sending held back), [`report`] (status counts) and [`copy`]
+//! (forecast's scratch copy). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -16,6 +17,7 @@ pub mod copy;
 pub mod deliveries;
 pub mod enrolments;
 pub mod leads;
+pub mod pauses;
 mod postgres;
 pub mod report;
 mod sql;
@@ -32,6 +34,7 @@ pub use copy::{Copied, Copying, Table};
 pub use deliveries::{Deliveries, Finish, Kind, Outcome, State, Touch};
 pub use enrolments::{Due, DueLead, Enrolments, Next};
 pub use leads::{Leads, NewLead};
+pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
@@ -56,7 +59,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything nurture keeps, on SQLite or PostgreSQL.
 #[async_trait]
-pub trait Store: Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Reports + Copying {
+pub trait Store: Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
 }

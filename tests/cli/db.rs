@@ -167,3 +167,28 @@ fn hostile_lead_fields_are_stored_verbatim_and_escaped_in_html() {
     assert!(status["active_enrolments"].as_i64().unwrap() >= 2, "{status}");
     assert_eq!(p.run(&["preview", "speed-to-lead", "--step", "welcome", "--lead", "ana@acme.test"]).code, 0);
 }
+
+#[test]
+fn campaigns_are_listed_paused_and_resumed_by_hand() {
+    let p = Project::bundled();
+    let list = p.run(&["campaigns", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("winback") && list.stdout.contains("enabled"), "{}", list.stdout);
+    let unknown = p.run(&["campaigns", "pause", "winbak"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("unknown campaign \"winbak\"") && unknown.stderr.contains("winback"));
+
+    assert_eq!(p.run(&["campaigns", "pause", "winback"]).code, 0);
+    let list = p.run(&["campaigns", "list"]).stdout;
+    let line = list.lines().find(|l| l.starts_with("winback")).unwrap();
+    assert!(line.contains("paused by hand since"), "{list}");
+    assert!(p.run(&["campaigns", "pause", "winback"]).stdout.contains("already paused"));
+
+    assert_eq!(p.run(&["campaigns", "pause", "all"]).code, 0);
+    assert!(p.run(&["campaigns", "list"]).stdout.starts_with("ALL SENDING PAUSED"), "the sending pause comes first");
+    assert!(p.run(&["campaigns", "resume", "all"]).stdout.contains("resumed"));
+    assert!(p.run(&["campaigns", "resume", "winback"]).stdout.contains("resumed"));
+    let list = p.run(&["campaigns", "list"]).stdout;
+    assert!(!list.contains("paused"), "{list}");
+    assert!(p.run(&["campaigns", "resume", "winback"]).stdout.contains("was not paused"));
+}

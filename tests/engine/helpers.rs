@@ -28,6 +28,11 @@ pub struct Recorder {
     pub sent: Mutex<Vec<Outgoing>>,
     /// Failures returned by the next sends, in order.
     pub failures: Mutex<VecDeque<SendError>>,
+    /// Addresses answered with a bounce.
+    pub bounce: Mutex<std::collections::HashSet<String>>,
+    /// Once this many messages were accepted, refuse ours (5.7.1) to
+    /// addresses at x.test, the leads.
+    pub refuse_after: Mutex<Option<usize>>,
 }
 
 impl Sink for Recorder {
@@ -41,6 +46,13 @@ impl Mailer for Recorder {
     async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
         if let Some(e) = self.failures.lock().unwrap().pop_front() {
             return Err(e);
+        }
+        if self.bounce.lock().unwrap().contains(&m.to) {
+            return Err(SendError::Bounce("550 5.1.1 no such user".into()));
+        }
+        let refusing = self.refuse_after.lock().unwrap().is_some_and(|n| self.sent.lock().unwrap().len() >= n);
+        if refusing && m.to.ends_with("@x.test") {
+            return Err(SendError::Refused("554 5.7.1 message refused by policy".into()));
         }
         self.sent.lock().unwrap().push(m.clone());
         Ok(())

@@ -4,6 +4,7 @@
 mod delivery;
 mod enrolment;
 mod forecast;
+mod guardrails;
 mod helpers;
 mod replicas;
 mod tasks;

@@ -81,13 +81,17 @@ impl Mailer for Smtp {
     }
 }
 
-/// 550, 551 and 553 are about the recipient: bounce and suppress. Other
-/// permanent replies (auth, policy) are ours to fix: halt. The rest
-/// (4xx, connection) are worth another try.
+/// 550, 551 and 553 are about the recipient: bounce and suppress, unless
+/// the enhanced code says our message or server is refused (5.7.x: policy,
+/// spam, blocklist), which, like an authentication failure (530, 534, 535,
+/// 538), pauses all sending. Other permanent replies are ours to fix:
+/// halt. The rest (4xx, connection) are worth another try.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let text = e.to_string();
     match e.status() {
         Some(code) if e.is_permanent() => match code.to_string().as_str() {
+            _ if text.contains("5.7.") => SendError::Refused(text),
+            "530" | "534" | "535" | "538" => SendError::Refused(text),
             "550" | "551" | "553" => SendError::Bounce(text),
             _ => SendError::Halt(text),
         },
