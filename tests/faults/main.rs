@@ -11,6 +11,7 @@ mod support;
 
 mod crash;
 mod database;
+mod guardrails;
 mod outbox;
 mod reload;
 mod signals;

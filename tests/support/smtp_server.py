@@ -9,7 +9,9 @@ every accepted message is written to OUTDIR/NNNNN.eml. For `slow`
 recipients the first message is written but the reply waits 30 s, so a
 client can be killed between the two. While a file OUTDIR.busy exists
 every transaction is refused at MAIL with 451 (a burst of temporary
-failures). DELAY_MS holds every reply to DATA that
+failures). While a file OUTDIR.policy-after holding a number N exists,
+once N messages were accepted every recipient at x.test is refused with
+554 5.7.1 (our sending refused by policy; other domains still pass). DELAY_MS holds every reply to DATA that
 long (a server that is not instant, so concurrent clients overlap). Prints `ready`
 once listening; exits on SIGTERM.
 """
@@ -29,6 +31,7 @@ class Handler:
         self.tried = set()
         self.held = set()
         self.count = itertools.count()
+        self.accepted = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if os.path.exists(self.out.rstrip("/") + ".busy"):
@@ -38,6 +41,11 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
+        policy = self.out.rstrip("/") + ".policy-after"
+        if address.endswith("@x.test") and os.path.exists(policy):
+            with open(policy) as f:
+                if self.accepted >= int(f.read().strip() or 0):
+                    return "554 5.7.1 message refused by policy"
         if local.startswith("bounce"):
             return "550 5.1.1 no such user here"
         if local.startswith("flaky") and address not in self.tried:
@@ -51,6 +59,7 @@ class Handler:
         with open(path + ".tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path)
+        self.accepted += 1
         slow = [r for r in envelope.rcpt_tos if r.split("@")[0].startswith("slow") and r not in self.held]
         if slow:
             self.held.update(slow)
