@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{PgDatabase, header, received};
+use crate::support::{Kill, PgDatabase, header, received};
 use crate::{POOL, drip, nurture, scene, start, wait};
 
 const OPS: &str = "ops@ops.test";
@@ -20,6 +20,14 @@ fn guarded(dir: &Path, smtp_port: u16, sample: u32) {
     let guardrails =
         format!("[guardrails]\nmax_bounce_rate = 0.1\nmin_sample = {sample}\nwindow = \"1d\"\nnotify = \"{OPS}\"\n");
     std::fs::write(dir.join("nurture.toml"), config + &guardrails).unwrap();
+}
+
+/// Two `nurture run` replicas on `url`, then the leads imported.
+fn two_replicas(dir: &Path, url: &str) -> (Kill, Kill) {
+    assert!(nurture(dir, url, &["migrate"]).status().unwrap().success());
+    let replicas = (start(dir, url, "a"), start(dir, url, "b"));
+    assert!(nurture(dir, url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    replicas
 }
 
 fn campaigns_list(dir: &Path, url: &str) -> String {
@@ -49,10 +57,7 @@ async fn a_policy_refusal_pauses_both_replicas_and_resume_all_sends_the_rest_onc
     let policy = std::path::PathBuf::from(format!("{}.policy-after", inbox.display()));
     std::fs::write(&policy, "20").unwrap();
     let url = db.url.clone();
-    assert!(nurture(dir, &url, &["migrate"]).status().unwrap().success());
-    let mut a = start(dir, &url, "a");
-    let mut b = start(dir, &url, "b");
-    assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    let (mut a, mut b) = two_replicas(dir, &url);
 
     let (d, u) = (dir.to_path_buf(), url.clone());
     wait(dir, "the sending pause", 30, move || campaigns_list(&d, &u).starts_with("ALL SENDING PAUSED")).await;
@@ -88,10 +93,7 @@ async fn a_bounce_rate_past_the_limit_pauses_the_campaign_on_both_replicas() {
     let (dir, inbox) = (scene.dir(), &scene.inbox);
     guarded(dir, scene.port, 20);
     let url = db.url.clone();
-    assert!(nurture(dir, &url, &["migrate"]).status().unwrap().success());
-    let mut a = start(dir, &url, "a");
-    let mut b = start(dir, &url, "b");
-    assert!(nurture(dir, &url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    let (mut a, mut b) = two_replicas(dir, &url);
 
     let (d, u) = (dir.to_path_buf(), url.clone());
     wait(dir, "the campaign's pause", 30, move || {
