@@ -136,7 +136,7 @@ fn a_second_daemon_on_the_same_sqlite_file_is_refused_and_the_first_carries_on()
 }
 
 #[test]
-fn a_task_reminder_goes_out_at_once_and_its_done_link_closes_the_task() {
+fn a_task_reminder_goes_out_at_once_and_its_done_link_asks_before_closing_the_task() {
     let d = start_bundled();
     // speed-to-lead: the rep's task reminder goes out at once, the welcome
     // email ten minutes later.
@@ -150,11 +150,15 @@ fn a_task_reminder_goes_out_at_once_and_its_done_link_closes_the_task() {
     let done = reminder.lines().find_map(|l| l.strip_prefix("Mark it done: ")).expect("a done link").trim().to_string();
     let done = d.path(&done);
     assert_eq!(http(d.port, "GET", &done.replace("/done", "x/done"), "").0, 404, "altered token");
-    let open = nurture(&d.dir, &["tasks", "list"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&open.stdout).contains("Call Ana"), "open before the link is used");
-    assert_eq!(http(d.port, "GET", done, "").0, 200);
-    let tasks = nurture(&d.dir, &["tasks", "list"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&tasks.stdout).contains("no open tasks"));
+    let open = || String::from_utf8_lossy(&nurture(&d.dir, &["tasks", "list"]).output().unwrap().stdout).into_owned();
+    assert!(open().contains("Call Ana"), "open before the link is used");
+    // A mail scanner opening the link closes nothing: the page asks.
+    let (code, page) = http(d.port, "GET", done, "");
+    assert!(code == 200 && page.contains("Call Ana") && page.contains("<form method=\"post\""), "{page}");
+    assert!(open().contains("Call Ana"), "a GET leaves the task open");
+    assert_eq!(http(d.port, "POST", done, "").0, 200, "the confirm button");
+    assert!(open().contains("no open tasks"));
+    assert!(http(d.port, "POST", done, "").1.contains("already marked as done"));
 }
 
 #[test]

@@ -31,7 +31,7 @@ impl FromRef<AppState> for Current {
 pub fn router(state: AppState) -> Router {
     let links = Router::new()
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
-        .route("/t/{token}/done", get(pages::task_done))
+        .route("/t/{token}/done", get(pages::task_page).post(pages::task_done))
         .route_layer(axum::middleware::from_fn_with_state(limit::shared(), limit::limit));
     Router::new()
         .merge(links)

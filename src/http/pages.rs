@@ -56,6 +56,32 @@ pub async fn unsubscribe(State(engine): State<Current>, Path(token): Path<String
     page(StatusCode::OK, "You are unsubscribed", "<p>You will not receive these emails again.</p>")
 }
 
+/// GET: the task and a confirm button. A GET changes nothing: corporate
+/// mail scanners open every link in a message before the rep does, and a
+/// task closed by a scanner is a lead neglected.
+pub async fn task_page(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    let e = current(&engine);
+    let Some(task_id) = e.links().done_task(&token) else { return not_found() };
+    match e.store().task(task_id).await {
+        Ok(Some(t)) if t.done_at.is_some() => already_done(),
+        Ok(Some(t)) => {
+            let lead =
+                if t.company.is_empty() { t.lead_name.clone() } else { format!("{} ({})", t.lead_name, t.company) };
+            let body = format!(
+                "<p><strong>{}</strong></p><p>{} &lt;{}&gt;</p><form method=\"post\" action=\"done\">\
+                 <button type=\"submit\">Mark as done</button></form>",
+                escape(&t.text),
+                escape(&lead),
+                escape(&t.lead_email)
+            );
+            page(StatusCode::OK, "Task", &body)
+        }
+        Ok(None) => not_found(),
+        Err(_) => unavailable(),
+    }
+}
+
+/// POST: the confirm button.
 pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>) -> Page {
     let e = current(&engine);
     let Some(task_id) = e.links().done_task(&token) else { return not_found() };
@@ -64,8 +90,16 @@ pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>)
             tracing::info!(task = task_id, "Task done.");
             page(StatusCode::OK, "Task done", "<p>Marked as done. Thank you.</p>")
         }
-        Ok(Some((_, false))) => page(StatusCode::OK, "Task done", "<p>This task was already marked as done.</p>"),
+        Ok(Some((_, false))) => already_done(),
         Ok(None) => not_found(),
         Err(_) => unavailable(),
     }
+}
+
+fn already_done() -> Page {
+    page(StatusCode::OK, "Task done", "<p>This task was already marked as done.</p>")
+}
+
+fn escape(text: &str) -> String {
+    handlebars::html_escape(text)
 }
