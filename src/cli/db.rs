@@ -62,12 +62,9 @@ impl Db {
     }
 }
 
+/// Every database command migrates first, so the first one on a new
+/// database just works.
 pub async fn open(config: Option<&Path>, now: DateTime<Utc>) -> Result<Db, Failure> {
-    open_with(config, now, true).await
-}
-
-/// `migrate: false` for read-only commands (`forecast`).
-pub async fn open_with(config: Option<&Path>, now: DateTime<Utc>, migrate: bool) -> Result<Db, Failure> {
     let (defs, diags) = Definitions::load(config, now);
     if diags.has_errors() {
         eprint!("{diags}");
@@ -76,9 +73,7 @@ pub async fn open_with(config: Option<&Path>, now: DateTime<Utc>, migrate: bool)
     let store = crate::store::open(&defs.config.database.url, defs.config.database.max_connections)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", defs.config.database.url)))?;
-    if migrate {
-        store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
-    }
+    store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
     let links = Links::new(&defs.config.http.public_url, &crate::secret::load(&defs.config).unwrap_or_default());
     let events = Arc::new(Collect::default());
     let engine = Engine::new(Arc::new(defs), store, Arc::new(Discard), links, events.clone());

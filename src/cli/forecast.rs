@@ -1,5 +1,6 @@
 //! `nurture forecast --days N`: what the live database would produce in the
-//! next N days, per day, campaign and step. Read-only: the live state is
+//! next N days, per day, campaign and step. Read-only (but for creating the
+//! tables of a new database, as every database command does): the live state is
 //! copied page by page into a scratch database and the real engine runs
 //! there on a virtual clock, so caps, windows and sweeps are all counted
 //! exactly as `run` would apply them.
@@ -44,7 +45,9 @@ impl Sink for Tally {
 
 pub async fn run(config: Option<&Path>, days: u32, now: DateTime<Utc>) -> Result<(), Failure> {
     let now = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
-    let live = db::open_with(config, now, false).await?;
+    // Migrated like every database command: on a new database there is
+    // nothing to forecast, which is an answer, not an error.
+    let live = db::open(config, now).await?;
     let scratch_dir = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
     let scratch = Database::scratch(&scratch_dir.path().join("forecast.db")).await.map_err(db_error)?;
     scratch.migrate().await.map_err(db_error)?;
@@ -59,6 +62,7 @@ pub async fn run(config: Option<&Path>, days: u32, now: DateTime<Utc>) -> Result
     let counts = tally.0.lock().map(|t| t.clone()).unwrap_or_default();
     if counts.is_empty() {
         println!("nothing would happen in the next {days} day(s)");
+        return Ok(());
     }
     println!("{:<10}  {:<20}  {:<20}  {:<8}  {:>6}", "day (UTC)", "campaign", "step", "what", "count");
     for ((day, campaign, step, kind), n) in counts {

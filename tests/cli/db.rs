@@ -192,3 +192,11 @@ fn campaigns_are_listed_paused_and_resumed_by_hand() {
     assert!(!list.contains("paused"), "{list}");
     assert!(p.run(&["campaigns", "resume", "winback"]).stdout.contains("was not paused"));
 }
+
+#[test]
+fn forecast_on_a_new_database_says_there_is_nothing_to_forecast() {
+    let p = Project::bundled();
+    let run = p.run(&["forecast", "--days", "7"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "nothing would happen in the next 7 day(s)", "one line, no empty table");
+}
