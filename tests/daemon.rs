@@ -200,6 +200,13 @@ fn the_api_needs_its_token_and_enrols_and_exits_at_once() {
 #[test]
 fn metrics_serve_the_documented_series() {
     let d = start_bundled();
+    // Every documented counter is there from start-up, at 0 until used.
+    let (_, first) = http(d.port, "GET", "/metrics", "");
+    for line in
+        ["nurture_digests_sent_total 0", "nurture_emails_sent_total{campaign=\"winback\"} 0", "nurture_smtp_up 1"]
+    {
+        assert!(first.contains(line), "{line} missing at start-up:\n{first}");
+    }
     // An enrolment and a task made by this daemon (Ana's came from the CLI).
     let lead = r#"{"email": "cy@cog.test", "status": "new", "owner": "rep@sales.test"}"#;
     assert_eq!(api(d.port, "/api/leads", TOKEN, lead).0, 200);

@@ -69,6 +69,10 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());
         move |d: Definitions| daemon::engine(d, store.clone(), mailer.clone(), links.clone())
     };
+    crate::telemetry::zero(defs.campaigns.iter().map(|c| c.id.as_str()));
+    if c.mail.transport == Transport::Outbox {
+        crate::telemetry::smtp_up(true);
+    }
     let engine = Arc::new(RwLock::new(Arc::new(make(defs))));
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match c.http.bind {

@@ -153,6 +153,7 @@ fn reloaded(reload: &impl Fn() -> Option<Engine>) -> Option<Engine> {
 /// marker `systemctl reload` waits for).
 fn swap(engine: &Current, old: &Engine, new: Engine) {
     let (added, removed, changed) = diff(old.defs(), new.defs());
+    crate::telemetry::zero(added.iter().map(String::as_str));
     tracing::info!(?added, ?removed, ?changed, campaigns = new.defs().campaigns.len(), "Definitions reloaded.");
     if let Ok(mut w) = engine.write() {
         *w = Arc::new(new);

@@ -175,7 +175,7 @@ impl Sink for LogSink {
         count(&e);
         let (campaign, step, lead_id) = (e.campaign.as_deref(), e.step.as_deref(), e.lead_id);
         let (to, reason) = (e.to.as_deref(), e.reason.as_deref());
-        let duration_ms = e.elapsed.0.map(|d| d.as_secs_f64() * 1000.0);
+        let duration_ms = e.elapsed.0.map(telemetry::ms);
         match e.event {
             Kind::Enrolled => tracing::info!(campaign, lead_id, "Lead enrolled."),
             Kind::Email => tracing::info!(campaign, step, lead_id, duration_ms, "Email sent."),
@@ -193,7 +193,7 @@ impl Sink for LogSink {
 
     fn swept(&self, campaign: &str, full: bool, enrolled: usize, elapsed: std::time::Duration) {
         telemetry::sweep_seconds(elapsed.as_secs_f64());
-        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let duration_ms = telemetry::ms(elapsed);
         tracing::info!(campaign, full, enrolled, duration_ms, "Sweep done.");
     }
 }

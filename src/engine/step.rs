@@ -238,7 +238,7 @@ impl Engine {
                             lead_id = lead.id,
                             reason = why,
                             attempt,
-                            duration_ms = elapsed.as_secs_f64() * 1000.0,
+                            duration_ms = crate::telemetry::ms(elapsed),
                             "Temporary failure; will retry."
                         );
                         self.store.retry_later(id, d, why, now + *wait).await?;
