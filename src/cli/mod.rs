@@ -172,7 +172,8 @@ impl Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging(log_format(&cli));
+    let format = log_format(&cli);
+    logging(format);
     // The daemon serves HTTP beside its tick loop; the other commands are
     // one sequence of queries, fastest on one thread (see README).
     let mut builder = match cli.command {
@@ -186,15 +187,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    runtime.block_on(dispatch(cli))
+    runtime.block_on(dispatch(cli, format))
 }
 
-async fn dispatch(cli: Cli) -> ExitCode {
+async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
     let now = chrono::Utc::now();
     let config = cli.config.as_deref();
     let result = match &cli.command {
         Command::Run => run::run(config).await,
-        Command::Check => check::run(config, now),
+        Command::Check => check::run(config, now, format == LogFormat::Json),
         Command::Preview { campaign, step, lead } => {
             preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
         }
@@ -228,8 +229,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             let text = f.to_string();
-            if !text.is_empty() {
-                eprintln!("{}", text.trim_end());
+            match format {
+                _ if text.is_empty() => {}
+                LogFormat::Json => tracing::error!(error = text.trim_end(), "Command failed."),
+                LogFormat::Human => eprintln!("{}", text.trim_end()),
             }
             ExitCode::from(f.code())
         }

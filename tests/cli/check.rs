@@ -154,3 +154,24 @@ fn the_demo_configuration_passes_check() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn under_json_logs_check_writes_only_json_lines() {
+    let p = Project::fixture();
+    let ok = p.run(&["--log-format", "json", "check"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.is_empty(), "no plain line on stdout: {}", ok.stdout);
+    let lines: Vec<serde_json::Value> =
+        ok.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["message"] == "Check passed." && l["campaigns"] == 3), "{}", ok.stderr);
+
+    p.edit("campaigns/drip.toml", "min_age = \"1d\"", "min_age = \"soon\"");
+    let bad = p.run(&["--log-format", "json", "check"]);
+    assert_eq!(bad.code, 1);
+    let lines: Vec<serde_json::Value> =
+        bad.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let problem = lines.iter().find(|l| l["message"] == "Check found a problem.").expect("the problem, as JSON");
+    let at = p.at("campaigns/drip.toml", "\"soon\"");
+    assert!(problem["problem"].as_str().unwrap().starts_with(&at), "{at} {problem}");
+    assert!(lines.iter().any(|l| l["message"] == "Command failed."), "{}", bad.stderr);
+}
