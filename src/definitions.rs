@@ -161,8 +161,16 @@ impl Definitions {
     /// Templates of campaigns that failed to load, and unused ones, still
     /// get their variables checked, so one `check` run shows everything.
     fn lint_all_files(&self, now: DateTime<Utc>, diags: &mut Diagnostics) {
-        let Some(c) = self.campaigns.first() else { return };
-        let Some(step) = c.steps.first() else { return };
+        // The sample data comes from a campaign; with none loaded (all
+        // broken), from a stand-in, so a template typo still shows now.
+        let stand_in;
+        let (c, step) = match self.campaigns.iter().find_map(|c| c.steps.first().map(|s| (c, s))) {
+            Some(found) => found,
+            None => {
+                stand_in = stand_in_campaign(self.config.timezone);
+                (&stand_in, &stand_in.steps[0])
+            }
+        };
         let mut lead = self.sample_lead(c, now);
         lead.attributes.clear();
         let data = self.email_data(c, step, &lead, &self.sample_unsubscribe_url(), now);
@@ -209,4 +217,32 @@ impl Definitions {
 fn dedup(diags: Diagnostics) -> Diagnostics {
     let mut seen = BTreeSet::new();
     Diagnostics(diags.0.into_iter().filter(|d| seen.insert(d.to_string())).collect())
+}
+
+/// A campaign with one email step, whose only use is the sample data the
+/// templates are linted against when no campaign of the project loaded.
+fn stand_in_campaign(zone: chrono_tz::Tz) -> Campaign {
+    use campaign::{Audience, Enrol, Exit, SendWindow, Zone};
+    let step = Step {
+        id: "step".into(),
+        after: chrono::TimeDelta::zero(),
+        action: Action::Email { template: String::new(), subject: String::new() },
+        line: (1, 1),
+        text_at: (1, 1),
+    };
+    Campaign {
+        id: "campaign".into(),
+        name: "Campaign".into(),
+        enabled: true,
+        file: std::path::PathBuf::new(),
+        audience: Audience { statuses: vec!["nurturing".into()], ..Audience::default() },
+        enrol: Enrol {
+            cron: crate::schedule::CronSpec::parse(campaign::DEFAULT_ENROL_CRON).expect("a valid constant"),
+            timezone: zone,
+            again_after: None,
+        },
+        window: SendWindow { window: crate::schedule::Window::always(), zone: Zone::Lead },
+        exit: Exit { when_status: None, on_reply: true },
+        steps: vec![step],
+    }
 }

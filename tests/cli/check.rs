@@ -175,3 +175,18 @@ fn under_json_logs_check_writes_only_json_lines() {
     assert!(problem["problem"].as_str().unwrap().starts_with(&at), "{at} {problem}");
     assert!(lines.iter().any(|l| l["message"] == "Command failed."), "{}", bad.stderr);
 }
+
+#[test]
+fn a_template_typo_is_reported_even_when_every_campaign_is_broken() {
+    let p = Project::fixture();
+    for file in ["campaigns/drip.toml", "campaigns/lost.toml", "campaigns/nudge.toml"] {
+        p.edit(file, "[audience]", "[audience\n");
+    }
+    p.edit("templates/drip/welcome.txt.hbs", "{{lead.company}}", "{{lead.compnay}}");
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 1);
+    let e = run.errors();
+    let at = p.line_of("templates/drip/welcome.txt.hbs", "lead.compnay");
+    assert!(e.iter().any(|l| l.starts_with(&at) && l.contains("lead.company")), "{at} {e:#?}");
+    assert!(e.iter().filter(|l| l.starts_with("campaigns/")).count() >= 3, "{e:#?}");
+}
