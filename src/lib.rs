@@ -36,6 +36,7 @@ pub mod engine;
 pub mod fields;
 pub mod http;
 pub mod import;
+pub mod inbound;
 pub mod lead;
 pub mod links;
 pub mod mail;
