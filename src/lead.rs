@@ -29,6 +29,10 @@ pub struct Lead {
     /// The last reply recorded, if any.
     #[serde(skip)]
     pub replied_at: Option<DateTime<Utc>>,
+    /// Out of office until then (an automatic reply said so): no step
+    /// is carried out before.
+    #[serde(skip)]
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 fn zone_name<S: serde::Serializer>(tz: &Option<Tz>, s: S) -> Result<S::Ok, S::Error> {
@@ -54,6 +58,7 @@ impl Lead {
             created_at: now - TimeDelta::days(400),
             updated_at: now - TimeDelta::days(200),
             replied_at: None,
+            paused_until: None,
         }
     }
 

@@ -1,6 +1,12 @@
 //! Signed links put in emails: unsubscribe (`/u/TOKEN`) and task done
 //! (`/t/TOKEN/done`). A token is the id and an HMAC-SHA256 of it, so a
 //! forged or altered token is rejected without a database lookup.
+//!
+//! A delivery is named the same way in the Message-ID of its email
+//! (`<d42.TAG@domain>`) and in its signed return path
+//! (`bounces+d42.TAG@domain`), so a reply or a bounce finds its delivery
+//! and a forged one finds nothing. That tag is lower-case hex, because
+//! mail systems may change the case of an address's local part.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +25,7 @@ pub struct Links {
 /// unsubscribe token.
 const UNSUBSCRIBE: &str = "u";
 const TASK: &str = "t";
+const DELIVERY: &str = "d";
 
 impl Links {
     pub fn new(public_url: &str, key: &[u8]) -> Links {
@@ -49,6 +56,87 @@ impl Links {
             mac.verify_truncated_left(&tag).is_ok()
         };
         self.keys.iter().any(signed_by).then_some(id)
+    }
+
+    fn delivery_tag(&self, key: &[u8], id: i64) -> Option<[u8; 8]> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+        mac.update(format!("{DELIVERY}:{id}").as_bytes());
+        let tag = mac.finalize().into_bytes();
+        tag[..8].try_into().ok()
+    }
+
+    /// `d42.0123456789abcdef`: names delivery 42, signed.
+    pub fn delivery_token(&self, delivery_id: i64) -> String {
+        let tag = self.delivery_tag(&self.keys[0], delivery_id).unwrap_or_default();
+        format!("d{delivery_id}.{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    /// The Message-ID of a delivery's email, angle brackets included.
+    pub fn message_id(&self, delivery_id: i64, domain: &str) -> String {
+        format!("<{}@{domain}>", self.delivery_token(delivery_id))
+    }
+
+    /// The signed envelope sender of a delivery's email, from the
+    /// configured `bounces@domain`.
+    pub fn return_path(&self, delivery_id: i64, base: &lettre::Address) -> String {
+        format!("{}+{}@{}", base.user(), self.delivery_token(delivery_id), base.domain())
+    }
+
+    /// The deliveries named by valid tokens anywhere in `text` (a
+    /// Message-ID, a return path, a report quoting either), first seen first.
+    pub fn deliveries_in(&self, text: &str) -> Vec<i64> {
+        let mut found = vec![];
+        let b = text.as_bytes();
+        for (i, _) in text.match_indices(['d', 'D']) {
+            if i > 0 && (b[i - 1].is_ascii_alphanumeric()) {
+                continue;
+            }
+            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let dot = i + 1 + digits;
+            if digits == 0 || digits > 18 || b.get(dot) != Some(&b'.') || b.len() < dot + 17 {
+                continue;
+            }
+            let hex = &text[dot + 1..dot + 17];
+            if b.get(dot + 17).is_some_and(|c| c.is_ascii_alphanumeric()) || !hex.bytes().all(|c| c.is_ascii_hexdigit())
+            {
+                continue;
+            }
+            let Ok(id) = text[i + 1..dot].parse::<i64>() else { continue };
+            let Some(tag) =
+                (0..8).map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()).collect::<Option<Vec<u8>>>()
+            else {
+                continue;
+            };
+            // Constant-time per key, as for links.
+            let valid = self.keys.iter().any(|key| {
+                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
+                mac.update(format!("{DELIVERY}:{id}").as_bytes());
+                mac.verify_truncated_left(&tag).is_ok()
+            });
+            if valid && !found.contains(&id) {
+                found.push(id);
+            }
+        }
+        found
+    }
+
+    /// The leads named by valid unsubscribe tokens in `text` (the links of
+    /// our email, quoted in a reply or returned in a report).
+    pub fn unsubscribed_leads_in(&self, text: &str) -> Vec<i64> {
+        let needle = format!("{}/u/", self.base);
+        let mut found = vec![];
+        for (i, _) in text.match_indices(&needle) {
+            let token: String = text[i + needle.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-' || *c == '_')
+                .collect();
+            if let Some(id) = self.unsubscribe_lead(&token)
+                && !found.contains(&id)
+            {
+                found.push(id);
+            }
+        }
+        found
     }
 
     pub fn unsubscribe_url(&self, lead_id: i64) -> String {
@@ -94,5 +182,21 @@ mod tests {
         let sent_after = rotated.unsubscribe_url(7).rsplit('/').next().unwrap().to_string();
         assert_ne!(sent_after, sent_before, "new links are signed with the new key");
         assert_eq!(Links::new("https://n.example", b"new").unsubscribe_lead(&sent_before), None, "once dropped, gone");
+    }
+
+    #[test]
+    fn deliveries_are_found_in_ids_and_return_paths_and_forgeries_are_not() {
+        let links = Links::new("https://n.example", b"secret");
+        let id = links.message_id(42, "sales.example.com");
+        let rp = links.return_path(43, &"bounces@sales.example.com".parse().unwrap());
+        assert!(rp.starts_with("bounces+d43.") && rp.ends_with("@sales.example.com"), "{rp}");
+        let text =
+            format!("References: {id}\r\nTo: {}\r\nX: <d44.0123456789abcdef@sales.example.com>", rp.to_uppercase());
+        assert_eq!(links.deliveries_in(&text), vec![42, 43], "the forged d44 is not found");
+        assert!(Links::new("x", b"other").deliveries_in(&text).is_empty());
+        let rotated = Links::new("x", b"new").with_previous(vec![b"secret".to_vec()]);
+        assert_eq!(rotated.deliveries_in(&id), vec![42], "ids sent before a rotation still match");
+        let unsubscribe = links.unsubscribe_url(7);
+        assert_eq!(links.unsubscribed_leads_in(&format!("> Unsubscribe: {unsubscribe}\n")), vec![7]);
     }
 }

@@ -103,6 +103,17 @@ pub fn backlog(due_now: i64, active_enrolments: i64, open_tasks: i64) {
     metrics::gauge!("nurture_open_tasks").set(open_tasks as f64);
 }
 
+/// One inbound message handled, by kind (`bounce`, `complaint`,
+/// `auto_reply`, `reply`, `unmatched`).
+pub fn inbound(kind: &str) {
+    metrics::counter!("nurture_inbound_total", "kind" => kind.to_string()).increment(1);
+}
+
+/// 1 while the inbound mailbox is reachable and logged in to.
+pub fn imap_up(up: bool) {
+    metrics::gauge!("nurture_imap_up").set(if up { 1.0 } else { 0.0 });
+}
+
 /// 1 while sending is paused for `scope` (a campaign, or `all`).
 pub fn paused(scope: &str, paused: bool) {
     metrics::gauge!("nurture_paused", "scope" => scope.to_string()).set(if paused { 1.0 } else { 0.0 });

@@ -27,7 +27,9 @@ fn now() -> chrono::DateTime<Utc> {
 
 #[test]
 fn bounces_are_bounces_of_their_severity() {
-    for (folder, severity) in [("bounce-hard", Severity::Hard), ("bounce-soft", Severity::Soft), ("bounce-refused", Severity::Refused)] {
+    for (folder, severity) in
+        [("bounce-hard", Severity::Hard), ("bounce-soft", Severity::Soft), ("bounce-refused", Severity::Refused)]
+    {
         for (name, raw) in corpus(folder) {
             match classify(&raw, now()).verdict {
                 Verdict::Bounce(b) => {
@@ -74,7 +76,10 @@ fn replies_keep_what_the_person_wrote_without_the_quote() {
             panic!("{name}: expected a reply, got {:?}", inbound.verdict);
         };
         assert!(!first_lines.is_empty(), "{name}");
-        assert!(!first_lines.contains('>') && !first_lines.contains("Hi Ana") && !first_lines.contains("Hi Carla"), "{name}: {first_lines}");
+        assert!(
+            !first_lines.contains('>') && !first_lines.contains("Hi Ana") && !first_lines.contains("Hi Carla"),
+            "{name}: {first_lines}"
+        );
     }
 }
 
@@ -90,9 +95,17 @@ fn successes_receipts_and_lists_are_left_alone() {
 fn references_and_recipients_are_read_for_matching() {
     let raw = &corpus("bounce-hard").into_iter().find(|(n, _)| n == "m365-recipient-not-found.eml").unwrap().1;
     let inbound = classify(raw, now());
-    assert!(inbound.references.iter().any(|r| r == "d44.0123456789abcdef@sales.example.com"), "{:?}", inbound.references);
+    assert!(
+        inbound.references.iter().any(|r| r == "d44.0123456789abcdef@sales.example.com"),
+        "{:?}",
+        inbound.references
+    );
     let raw = &corpus("bounce-hard").into_iter().find(|(n, _)| n == "postfix-user-unknown.eml").unwrap().1;
     let inbound = classify(raw, now());
     assert!(inbound.recipients.iter().any(|r| r == "bounces@sales.example.com"), "{:?}", inbound.recipients);
-    assert!(inbound.references.iter().any(|r| r.starts_with("d42.")), "the original's Message-ID: {:?}", inbound.references);
+    assert!(
+        inbound.references.iter().any(|r| r.starts_with("d42.")),
+        "the original's Message-ID: {:?}",
+        inbound.references
+    );
 }

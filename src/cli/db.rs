@@ -11,7 +11,7 @@ use super::Failure;
 use crate::definitions::Definitions;
 use crate::engine::{Engine, Event, Sink};
 use crate::links::Links;
-use crate::mail::Discard;
+use crate::mail::{Discard, Mailer};
 use crate::store::Store;
 
 /// Collects what the engine did, for a one-line summary.
@@ -65,6 +65,16 @@ impl Db {
 /// Every database command migrates first, so the first one on a new
 /// database just works.
 pub async fn open(config: Option<&Path>, now: DateTime<Utc>) -> Result<Db, Failure> {
+    open_with(config, now, |_| Ok(Arc::new(Discard))).await
+}
+
+/// [`open`] with a mailer made from the config, for a command that sends
+/// (`inbound`'s reply notice), and the link keys of earlier rotations.
+pub async fn open_with(
+    config: Option<&Path>,
+    now: DateTime<Utc>,
+    mailer: impl FnOnce(&crate::config::Config) -> Result<Arc<dyn Mailer>, Failure>,
+) -> Result<Db, Failure> {
     let (defs, diags) = Definitions::load(config, now);
     if diags.has_errors() {
         eprint!("{diags}");
@@ -74,9 +84,12 @@ pub async fn open(config: Option<&Path>, now: DateTime<Utc>) -> Result<Db, Failu
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", defs.config.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
-    let links = Links::new(&defs.config.http.public_url, &crate::secret::load(&defs.config).unwrap_or_default());
+    let previous = crate::secret::load_previous(&defs.config).unwrap_or_default();
+    let links = Links::new(&defs.config.http.public_url, &crate::secret::load(&defs.config).unwrap_or_default())
+        .with_previous(previous);
+    let mailer = mailer(&defs.config)?;
     let events = Arc::new(Collect::default());
-    let engine = Engine::new(Arc::new(defs), store, Arc::new(Discard), links, events.clone());
+    let engine = Engine::new(Arc::new(defs), store, mailer, links, events.clone());
     Ok(Db { engine, events })
 }
 

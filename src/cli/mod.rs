@@ -5,6 +5,7 @@ mod campaigns;
 mod check;
 mod db;
 mod forecast;
+mod inbound;
 mod leads;
 mod preview;
 mod run;
@@ -103,6 +104,11 @@ pub enum Command {
     },
     /// Apply database migrations
     Migrate,
+    /// Classify and apply one inbound message (an MTA pipe or a file); print one JSON line
+    Inbound {
+        /// The message (RFC 5322); standard input without it
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +164,10 @@ pub enum Failure {
     /// A value clap could not check (e.g. a malformed --start): exit 2.
     #[error("{0}")]
     Usage(String),
+    /// `inbound`: the database is unreachable; the MTA should try again
+    /// (EX_TEMPFAIL, 75).
+    #[error("{0}")]
+    TempFail(String),
 }
 
 impl Failure {
@@ -166,6 +176,7 @@ impl Failure {
             Failure::Invalid(_) => 1,
             Failure::Environment(_) => 3,
             Failure::Usage(_) => 2,
+            Failure::TempFail(_) => 75,
         }
     }
 }
@@ -224,6 +235,7 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
         Command::Status { json } => status::run(config, *json, now).await,
         Command::Forecast { days } => forecast::run(config, *days, now).await,
         Command::Migrate => db::open(config, now).await.map(|_| println!("database is up to date")),
+        Command::Inbound { file } => inbound::run(config, file.as_deref(), now).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,7 @@ pub struct ConfigFile {
     pub http: HttpFile,
     pub paths: PathsFile,
     pub guardrails: GuardrailsFile,
+    pub inbound: InboundFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +44,7 @@ pub struct MailFile {
     pub from: Option<S>,
     pub reply_to: Option<S>,
     pub postal_address: Option<String>,
+    pub return_path: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,4 +101,14 @@ pub struct GuardrailsFile {
     pub min_sample: Option<Spanned<u32>>,
     pub window: Option<S>,
     pub notify: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundFile {
+    pub imap_url: Option<S>,
+    pub password_file: Option<String>,
+    pub processed_folder: Option<String>,
+    pub poll: Option<S>,
+    pub ooo_pause: Option<S>,
 }

@@ -8,6 +8,7 @@
 
 mod file;
 pub mod guardrails;
+pub mod inbound;
 pub mod reps;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use crate::schedule::{Caps, CronSpec};
 use crate::source::Source;
 use file::ConfigFile;
 pub use guardrails::Guardrails;
+pub use inbound::Inbound;
 pub use reps::Rep;
 
 pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won", "lost", "disqualified"];
@@ -38,6 +40,7 @@ pub struct Config {
     pub timezone: Tz,
     pub policy: Policy,
     pub guardrails: Guardrails,
+    pub inbound: Inbound,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
     pub reps: Vec<Rep>,
@@ -81,6 +84,9 @@ pub struct Mail {
     pub from: lettre::message::Mailbox,
     pub reply_to: Option<lettre::message::Mailbox>,
     pub postal_address: String,
+    /// `bounces@example.com`: each message's envelope sender becomes a
+    /// signed `bounces+TOKEN@example.com` naming its delivery (VERP).
+    pub return_path: Option<lettre::Address>,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +196,17 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         from,
         reply_to,
         postal_address: raw.mail.postal_address.unwrap_or_default(),
+        return_path: raw.mail.return_path.filter(|s| !s.get_ref().trim().is_empty()).and_then(|s| {
+            f.parse(&s, |v| {
+                let a: lettre::Address = v.trim().parse().map_err(|e| {
+                    format!("mail.return_path {v:?} is not an address ({e}); e.g. \"bounces@example.com\"")
+                })?;
+                if a.user().contains('+') {
+                    return Err(format!("mail.return_path {v:?} must not contain '+': nurture adds +TOKEN itself"));
+                }
+                Ok(a)
+            })
+        }),
     };
 
     let tick = duration_or(&mut f, raw.schedule.tick, "15s");
@@ -237,6 +254,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         api_token_file: opt_path(raw.http.api_token_file),
     };
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
+    let inbound = inbound::resolve(raw.inbound, &mut f, base);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
@@ -250,6 +268,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         timezone,
         policy: Policy { caps, retry },
         guardrails,
+        inbound,
         statuses,
         digest,
         reps,

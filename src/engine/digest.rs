@@ -58,7 +58,14 @@ impl Engine {
                 self.emit(Event { event: Ev::Skipped, ..base }.reason("digest template failed to render"));
                 continue;
             };
-            let message = Outgoing { to: email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
+            let message = Outgoing {
+                to: email.clone(),
+                subject,
+                text,
+                html: Some(html),
+                unsubscribe_url: None,
+                ..Default::default()
+            };
             self.mailer.pace().await;
             let (result, elapsed) = self.send(&message).await;
             let base = base.elapsed(elapsed);

@@ -17,6 +17,13 @@ pub enum Kind {
     Digest,
     Exited,
     Skipped,
+    /// Inbound mail (README, *Inbound mail*).
+    Replied,
+    Bounced,
+    Complaint,
+    /// The lead's steps wait for `until` (an automatic reply).
+    Paused,
+    Resumed,
 }
 
 /// The event object of `simulate --json` (README, *Commands*); keys that
@@ -40,6 +47,9 @@ pub struct Event {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// `paused`: until when (RFC 3339, in the lead's zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// For logs only: logs name a lead by id, never by address.
     #[serde(skip)]
     pub lead_id: Option<i64>,
@@ -77,6 +87,7 @@ impl Event {
             subject: None,
             reason: None,
             count: None,
+            until: None,
             lead_id: None,
             elapsed: Elapsed(None),
         }
@@ -123,6 +134,11 @@ impl Event {
         self
     }
 
+    pub fn until(mut self, u: &str) -> Event {
+        self.until = Some(u.to_string());
+        self
+    }
+
     pub fn count(mut self, n: usize) -> Event {
         self.count = Some(n);
         self
@@ -138,6 +154,7 @@ impl Event {
             ("to", &self.to),
             ("subject", &self.subject),
             ("reason", &self.reason),
+            ("until", &self.until),
         ] {
             if let Some(v) = v {
                 out += &format!(" {k}={v:?}");
@@ -184,6 +201,13 @@ impl Sink for LogSink {
             Kind::Digest => tracing::info!(to, count = e.count, duration_ms, "Digest sent."),
             Kind::Exited => tracing::info!(campaign, lead_id, reason, "Enrolment ended."),
             Kind::Skipped => tracing::warn!(campaign, step, lead_id, to, reason, duration_ms, "Step not carried out."),
+            Kind::Replied => tracing::info!(campaign, step, lead_id, to, "The lead replied."),
+            Kind::Bounced => tracing::warn!(campaign, step, lead_id, reason, "A bounce came back by email."),
+            Kind::Complaint => tracing::warn!(campaign, step, lead_id, reason, "The lead marked an email as spam."),
+            Kind::Paused => {
+                tracing::info!(lead_id, until = e.until.as_deref(), reason, "Lead out of office: steps wait.")
+            }
+            Kind::Resumed => tracing::info!(lead_id, "Lead back: steps go on."),
         }
     }
 
@@ -210,6 +234,8 @@ fn count(e: &Event) {
         Kind::Skipped => (Counter::Failures, campaign),
         Kind::Reminder => (Counter::RemindersSent, None),
         Kind::Digest => (Counter::DigestsSent, None),
+        // Inbound mail is counted by kind where it is handled.
+        Kind::Replied | Kind::Bounced | Kind::Complaint | Kind::Paused | Kind::Resumed => return,
     };
     telemetry::count(counter, campaign, 1);
 }

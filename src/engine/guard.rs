@@ -62,6 +62,10 @@ impl Engine {
     pub(super) async fn check_bounce_rate(&self, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
         let g = &self.defs.config.guardrails;
         let (sent, bounced) = self.store.email_outcomes(&c.id, now - g.window).await?;
+        // Refusals that came back by email count as bounces here: they are
+        // as much a sign that this campaign's sending is going wrong.
+        let (refused, _) = self.store.inbound_counts(&c.id, now - g.window).await?;
+        let bounced = bounced + refused;
         let total = sent + bounced;
         if total < i64::from(g.min_sample) || (bounced as f64) <= g.max_bounce_rate * total as f64 {
             return Ok(());
@@ -71,6 +75,26 @@ impl Engine {
             100.0 * bounced as f64 / total as f64,
             crate::duration::format(g.window),
             100.0 * g.max_bounce_rate
+        );
+        self.pause(&c.id, &why, "guardrail", now).await?;
+        Ok(())
+    }
+
+    /// A campaign whose complaints (RFC 5965 reports) over the window pass
+    /// `max_complaint_rate` pauses itself.
+    pub(super) async fn check_complaint_rate(&self, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
+        let g = &self.defs.config.guardrails;
+        let (sent, bounced) = self.store.email_outcomes(&c.id, now - g.window).await?;
+        let (_, complaints) = self.store.inbound_counts(&c.id, now - g.window).await?;
+        let total = sent + bounced;
+        if total < i64::from(g.min_sample) || (complaints as f64) <= g.max_complaint_rate * total as f64 {
+            return Ok(());
+        }
+        let why = format!(
+            "complaint rate {:.2} % ({complaints} of {total} emails) over {} is above guardrails.max_complaint_rate {:.2} %",
+            100.0 * complaints as f64 / total as f64,
+            crate::duration::format(g.window),
+            100.0 * g.max_complaint_rate
         );
         self.pause(&c.id, &why, "guardrail", now).await?;
         Ok(())
@@ -123,6 +147,7 @@ impl Engine {
             ),
             html: None,
             unsubscribe_url: None,
+            ..Default::default()
         };
         self.mailer.pace().await;
         if let (Err(e), _) = self.send(&message).await {

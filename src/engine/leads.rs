@@ -1,5 +1,5 @@
 //! Every change a person or a system makes to a lead, in one place: the
-//! CLI, the API, the link pages (and, later, inbound mail) call these and
+//! CLI, the API, the link pages and inbound mail call these and
 //! nothing else, so each change has the same consequences whoever makes
 //! it: the change is saved, then the lead leaves the enrolments it no
 //! longer belongs in and enters the campaigns it now fits, at once.
@@ -106,7 +106,7 @@ impl Engine {
     /// What follows a saved change: exits, then enrolment. Its failure is
     /// [`EngineError::Saved`]: the change stands, and the next step and
     /// sweep apply what did not follow.
-    async fn follow(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
+    pub(super) async fn follow(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
         let followed = async {
             let Some(lead) = self.store.lead(lead_id).await? else { return Ok(()) };
             self.check_exits(&lead, now).await?;

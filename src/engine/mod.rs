@@ -9,8 +9,10 @@
 
 mod digest;
 pub mod events;
+pub use inbound::Applied;
 mod group;
 mod guard;
+mod inbound;
 mod leads;
 mod step;
 mod sweep;

@@ -27,6 +27,21 @@ impl Engine {
         if let Some(reason) = self.exit_reason(c, &lead, &d, suppressed) {
             return self.exit(c, &d, &lead, &reason, now).await;
         }
+        // Out of office (an automatic reply): the step waits for the
+        // return date, then for the window and caps as usual.
+        match lead.paused_until {
+            Some(until) if until > now => {
+                self.store.reschedule(d.enrolment_id, until).await?;
+                self.moved();
+                return Ok(());
+            }
+            Some(_) => {
+                if self.store.resume_lead(lead.id).await? {
+                    self.emit(Event::new(now, Ev::Resumed).for_lead(&lead));
+                }
+            }
+            None => {}
+        }
         let Some(index) = c.steps.iter().position(|s| s.id == d.step_id) else {
             return self.exit(c, &d, &lead, "step removed from the campaign", now).await;
         };
@@ -173,29 +188,38 @@ impl Engine {
                 return not_sent(self.finish(Some(id), c, d, lead, failed, next).await);
             }
         };
+        let mail = &self.defs.config.mail;
+        let domain = mail.from.email.domain();
         let message = Outgoing {
             to: lead.email.clone(),
             subject: email.subject.clone(),
             text: email.text,
             html: email.html,
             unsubscribe_url: Some(unsubscribe),
+            message_id: Some(self.links.message_id(id, domain)),
+            envelope_from: mail.return_path.as_ref().map(|rp| self.links.return_path(id, rp)),
+            list_id: Some(list_id(c, domain)),
         };
         let (result, elapsed) = self.send(&message).await;
+        let outcome = |state, reason: &str, at| Outcome {
+            message_id: message.message_id.clone().unwrap_or_default(),
+            ..outcome(state, reason, &message.subject, at)
+        };
         match result {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
                 self.emit(e.subject(&message.subject).elapsed(elapsed));
-                let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", &message.subject, now), next);
+                let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", now), next);
                 ended.await.map(|e| (e, true))
             }
             Err(SendError::Unknown(why)) => {
                 // Never resent: the server may have it (see SendError::Unknown).
-                let unknown = outcome(State::Uncertain, &why, &message.subject, now);
+                let unknown = outcome(State::Uncertain, &why, now);
                 not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                let bounced = outcome(State::Bounced, &why, &message.subject, now);
+                let bounced = outcome(State::Bounced, &why, now);
                 let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
                 self.check_bounce_rate(c, now).await?;
                 not_sent(ended)
@@ -246,7 +270,7 @@ impl Engine {
                     }
                     None => {
                         let why = format!("gave up after {attempt} attempts: {why}");
-                        let failed = outcome(State::Failed, &why, &message.subject, now);
+                        let failed = outcome(State::Failed, &why, now);
                         not_sent(self.finish(Some(id), c, d, lead, failed, next).await)
                     }
                 }
@@ -271,7 +295,7 @@ pub(super) type Ended = Option<&'static str>;
 pub(super) const ATTEMPTED: &str = "attempted before (crash or another replica); not repeated";
 
 pub(super) fn outcome(state: State, reason: &str, subject: &str, at: DateTime<Utc>) -> Outcome {
-    Outcome { state, reason: reason.to_string(), subject: subject.to_string(), at }
+    Outcome { state, reason: reason.to_string(), subject: subject.to_string(), at, message_id: String::new() }
 }
 
 fn step_kind(s: &Step) -> Kind {
@@ -279,4 +303,11 @@ fn step_kind(s: &Step) -> Kind {
         Action::Email { .. } => Kind::Email,
         Action::Task { .. } => Kind::Task,
     }
+}
+
+/// RFC 2919: one list per campaign, named by its id under the sender's
+/// domain (an id is letters, digits, `-` and `_`, all allowed there).
+fn list_id(c: &Campaign, domain: &str) -> String {
+    let name: String = c.name.chars().filter(|ch| !ch.is_control() && !"<>\"\\".contains(*ch)).collect();
+    format!("\"{}\" <{}.{domain}>", name.trim(), c.id.to_ascii_lowercase().replace('_', "-"))
 }

@@ -114,7 +114,14 @@ impl Engine {
             self.emit(e.reason("reminder template failed to render; the task is still in the digest"));
             return Ok(());
         };
-        let message = Outgoing { to: rep.email.clone(), subject, text, html: Some(html), unsubscribe_url: None };
+        let message = Outgoing {
+            to: rep.email.clone(),
+            subject,
+            text,
+            html: Some(html),
+            unsubscribe_url: None,
+            ..Default::default()
+        };
         let base = Event::new(now, Ev::Reminder).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
         self.mailer.pace().await;
         let (result, elapsed) = self.send(&message).await;

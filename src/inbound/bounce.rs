@@ -18,7 +18,10 @@ pub fn looks_like_report(m: &Message, from: Option<&str>, subject: &str) -> bool
     if report.as_deref() == Some("delivery-status") || has_status_part(m) {
         return true;
     }
-    if ct == "multipart/report" && report.as_deref() != Some("feedback-report") && report.as_deref() != Some("disposition-notification") {
+    if ct == "multipart/report"
+        && report.as_deref() != Some("feedback-report")
+        && report.as_deref() != Some("disposition-notification")
+    {
         return true;
     }
     if view::header(m, "X-Failed-Recipients").is_some() {
@@ -73,10 +76,12 @@ pub fn verdict(m: &Message, subject: &str) -> Verdict {
     let human = without_original(&view::human_text(m));
     for part in view::parts_text(m, STATUS_TYPES) {
         let groups = field_groups(&part);
-        let recipients: Vec<_> = groups.iter().filter(|g| field(g, "action").is_some() || field(g, "final-recipient").is_some()).collect();
+        let recipients: Vec<_> =
+            groups.iter().filter(|g| field(g, "action").is_some() || field(g, "final-recipient").is_some()).collect();
         let failed = recipients.iter().find(|g| {
             let action = field(g, "action").unwrap_or("").to_ascii_lowercase();
-            action.starts_with("failed") || action.starts_with("delayed")
+            action.starts_with("failed")
+                || action.starts_with("delayed")
                 || (action.is_empty() && field(g, "status").is_some_and(|s| s.starts_with(['4', '5'])))
         });
         let Some(g) = failed else {
@@ -109,16 +114,39 @@ fn legacy(m: &Message, subject: &str, human: &str) -> Verdict {
     let t = human.to_lowercase();
     let status = status_in(human);
     let smtp_code = smtp_code_in(human);
-    let failure_words = ["fail", "could not", "couldn't", "unable", "not delivered", "wasn't delivered", "undeliver", "rejected", "permanent", "error"];
-    let failed = status.is_some() || smtp_code.is_some() || failure_words.iter().any(|w| t.contains(w) || s.contains(w));
-    let success = ["delivered successfully", "successfully delivered", "was delivered", "has been delivered", "delivery has succeeded", "(success)", "relayed"]
-        .iter()
-        .any(|w| t.contains(w) || s.contains(w));
+    let failure_words = [
+        "fail",
+        "could not",
+        "couldn't",
+        "unable",
+        "not delivered",
+        "wasn't delivered",
+        "undeliver",
+        "rejected",
+        "permanent",
+        "error",
+    ];
+    let failed =
+        status.is_some() || smtp_code.is_some() || failure_words.iter().any(|w| t.contains(w) || s.contains(w));
+    let success = [
+        "delivered successfully",
+        "successfully delivered",
+        "was delivered",
+        "has been delivered",
+        "delivery has succeeded",
+        "(success)",
+        "relayed",
+    ]
+    .iter()
+    .any(|w| t.contains(w) || s.contains(w));
     if success && !failed {
         return Verdict::Delivered;
     }
-    let delayed = ["delayed", "delay", "still trying", "will continue", "will keep trying", "not yet been delivered", "warning:"].iter().any(|w| s.contains(w))
-        || (t.contains("not yet been delivered") || t.contains("will be retried") || t.contains("still trying"));
+    let delayed =
+        ["delayed", "delay", "still trying", "will continue", "will keep trying", "not yet been delivered", "warning:"]
+            .iter()
+            .any(|w| s.contains(w))
+            || (t.contains("not yet been delivered") || t.contains("will be retried") || t.contains("still trying"));
     let recipient = view::header(m, "X-Failed-Recipients")
         .and_then(|v| view::address_in(v.split(',').next().unwrap_or("")))
         .or_else(|| first_address(human));
@@ -158,7 +186,9 @@ fn without_original(text: &str) -> String {
 pub fn status_in(text: &str) -> Option<String> {
     let b = text.as_bytes();
     for i in 0..b.len() {
-        if !(b[i] == b'2' || b[i] == b'4' || b[i] == b'5') || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+        if !(b[i] == b'2' || b[i] == b'4' || b[i] == b'5')
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
             continue;
         }
         let rest = &text[i..];
@@ -166,7 +196,10 @@ pub fn status_in(text: &str) -> Option<String> {
         let (Some(c), Some(s), Some(d)) = (parts.next(), parts.next(), parts.next()) else { continue };
         let d: String = d.chars().take_while(|c| c.is_ascii_digit()).collect();
         let after = rest.as_bytes().get(c.len() + s.len() + d.len() + 2);
-        if c.len() == 1 && (1..=3).contains(&s.len()) && s.bytes().all(|x| x.is_ascii_digit()) && (1..=3).contains(&d.len())
+        if c.len() == 1
+            && (1..=3).contains(&s.len())
+            && s.bytes().all(|x| x.is_ascii_digit())
+            && (1..=3).contains(&d.len())
             && !after.is_some_and(|a| a.is_ascii_alphanumeric() || *a == b'.')
         {
             return Some(format!("{c}.{s}.{d}"));
@@ -178,19 +211,29 @@ pub fn status_in(text: &str) -> Option<String> {
 /// An SMTP reply code (`550`) at the start of a word, first found.
 fn smtp_code_in(text: &str) -> Option<String> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| w.len() == 3 && (w.starts_with('5') || w.starts_with('4')) && w.bytes().all(|b| b.is_ascii_digit()) && w.as_bytes()[1] <= b'5')
+        .find(|w| {
+            w.len() == 3
+                && (w.starts_with('5') || w.starts_with('4'))
+                && w.bytes().all(|b| b.is_ascii_digit())
+                && w.as_bytes()[1] <= b'5'
+        })
         .map(str::to_string)
 }
 
 fn strip_type(diagnostic: &str) -> &str {
-    diagnostic.split_once(';').map(|(t, rest)| if t.trim().len() <= 8 { rest.trim() } else { diagnostic }).unwrap_or(diagnostic)
+    diagnostic
+        .split_once(';')
+        .map(|(t, rest)| if t.trim().len() <= 8 { rest.trim() } else { diagnostic })
+        .unwrap_or(diagnostic)
 }
 
 fn first_address(text: &str) -> Option<String> {
-    text.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"' || c == '(' || c == ')' || c == ',' || c == ';')
-        .map(|w| w.trim_end_matches([':', '.']))
-        .find(|w| w.contains('@') && w.find('@').is_some_and(|i| i > 0 && w[i + 1..].contains('.')))
-        .map(|w| w.to_ascii_lowercase())
+    text.split(|c: char| {
+        c.is_whitespace() || c == '<' || c == '>' || c == '"' || c == '(' || c == ')' || c == ',' || c == ';'
+    })
+    .map(|w| w.trim_end_matches([':', '.']))
+    .find(|w| w.contains('@') && w.find('@').is_some_and(|i| i > 0 && w[i + 1..].contains('.')))
+    .map(|w| w.to_ascii_lowercase())
 }
 
 fn first_words(text: &str) -> String {
@@ -205,53 +248,203 @@ fn shorten(s: &str) -> String {
 /// Words that name a reason, most specific first: the first list that has
 /// a match in the text decides.
 const BY_WORDS: &[(&str, Severity, &[&str])] = &[
-    ("hostunknown", Severity::Hard, &[
-        "host unknown", "host not found", "domain not found", "domain name not found", "no such domain",
-        "unknown domain", "domain does not exist", "nxdomain", "unrouteable mail domain", "unroutable mail domain",
-        "name service error", "no mx record", "dns error", "domain couldn't be found", "domain could not be found",
-        "host or domain name not found", "no route to host found",
-    ]),
-    ("userunknown", Severity::Hard, &[
-        "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient", "no such person",
-        "unknown recipient", "recipient unknown", "recipient not found", "recipnotfound", "user not found",
-        "mailbox not found", "address not found", "addressee unknown", "does not exist", "doesn't exist",
-        "no mailbox here", "not a valid mailbox", "invalid recipient", "invalid mailbox", "unknown local part",
-        "unknown address", "address unknown", "unrouteable address", "couldn't be found", "could not be found",
-        "wasn't found at", "not listed in", "no longer exists", "as(201806281)", "undeliverable address",
-        "bad destination mailbox", "mailbox unknown", "unknown mailbox", "no account by that name",
-        "utente inesistente", "unbekannt", "existiert nicht", "n'existe pas", "inconnu", "no existe", "desconocido",
-    ]),
-    ("suspend", Severity::Hard, &[
-        "account disabled", "account has been disabled", "mailbox disabled", "mailbox has been disabled",
-        "is disabled", "deactivated", "inactive", "suspended", "account closed", "account has been closed",
-        "no longer active", "no longer in use", "account is locked", "mailbox is inactive", "account expired",
-    ]),
-    ("mailboxfull", Severity::Soft, &[
-        "mailbox full", "mailbox is full", "over quota", "overquota", "quota exceeded", "exceeded quota",
-        "exceeds quota", "exceeded its quota", "exceeded the quota", "inbox is full", "full mailbox",
-        "mailbox size limit", "exceeded storage", "out of storage", "insufficient storage", "over its storage",
-        "not enough space", "postfach voll", "boîte pleine", "buzón lleno",
-    ]),
+    (
+        "hostunknown",
+        Severity::Hard,
+        &[
+            "host unknown",
+            "host not found",
+            "domain not found",
+            "domain name not found",
+            "no such domain",
+            "unknown domain",
+            "domain does not exist",
+            "nxdomain",
+            "unrouteable mail domain",
+            "unroutable mail domain",
+            "name service error",
+            "no mx record",
+            "dns error",
+            "domain couldn't be found",
+            "domain could not be found",
+            "host or domain name not found",
+            "no route to host found",
+        ],
+    ),
+    (
+        "userunknown",
+        Severity::Hard,
+        &[
+            "user unknown",
+            "unknown user",
+            "no such user",
+            "no such mailbox",
+            "no such recipient",
+            "no such person",
+            "unknown recipient",
+            "recipient unknown",
+            "recipient not found",
+            "recipnotfound",
+            "user not found",
+            "mailbox not found",
+            "address not found",
+            "addressee unknown",
+            "does not exist",
+            "doesn't exist",
+            "no mailbox here",
+            "not a valid mailbox",
+            "invalid recipient",
+            "invalid mailbox",
+            "unknown local part",
+            "unknown address",
+            "address unknown",
+            "unrouteable address",
+            "couldn't be found",
+            "could not be found",
+            "wasn't found at",
+            "not listed in",
+            "no longer exists",
+            "as(201806281)",
+            "undeliverable address",
+            "bad destination mailbox",
+            "mailbox unknown",
+            "unknown mailbox",
+            "no account by that name",
+            "utente inesistente",
+            "unbekannt",
+            "existiert nicht",
+            "n'existe pas",
+            "inconnu",
+            "no existe",
+            "desconocido",
+        ],
+    ),
+    (
+        "suspend",
+        Severity::Hard,
+        &[
+            "account disabled",
+            "account has been disabled",
+            "mailbox disabled",
+            "mailbox has been disabled",
+            "is disabled",
+            "deactivated",
+            "inactive",
+            "suspended",
+            "account closed",
+            "account has been closed",
+            "no longer active",
+            "no longer in use",
+            "account is locked",
+            "mailbox is inactive",
+            "account expired",
+        ],
+    ),
+    (
+        "mailboxfull",
+        Severity::Soft,
+        &[
+            "mailbox full",
+            "mailbox is full",
+            "over quota",
+            "overquota",
+            "quota exceeded",
+            "exceeded quota",
+            "exceeds quota",
+            "exceeded its quota",
+            "exceeded the quota",
+            "inbox is full",
+            "full mailbox",
+            "mailbox size limit",
+            "exceeded storage",
+            "out of storage",
+            "insufficient storage",
+            "over its storage",
+            "not enough space",
+            "postfach voll",
+            "boîte pleine",
+            "buzón lleno",
+        ],
+    ),
     ("spamdetected", Severity::Refused, &["spam", "unsolicited", "junk mail", "bulk mail"]),
-    ("blocked", Severity::Refused, &[
-        "blacklist", "black list", "blocklist", "block list", "blocked", "spamhaus", "spamcop", "barracuda",
-        "sorbs", "dnsbl", "rbl", "listed at", "listed on", "listed in", "reputation",
-    ]),
-    ("policyviolation", Severity::Refused, &[
-        "policy", "dmarc", "spf", "dkim", "authentication", "not authorized", "unauthenticated",
-        "not permitted", "prohibited", "relay access denied", "relaying denied", "sender address rejected",
-        "sender rejected", "sender denied", "content rejected", "virus", "malware", "phishing", "rate limit",
-        "too many messages", "access denied",
-    ]),
-    ("userunknown", Severity::Hard, &[
-        "mailbox unavailable", "mailbox not available", "recipient rejected", "recipient address rejected",
-        "address rejected", "unknown or illegal alias",
-    ]),
-    ("mesgtoobig", Severity::Soft, &["message size exceeds", "message too large", "message is too large", "size limit"]),
-    ("expired", Severity::Soft, &[
-        "retry timeout exceeded", "message expired", "could not be delivered within", "delivery time expired",
-        "giving up", "timed out", "timeout",
-    ]),
+    (
+        "blocked",
+        Severity::Refused,
+        &[
+            "blacklist",
+            "black list",
+            "blocklist",
+            "block list",
+            "blocked",
+            "spamhaus",
+            "spamcop",
+            "barracuda",
+            "sorbs",
+            "dnsbl",
+            "rbl",
+            "listed at",
+            "listed on",
+            "listed in",
+            "reputation",
+        ],
+    ),
+    (
+        "policyviolation",
+        Severity::Refused,
+        &[
+            "policy",
+            "dmarc",
+            "spf",
+            "dkim",
+            "authentication",
+            "not authorized",
+            "unauthenticated",
+            "not permitted",
+            "prohibited",
+            "relay access denied",
+            "relaying denied",
+            "sender address rejected",
+            "sender rejected",
+            "sender denied",
+            "content rejected",
+            "virus",
+            "malware",
+            "phishing",
+            "rate limit",
+            "too many messages",
+            "access denied",
+        ],
+    ),
+    (
+        "userunknown",
+        Severity::Hard,
+        &[
+            "mailbox unavailable",
+            "mailbox not available",
+            "recipient rejected",
+            "recipient address rejected",
+            "address rejected",
+            "unknown or illegal alias",
+        ],
+    ),
+    (
+        "mesgtoobig",
+        Severity::Soft,
+        &["message size exceeds", "message too large", "message is too large", "size limit"],
+    ),
+    (
+        "expired",
+        Severity::Soft,
+        &[
+            "retry timeout exceeded",
+            "message expired",
+            "could not be delivered within",
+            "delivery time expired",
+            "giving up",
+            "timed out",
+            "timeout",
+        ],
+    ),
 ];
 
 /// The reason the words give, if they name one.

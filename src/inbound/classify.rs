@@ -59,7 +59,14 @@ pub fn classify(raw: &[u8], now: DateTime<Utc>) -> Inbound {
     }
 }
 
-fn verdict(m: &Message, from: Option<&str>, subject: &str, text: &str, sent: DateTime<Utc>, original: Option<&Message>) -> Verdict {
+fn verdict(
+    m: &Message,
+    from: Option<&str>,
+    subject: &str,
+    text: &str,
+    sent: DateTime<Utc>,
+    original: Option<&Message>,
+) -> Verdict {
     let (_, report) = view::content_type(m);
     let feedback = view::parts_text(m, &["message/feedback-report"]);
     if report.as_deref() == Some("feedback-report") || !feedback.is_empty() {
@@ -92,7 +99,9 @@ fn complaint(feedback: &[String], original: Option<&Message>) -> Verdict {
     let recipient = field(&fields, "original-rcpt-to")
         .or(field(&fields, "removal-recipient"))
         .and_then(view::address_in)
-        .or_else(|| original.and_then(|o| o.to()).and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_ascii_lowercase));
+        .or_else(|| {
+            original.and_then(|o| o.to()).and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_ascii_lowercase)
+        });
     Verdict::Complaint { feedback_type, recipient }
 }
 
@@ -100,9 +109,10 @@ fn complaint(feedback: &[String], original: Option<&Message>) -> Verdict {
 /// takes no answers, a list, or a null return path.
 fn machine(m: &Message, from: Option<&str>) -> Option<&'static str> {
     let local = from.and_then(|f| f.split('@').next()).unwrap_or("").to_ascii_lowercase();
-    let no_reply = ["noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "bounce", "notification"]
-        .iter()
-        .any(|p| local.starts_with(p));
+    let no_reply =
+        ["noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "bounce", "notification"]
+            .iter()
+            .any(|p| local.starts_with(p));
     if no_reply {
         return Some("a sender that takes no reply");
     }
@@ -118,7 +128,14 @@ fn machine(m: &Message, from: Option<&str>) -> Option<&'static str> {
 /// Where the message was delivered: a signed return path shows here.
 fn recipients(m: &Message) -> Vec<String> {
     const HEADERS: &[&str] = &[
-        "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Original-Recipient", "X-Rcpt-To", "To", "Cc",
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "X-Envelope-To",
+        "Original-Recipient",
+        "X-Rcpt-To",
+        "To",
+        "Cc",
     ];
     HEADERS
         .iter()

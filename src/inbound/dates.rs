@@ -23,9 +23,33 @@ pub fn return_date(text: &str, sent: NaiveDate) -> Option<NaiveDate> {
 }
 
 const RETURN_WORDS: &[&str] = &[
-    "back", "return", "until", "till", "'til", "through", "again on", "again from", "from", "reachable",
-    "wieder", "zurück", "zuruck", "bis", "ab dem", "ab ", "retour", "jusqu", "à partir", "a partir",
-    "reviens", "hasta", "regreso", "regresar", "volver", "vuelta", "de nuevo",
+    "back",
+    "return",
+    "until",
+    "till",
+    "'til",
+    "through",
+    "again on",
+    "again from",
+    "from",
+    "reachable",
+    "wieder",
+    "zurück",
+    "zuruck",
+    "bis",
+    "ab dem",
+    "ab ",
+    "retour",
+    "jusqu",
+    "à partir",
+    "a partir",
+    "reviens",
+    "hasta",
+    "regreso",
+    "regresar",
+    "volver",
+    "vuelta",
+    "de nuevo",
 ];
 
 /// Words with their byte offsets; digits and letters stay together,
@@ -82,7 +106,13 @@ fn numeric(w: &str, sent: NaiveDate) -> Option<NaiveDate> {
     if let Ok(d) = NaiveDate::parse_from_str(w, "%Y-%m-%d") {
         return Some(d);
     }
-    let sep = if w.contains('.') { '.' } else if w.contains('/') { '/' } else { return None };
+    let sep = if w.contains('.') {
+        '.'
+    } else if w.contains('/') {
+        '/'
+    } else {
+        return None;
+    };
     let parts: Vec<&str> = w.split(sep).filter(|p| !p.is_empty()).collect();
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 4) {
         return None;
@@ -137,7 +167,11 @@ fn resolve(day: u32, month: u32, year: Option<i32>, sent: NaiveDate) -> Option<N
         Some(y) => NaiveDate::from_ymd_opt(y, month, day),
         None => {
             let this = NaiveDate::from_ymd_opt(sent.year(), month, day)?;
-            if this + TimeDelta::days(7) < sent { NaiveDate::from_ymd_opt(sent.year() + 1, month, day) } else { Some(this) }
+            if this + TimeDelta::days(7) < sent {
+                NaiveDate::from_ymd_opt(sent.year() + 1, month, day)
+            } else {
+                Some(this)
+            }
         }
     }
 }

@@ -74,11 +74,18 @@ pub enum Verdict {
     Bounce(Bounce),
     /// An RFC 5965 report (or a provider's look-alike): someone marked our
     /// message as spam.
-    Complaint { feedback_type: String, recipient: Option<String> },
+    Complaint {
+        feedback_type: String,
+        recipient: Option<String>,
+    },
     /// An automatic reply; `until` is the return date it states, if any.
-    AutoReply { until: Option<NaiveDate> },
+    AutoReply {
+        until: Option<NaiveDate>,
+    },
     /// A person wrote: the first lines of what they wrote (quotes removed).
-    Reply { first_lines: String },
+    Reply {
+        first_lines: String,
+    },
     /// A report that a message was delivered or relayed: not a bounce.
     Delivered,
     /// Other machine mail (read receipts, newsletters, notifications).

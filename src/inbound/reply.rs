@@ -25,7 +25,10 @@ pub fn first_lines(text: &str, max: usize) -> String {
     for (i, line) in lines.iter().enumerate() {
         let l = line.trim();
         let lower = l.to_lowercase();
-        if l.starts_with('>') || QUOTE_STARTS.iter().any(|q| lower.starts_with(q)) || is_attribution(&lower, lines.get(i + 1)) {
+        if l.starts_with('>')
+            || QUOTE_STARTS.iter().any(|q| lower.starts_with(q))
+            || is_attribution(&lower, lines.get(i + 1))
+        {
             break;
         }
         if header_block(&lower) {
@@ -52,7 +55,11 @@ fn is_attribution(lower: &str, next: Option<&&str>) -> bool {
         None => lower.to_string(),
     };
     let starts = ["on ", "am ", "le ", "el ", "em "].iter().any(|s| lower.starts_with(s));
-    let ends = |s: &str| ["wrote:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "escreveu:"].iter().any(|e| s.trim_end().ends_with(e));
+    let ends = |s: &str| {
+        ["wrote:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "escreveu:"]
+            .iter()
+            .any(|e| s.trim_end().ends_with(e))
+    };
     starts && (ends(lower) || ends(&joined))
 }
 
@@ -67,7 +74,8 @@ mod tests {
 
     #[test]
     fn quoted_text_and_signatures_are_left_out() {
-        let t = "Thanks, call me in March.\nBest, Ana\n\nOn Tue, 1 Dec 2026 at 10:00, Sales <s@x.test>\nwrote:\n> Hi Ana";
+        let t =
+            "Thanks, call me in March.\nBest, Ana\n\nOn Tue, 1 Dec 2026 at 10:00, Sales <s@x.test>\nwrote:\n> Hi Ana";
         assert_eq!(first_lines(t, 5), "Thanks, call me in March.\nBest, Ana");
         let o = "Sounds good.\n\nFrom: Sales <s@x.test>\nSent: Tuesday\nSubject: hi";
         assert_eq!(first_lines(o, 5), "Sounds good.");

@@ -142,7 +142,14 @@ mod tests {
     }
 
     fn message() -> Outgoing {
-        Outgoing { to: "a@x.test".into(), subject: "s".into(), text: "t".into(), html: None, unsubscribe_url: None }
+        Outgoing {
+            to: "a@x.test".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+            unsubscribe_url: None,
+            ..Default::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]

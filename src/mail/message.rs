@@ -1,6 +1,7 @@
 //! Turning an [`Outgoing`] into an RFC 5322 message: both parts when there
 //! is HTML, a unique Message-ID, and for marketing email the one-click
-//! unsubscribe headers of RFC 2369 and RFC 8058.
+//! unsubscribe headers of RFC 2369 and RFC 8058 and the `List-Id` of RFC
+//! 2919 (list headers without a `List-Id` cost spam points).
 
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -37,7 +38,7 @@ pub fn build(m: &Outgoing, env: &Envelope) -> Result<Message, BuildError> {
         .to(to)
         .subject(&m.subject)
         .date_now()
-        .message_id(Some(message_id(env.from)));
+        .message_id(Some(m.message_id.clone().unwrap_or_else(|| message_id(env.from))));
     if let Some(r) = env.reply_to {
         b = b.reply_to(r.clone());
     }
@@ -47,6 +48,10 @@ pub fn build(m: &Outgoing, env: &Envelope) -> Result<Message, BuildError> {
         b = b
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".into()));
+    }
+    if let Some(list) = &m.list_id {
+        const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
+        b = b.raw_header(HeaderValue::new(LIST_ID, list.clone()));
     }
     let built = match &m.html {
         Some(html) => b.multipart(MultiPart::alternative_plain_html(m.text.clone(), html.clone())),
@@ -66,6 +71,9 @@ mod tests {
             text: "Hi Ana".into(),
             html: html.then(|| "<p>Hi Ana</p>".into()),
             unsubscribe_url: unsubscribe.then(|| "https://n.test/u/1.abc".into()),
+            list_id: unsubscribe.then(|| "Win-back <winback.example.com>".into()),
+            message_id: unsubscribe.then(|| "<d1.0011223344556677@example.com>".into()),
+            ..Default::default()
         }
     }
 
@@ -82,13 +90,15 @@ mod tests {
         assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), "{text}");
         assert!(text.contains("multipart/alternative"), "{text}");
         assert!(text.contains("text/plain") && text.contains("text/html"), "{text}");
-        assert!(text.contains("Message-ID: <") && text.contains("@example.com>"), "{text}");
+        assert!(text.contains("Message-ID: <d1.0011223344556677@example.com>\r\n"), "the delivery's id: {text}");
+        assert!(text.contains("List-Id: Win-back <winback.example.com>\r\n"), "{text}");
     }
 
     #[test]
     fn rep_email_without_html_is_plain_and_has_no_unsubscribe() {
         let text = format(&outgoing(false, false));
-        assert!(!text.contains("List-Unsubscribe"));
+        assert!(!text.contains("List-Unsubscribe") && !text.contains("List-Id"));
+        assert!(text.contains("Message-ID: <") && text.contains("@example.com>"), "a random id: {text}");
         assert!(!text.contains("multipart"));
     }
 

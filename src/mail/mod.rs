@@ -10,7 +10,7 @@ pub mod throttle;
 use async_trait::async_trait;
 
 /// One email ready to go: marketing (to a lead) or a rep reminder/digest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outgoing {
     pub to: String,
     pub subject: String,
@@ -18,6 +18,15 @@ pub struct Outgoing {
     pub html: Option<String>,
     /// One-click unsubscribe link; set for marketing email only.
     pub unsubscribe_url: Option<String>,
+    /// The Message-ID, angle brackets included; a random one when `None`.
+    /// A lead's email carries its delivery's signed id (`links.rs`).
+    pub message_id: Option<String>,
+    /// The envelope sender, when not the From address: the delivery's
+    /// signed return path (`mail.return_path`).
+    pub envelope_from: Option<String>,
+    /// RFC 2919 `List-Id` value (`Campaign <campaign.domain>`); marketing
+    /// email only.
+    pub list_id: Option<String>,
 }
 
 /// What a failed send means, decided from the SMTP reply.

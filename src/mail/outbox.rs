@@ -30,7 +30,14 @@ impl Mailer for Outbox {
         let io = |e: std::io::Error| SendError::Retry(format!("outbox {}: {e}", self.dir.display()));
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
         // A failed write (disk full) leaves no partial file behind.
-        let written = match tokio::fs::write(&tmp, message.formatted()).await {
+        // The envelope sender shows as `Return-Path`, as a receiving server
+        // would write it.
+        let mut bytes = match &m.envelope_from {
+            Some(sender) => format!("Return-Path: <{sender}>\r\n").into_bytes(),
+            None => vec![],
+        };
+        bytes.extend(message.formatted());
+        let written = match tokio::fs::write(&tmp, bytes).await {
             Ok(()) => tokio::fs::rename(&tmp, self.dir.join(name)).await,
             Err(e) => Err(e),
         };

@@ -54,7 +54,14 @@ mod tests {
     use crate::mail::Discard;
 
     fn message() -> Outgoing {
-        Outgoing { to: "a@x.test".into(), subject: "s".into(), text: "t".into(), html: None, unsubscribe_url: None }
+        Outgoing {
+            to: "a@x.test".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+            unsubscribe_url: None,
+            ..Default::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]

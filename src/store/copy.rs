@@ -127,8 +127,8 @@ fn insert(row: &Copied) -> Sql {
     match row {
         Copied::Lead(l) => Sql::new(
             "INSERT INTO leads (id, email, first_name, last_name, company, owner, status, status_changed_at, \
-             lost_reason, timezone, attributes, replied_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             lost_reason, timezone, attributes, replied_at, created_at, updated_at, paused_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(l.id)
         .bind(&l.email)
@@ -143,7 +143,8 @@ fn insert(row: &Copied) -> Sql {
         .bind(serde_json::to_string(&l.attributes).unwrap_or_else(|_| "{}".into()))
         .bind(l.replied_at)
         .bind(l.created_at)
-        .bind(l.updated_at),
+        .bind(l.updated_at)
+        .bind(l.paused_until),
         Copied::Enrolment {
             id,
             campaign,

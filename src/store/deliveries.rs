@@ -74,6 +74,8 @@ pub struct Outcome {
     pub reason: String,
     pub subject: String,
     pub at: DateTime<Utc>,
+    /// The Message-ID the email carried (empty: none was sent).
+    pub message_id: String,
 }
 
 /// One past touch of a lead (a delivery not cancelled), newest first.
@@ -166,13 +168,15 @@ impl Deliveries for Database {
         for chunk in known.chunks(200) {
             let sql = format!(
                 "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
-                 updated_at = v.column5 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-                value_rows(1, chunk.len(), 5, "")
+                 updated_at = v.column5, message_id = v.column6 \
+                 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
+                value_rows(1, chunk.len(), 6, "")
             );
             let mut q = Sql::dynamic(sql);
             for f in chunk {
                 let o = &f.outcome;
                 q = q.bind(f.delivery_id).bind(o.state.as_str()).bind(&o.reason).bind(&o.subject).bind(o.at);
+                q = q.bind(&o.message_id);
             }
             c.execute(q).await?;
         }

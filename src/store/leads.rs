@@ -51,7 +51,7 @@ pub trait Leads: Send + Sync {
 
 /// The columns [`lead_from`] reads, on `leads l`.
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
-     l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.created_at, l.updated_at";
+     l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.paused_until, l.created_at, l.updated_at";
 
 pub(super) fn lead_from(r: &Row) -> Result<Lead> {
     let attributes: String = r.get("attributes")?;
@@ -71,6 +71,7 @@ pub(super) fn lead_from(r: &Row) -> Result<Lead> {
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
         replied_at: r.get("replied_at")?,
+        paused_until: r.get("paused_until")?,
     })
 }
 

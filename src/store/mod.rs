@@ -16,6 +16,7 @@ pub mod audience;
 pub mod copy;
 pub mod deliveries;
 pub mod enrolments;
+pub mod inbound;
 pub mod leads;
 pub mod pauses;
 mod postgres;
@@ -33,6 +34,7 @@ pub use audience::{AudienceQuery, Audiences, Since};
 pub use copy::{Copied, Copying, Table};
 pub use deliveries::{Deliveries, Finish, Kind, Outcome, State, Touch};
 pub use enrolments::{Due, DueLead, Enrolments, Next};
+pub use inbound::{Handled, Inbox, Mark, Sent};
 pub use leads::{Leads, NewLead};
 pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
@@ -59,7 +61,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything nurture keeps, on SQLite or PostgreSQL.
 #[async_trait]
-pub trait Store: Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying {
+pub trait Store:
+    Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying + Inbox
+{
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
 }

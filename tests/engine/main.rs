@@ -6,5 +6,6 @@ mod enrolment;
 mod forecast;
 mod guardrails;
 mod helpers;
+mod inbound;
 mod replicas;
 mod tasks;

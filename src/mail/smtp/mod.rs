@@ -72,7 +72,15 @@ impl Mailer for Smtp {
         let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
         let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
         let bytes = message.formatted();
-        match self.pool.send(message.envelope(), &bytes, SEND_DEADLINE).await {
+        let envelope = match &m.envelope_from {
+            Some(sender) => {
+                let from = sender.parse().map_err(|e| SendError::Halt(format!("return path {sender}: {e}")))?;
+                lettre::address::Envelope::new(Some(from), message.envelope().to().to_vec())
+                    .map_err(|e| SendError::Halt(format!("envelope: {e}")))?
+            }
+            None => message.envelope().clone(),
+        };
+        match self.pool.send(&envelope, &bytes, SEND_DEADLINE).await {
             Ok(()) => Ok(()),
             Err(Failure::Io(e)) => Err(SendError::Unreachable(e)),
             Err(Failure::Unknown(e)) => Err(SendError::Unknown(e)),

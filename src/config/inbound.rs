@@ -1,0 +1,68 @@
+//! `[inbound]`: the mailbox nurture reads for replies, automatic replies,
+//! bounces and complaints (README, *Inbound mail*).
+
+use chrono::TimeDelta;
+use std::path::PathBuf;
+
+use super::file::InboundFile;
+use crate::fields::Fields;
+
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// `imaps://user@host[:port]/FOLDER` (or `imap://` for a server on this
+    /// machine); `None`: no mailbox is read.
+    pub imap_url: Option<url::Url>,
+    pub password_file: Option<PathBuf>,
+    /// Where handled machine mail is moved (created if missing).
+    pub processed_folder: String,
+    /// How often the mailbox is read when the server offers no IDLE, and
+    /// the longest an IDLE waits before it looks again.
+    pub poll: TimeDelta,
+    /// An out-of-office reply without a readable return date pauses its
+    /// lead this long.
+    pub ooo_pause: TimeDelta,
+}
+
+impl Default for Inbound {
+    fn default() -> Inbound {
+        Inbound {
+            imap_url: None,
+            password_file: None,
+            processed_folder: "nurture/processed".into(),
+            poll: TimeDelta::seconds(60),
+            ooo_pause: TimeDelta::days(7),
+        }
+    }
+}
+
+pub(super) fn resolve(raw: InboundFile, f: &mut Fields, base: &std::path::Path) -> Inbound {
+    let d = Inbound::default();
+    let imap_url =
+        raw.imap_url.filter(|u| !u.get_ref().trim().is_empty()).and_then(|u| f.parse(&u, |s| check_imap_url(s)));
+    Inbound {
+        imap_url,
+        password_file: raw.password_file.filter(|p| !p.trim().is_empty()).map(|p| base.join(p)),
+        processed_folder: raw
+            .processed_folder
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or(d.processed_folder),
+        poll: raw.poll.and_then(|p| f.duration(&p)).unwrap_or(d.poll).max(TimeDelta::seconds(1)),
+        ooo_pause: raw.ooo_pause.and_then(|p| f.duration(&p)).unwrap_or(d.ooo_pause),
+    }
+}
+
+fn check_imap_url(s: &str) -> Result<url::Url, String> {
+    let example = "e.g. \"imaps://nurture@imap.example.com/INBOX\"";
+    let u = url::Url::parse(s.trim()).map_err(|e| format!("inbound.imap_url {s:?} is not a URL ({e}); {example}"))?;
+    if u.scheme() != "imaps" && u.scheme() != "imap" {
+        return Err(format!("inbound.imap_url must start with imaps:// (or imap:// on this machine); {example}"));
+    }
+    if u.host_str().is_none_or(str::is_empty) || u.username().is_empty() {
+        return Err(format!("inbound.imap_url needs a user and a host; {example}"));
+    }
+    if !u.password().unwrap_or("").is_empty() {
+        return Err("inbound.imap_url must not hold the password: put it in inbound.password_file".into());
+    }
+    Ok(u)
+}
