@@ -35,12 +35,10 @@ impl Engine {
                 self.moved();
                 return Ok(());
             }
-            Some(_) => {
-                if self.store.resume_lead(lead.id).await? {
-                    self.emit(Event::new(now, Ev::Resumed).for_lead(&lead));
-                }
+            Some(_) if self.store.resume_lead(lead.id).await? => {
+                self.emit(Event::new(now, Ev::Resumed).for_lead(&lead));
             }
-            None => {}
+            _ => {}
         }
         let Some(index) = c.steps.iter().position(|s| s.id == d.step_id) else {
             return self.exit(c, &d, &lead, "step removed from the campaign", now).await;
