@@ -38,37 +38,32 @@ impl Links {
         self
     }
 
+    /// The MAC of `kind:id` under the signing key (the first).
+    fn tag(&self, kind: &str, id: i64) -> impl AsRef<[u8]> {
+        mac(&self.keys[0], kind, id).finalize().into_bytes()
+    }
+
+    /// Whether `tag` is a (truncated) MAC of `kind:id` under any key.
+    /// Constant-time per key (`verify_truncated_left`).
+    fn signed(&self, kind: &str, id: i64, tag: &[u8]) -> bool {
+        self.keys.iter().any(|key| mac(key, kind, id).verify_truncated_left(tag).is_ok())
+    }
+
     fn sign(&self, kind: &str, id: i64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.keys[0]).expect("HMAC takes any key length");
-        mac.update(format!("{kind}:{id}").as_bytes());
-        let tag = mac.finalize().into_bytes();
-        format!("{id}.{}", URL_SAFE_NO_PAD.encode(&tag[..16]))
+        format!("{id}.{}", URL_SAFE_NO_PAD.encode(&self.tag(kind, id).as_ref()[..16]))
     }
 
     fn verify(&self, kind: &str, token: &str) -> Option<i64> {
         let (id, tag) = token.split_once('.')?;
         let id: i64 = id.parse().ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok().filter(|t| t.len() == 16)?;
-        // Constant-time per key (`verify_truncated_left`).
-        let signed_by = |key: &Vec<u8>| {
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
-            mac.update(format!("{kind}:{id}").as_bytes());
-            mac.verify_truncated_left(&tag).is_ok()
-        };
-        self.keys.iter().any(signed_by).then_some(id)
-    }
-
-    fn delivery_tag(&self, key: &[u8], id: i64) -> Option<[u8; 8]> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-        mac.update(format!("{DELIVERY}:{id}").as_bytes());
-        let tag = mac.finalize().into_bytes();
-        tag[..8].try_into().ok()
+        self.signed(kind, id, &tag).then_some(id)
     }
 
     /// `d42.0123456789abcdef`: names delivery 42, signed.
     pub fn delivery_token(&self, delivery_id: i64) -> String {
-        let tag = self.delivery_tag(&self.keys[0], delivery_id).unwrap_or_default();
-        format!("d{delivery_id}.{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        let tag = self.tag(DELIVERY, delivery_id);
+        format!("d{delivery_id}.{}", tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 
     /// The Message-ID of a delivery's email, angle brackets included.
@@ -107,13 +102,7 @@ impl Links {
             else {
                 continue;
             };
-            // Constant-time per key, as for links.
-            let valid = self.keys.iter().any(|key| {
-                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
-                mac.update(format!("{DELIVERY}:{id}").as_bytes());
-                mac.verify_truncated_left(&tag).is_ok()
-            });
-            if valid && !found.contains(&id) {
+            if self.signed(DELIVERY, id, &tag) && !found.contains(&id) {
                 found.push(id);
             }
         }
@@ -154,6 +143,14 @@ impl Links {
     pub fn done_task(&self, token: &str) -> Option<i64> {
         self.verify(TASK, token)
     }
+}
+
+/// HMAC-SHA256 of `kind:id` (kinds are part of what is signed, so a
+/// token of one kind is no token of another).
+fn mac(key: &[u8], kind: &str, id: i64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{kind}:{id}").as_bytes());
+    mac
 }
 
 #[cfg(test)]
