@@ -1,6 +1,7 @@
 //! Guardrails: pauses that stop a sending problem from growing. A
 //! campaign whose bounce rate over `[guardrails] window` passes
-//! `max_bounce_rate` (once `min_sample` emails went out) pauses itself; a
+//! `max_bounce_rate`, or whose complaint rate passes `max_complaint_rate`
+//! (once `min_sample` emails went out), pauses itself; a
 //! refusal of our sending as such (5.7.x, authentication) pauses all
 //! sending. A pause is stored (replicas share it, restarts keep it),
 //! logged, counted, and emailed once to `guardrails.notify`; steps due
@@ -16,6 +17,13 @@ use crate::mail::Outgoing;
 use crate::store::Pause;
 use crate::store::pauses::ALL;
 use crate::telemetry::{self, Counter};
+
+/// The rates a campaign is paused for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rate {
+    Bounce,
+    Complaint,
+}
 
 /// The pauses in force, as this engine last read them.
 #[derive(Debug, Default)]
@@ -57,44 +65,28 @@ impl Engine {
         self.defs.campaigns.iter().filter(|c| c.enabled && !self.campaign_paused(&c.id))
     }
 
-    /// After a bounce: pause the campaign if its bounce rate over the
-    /// window passed the limit, once the sample is large enough.
-    pub(super) async fn check_bounce_rate(&self, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
+    /// After a bounce or a complaint: pause the campaign if that rate over
+    /// the window passed its limit, once the sample is large enough.
+    pub(super) async fn check_rate(&self, rate: Rate, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
         let g = &self.defs.config.guardrails;
-        let (sent, bounced) = self.store.email_outcomes(&c.id, now - g.window).await?;
-        // Refusals that came back by email count as bounces here: they are
-        // as much a sign that this campaign's sending is going wrong.
-        let (refused, _) = self.store.inbound_counts(&c.id, now - g.window).await?;
-        let bounced = bounced + refused;
-        let total = sent + bounced;
-        if total < i64::from(g.min_sample) || (bounced as f64) <= g.max_bounce_rate * total as f64 {
+        let since = now - g.window;
+        let (sent, bounced) = self.store.email_outcomes(&c.id, since).await?;
+        let (refused, complaints) = self.store.inbound_counts(&c.id, since).await?;
+        let (count, total, max, key, digits) = match rate {
+            // Refusals that came back by email count as bounces here: they
+            // are as much a sign that this campaign's sending is going wrong.
+            Rate::Bounce => (bounced + refused, sent + bounced + refused, g.max_bounce_rate, "max_bounce_rate", 1),
+            Rate::Complaint => (complaints, sent + bounced, g.max_complaint_rate, "max_complaint_rate", 2),
+        };
+        if total < i64::from(g.min_sample) || (count as f64) <= max * total as f64 {
             return Ok(());
         }
+        let name = key.trim_start_matches("max_").replace('_', " ");
         let why = format!(
-            "bounce rate {:.1} % ({bounced} of {total} emails) over {} is above guardrails.max_bounce_rate {:.1} %",
-            100.0 * bounced as f64 / total as f64,
+            "{name} {:.digits$} % ({count} of {total} emails) over {} is above guardrails.{key} {:.digits$} %",
+            100.0 * count as f64 / total as f64,
             crate::duration::format(g.window),
-            100.0 * g.max_bounce_rate
-        );
-        self.pause(&c.id, &why, "guardrail", now).await?;
-        Ok(())
-    }
-
-    /// A campaign whose complaints (RFC 5965 reports) over the window pass
-    /// `max_complaint_rate` pauses itself.
-    pub(super) async fn check_complaint_rate(&self, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
-        let g = &self.defs.config.guardrails;
-        let (sent, bounced) = self.store.email_outcomes(&c.id, now - g.window).await?;
-        let (_, complaints) = self.store.inbound_counts(&c.id, now - g.window).await?;
-        let total = sent + bounced;
-        if total < i64::from(g.min_sample) || (complaints as f64) <= g.max_complaint_rate * total as f64 {
-            return Ok(());
-        }
-        let why = format!(
-            "complaint rate {:.2} % ({complaints} of {total} emails) over {} is above guardrails.max_complaint_rate {:.2} %",
-            100.0 * complaints as f64 / total as f64,
-            crate::duration::format(g.window),
-            100.0 * g.max_complaint_rate
+            100.0 * max
         );
         self.pause(&c.id, &why, "guardrail", now).await?;
         Ok(())

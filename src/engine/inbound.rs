@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
 use super::events::Kind as Ev;
+use super::guard::Rate;
 use super::{Engine, Event, Result};
 use crate::inbound::{self, Inbound, Kind, Severity, Verdict};
 use crate::lead::Lead;
@@ -189,7 +190,7 @@ impl Engine {
                 }
                 self.emit(event(Ev::Bounced).reason(&format!("{:?}: {why}", b.severity).to_lowercase()));
                 if let Some(c) = sent.and_then(|s| self.defs.campaign(&s.campaign)) {
-                    self.check_bounce_rate(c, now).await?;
+                    self.check_rate(Rate::Bounce, c, now).await?;
                 }
             }
             Verdict::Complaint { feedback_type, .. } => {
@@ -197,7 +198,7 @@ impl Engine {
                 self.suppress(&lead.email, &format!("complaint ({feedback_type})"), now).await?;
                 self.emit(event(Ev::Complaint).reason(feedback_type));
                 if let Some(c) = sent.and_then(|s| self.defs.campaign(&s.campaign)) {
-                    self.check_complaint_rate(c, now).await?;
+                    self.check_rate(Rate::Complaint, c, now).await?;
                 }
             }
             Verdict::AutoReply { until } => {

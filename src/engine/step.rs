@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::events::Kind as Ev;
+use super::guard::Rate;
 use super::{Engine, EngineError, Event, Result};
 use crate::campaign::{Action, Campaign, Step};
 use crate::lead::Lead;
@@ -219,7 +220,7 @@ impl Engine {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
                 let bounced = outcome(State::Bounced, &why, now);
                 let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
-                self.check_bounce_rate(c, now).await?;
+                self.check_rate(Rate::Bounce, c, now).await?;
                 not_sent(ended)
             }
             Err(SendError::Refused(why)) => {
