@@ -38,11 +38,7 @@ pub async fn run(config: Option<&Path>, file: Option<&Path>, now: DateTime<Utc>)
 /// The configured transport, for the reply notice to the lead's owner.
 fn mailer(c: &crate::config::Config) -> Result<Arc<dyn Mailer>, Failure> {
     Ok(match c.mail.transport {
-        Transport::Outbox => Arc::new(crate::mail::outbox::Outbox {
-            dir: c.mail.outbox_dir.clone(),
-            from: c.mail.from.clone(),
-            reply_to: c.mail.reply_to.clone(),
-        }),
+        Transport::Outbox => Arc::new(crate::mail::outbox::Outbox::new(&c.mail)),
         Transport::Smtp => Arc::new(crate::mail::smtp::Smtp::new(&c.mail).map_err(Failure::Invalid)?),
     })
 }

@@ -46,8 +46,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let rate = c.mail.rate_per_second;
     let mailer: Arc<dyn Mailer> = match c.mail.transport {
         Transport::Outbox => {
-            let outbox =
-                Outbox { dir: c.mail.outbox_dir.clone(), from: c.mail.from.clone(), reply_to: c.mail.reply_to.clone() };
+            let outbox = Outbox::new(&c.mail);
             if rate > 0 { Arc::new(Throttled::new(outbox, rate)) } else { Arc::new(outbox) }
         }
         Transport::Smtp => {

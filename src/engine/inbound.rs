@@ -39,9 +39,6 @@ pub struct Applied {
     /// Handled before (the same message again): nothing was done now.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
-    /// Machine mail (moved out of the inbox); a person's reply stays.
-    #[serde(skip)]
-    pub machine: bool,
 }
 
 impl Engine {
@@ -59,7 +56,6 @@ impl Engine {
             severity: None,
             reason: None,
             duplicate: mark == Mark::Done,
-            machine: msg.verdict.is_machine(),
         };
         if let Verdict::Bounce(b) = &msg.verdict {
             applied.severity = Some(b.severity);
@@ -80,7 +76,7 @@ impl Engine {
             key: msg.key.clone(),
             kind: applied.kind.as_str().to_string(),
             detail: String::new(),
-            severity: applied.severity.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default(),
+            severity: applied.severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
             lead_id: lead.as_ref().map(|l| l.id),
             delivery_id: sent.as_ref().map(|s| s.delivery_id),
             campaign: applied.campaign.clone(),
@@ -88,30 +84,27 @@ impl Engine {
             until: None,
             at: now,
         };
-        if mark != Mark::Done
-            && let Some(lead) = &lead
-        {
-            self.apply(&msg, lead, sent.as_ref(), &mut applied, &mut handled, now).await?;
-            telemetry::inbound(applied.kind.as_str());
-        } else if mark != Mark::Done {
-            telemetry::inbound(applied.kind.as_str());
-            tracing::info!(
+        if mark == Mark::Done {
+            return Ok(applied);
+        }
+        match &lead {
+            Some(lead) => self.apply(&msg, lead, sent.as_ref(), &mut applied, &mut handled, now).await?,
+            None => tracing::info!(
                 kind = applied.kind.as_str(),
                 reason = applied.reason.as_deref(),
                 "Inbound message matched no lead; left alone."
-            );
+            ),
         }
-        if mark != Mark::Done {
-            self.store.finish_inbound(&handled).await?;
-        }
+        telemetry::inbound(applied.kind.as_str());
+        self.store.finish_inbound(&handled).await?;
         Ok(applied)
     }
 
     /// The lead and delivery a message is about, in the README's order.
     async fn match_message(&self, msg: &Inbound) -> Result<(Option<Lead>, Option<Sent>)> {
         let links = &self.links;
-        let candidates = [msg.recipients.join(" "), msg.references.join(" "), msg.scan.clone()];
-        for text in &candidates {
+        let (recipients, references) = (msg.recipients.join(" "), msg.references.join(" "));
+        for text in [&recipients, &references, &msg.scan] {
             for id in links.deliveries_in(text) {
                 if let Some(sent) = self.store.sent_delivery(id).await?
                     && let Some(lead) = self.store.lead(sent.lead_id).await?
@@ -188,7 +181,7 @@ impl Engine {
                     }
                     Severity::Refused => {}
                 }
-                self.emit(event(Ev::Bounced).reason(&format!("{:?}: {why}", b.severity).to_lowercase()));
+                self.emit(event(Ev::Bounced).reason(&format!("{}: {why}", b.severity.as_str())));
                 if let Some(c) = sent.and_then(|s| self.defs.campaign(&s.campaign)) {
                     self.check_rate(Rate::Bounce, c, now).await?;
                 }
@@ -243,9 +236,8 @@ impl Engine {
             (false, true) => name.clone(),
             (false, false) => format!("{name} ({})", lead.company),
         };
-        let replied_to = msg.subject.trim_start_matches(|c: char| c.is_whitespace()).to_string();
         let history = self.store.history(lead.id, 5).await?;
-        let mut text = format!("{who} replied: \"{replied_to}\"\n\n");
+        let mut text = format!("{who} replied: \"{}\"\n\n", msg.subject);
         for line in first_lines.lines() {
             text += &format!("> {line}\n");
         }

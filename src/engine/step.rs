@@ -200,7 +200,8 @@ impl Engine {
             list_id: Some(list_id(c, domain)),
         };
         let (result, elapsed) = self.send(&message).await;
-        let outcome = |state, reason: &str, at| Outcome {
+        // Every outcome from here on names the message handed over.
+        let handed = |state, reason: &str, at| Outcome {
             message_id: message.message_id.clone().unwrap_or_default(),
             ..outcome(state, reason, &message.subject, at)
         };
@@ -208,17 +209,17 @@ impl Engine {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
                 self.emit(e.subject(&message.subject).elapsed(elapsed));
-                let ended = self.finish(Some(id), c, d, lead, outcome(State::Sent, "", now), next);
+                let ended = self.finish(Some(id), c, d, lead, handed(State::Sent, "", now), next);
                 ended.await.map(|e| (e, true))
             }
             Err(SendError::Unknown(why)) => {
                 // Never resent: the server may have it (see SendError::Unknown).
-                let unknown = outcome(State::Uncertain, &why, now);
+                let unknown = handed(State::Uncertain, &why, now);
                 not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
-                let bounced = outcome(State::Bounced, &why, now);
+                let bounced = handed(State::Bounced, &why, now);
                 let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
                 self.check_rate(Rate::Bounce, c, now).await?;
                 not_sent(ended)
@@ -269,7 +270,7 @@ impl Engine {
                     }
                     None => {
                         let why = format!("gave up after {attempt} attempts: {why}");
-                        let failed = outcome(State::Failed, &why, now);
+                        let failed = handed(State::Failed, &why, now);
                         not_sent(self.finish(Some(id), c, d, lead, failed, next).await)
                     }
                 }

@@ -1,5 +1,5 @@
 //! Automatic replies: the headers of RFC 3834 and the ones mail systems
-//! add instead (`X-Autoreply`, `X-Auto-Response-Suppress`, `Precedence`),
+//! add instead (`X-Autoreply` and kin, `Precedence`),
 //! and the subjects and opening words of out-of-office replies in English,
 //! German, French and Spanish. An automatic reply is never a person's
 //! reply: a vacation message must not end a campaign or alert a rep.
@@ -20,12 +20,9 @@ pub fn automatic(m: &Message, subject: &str, text: &str) -> Option<&'static str>
             return Some("an auto-reply header");
         }
     }
-    // Outlook sets it on its automatic replies; a person's message does not carry it.
-    if view::header(m, "X-Auto-Response-Suppress").is_some_and(|v| !v.trim().is_empty())
-        && is_out_of_office(subject, text)
-    {
-        return Some("X-Auto-Response-Suppress");
-    }
+    // Outlook's `X-Auto-Response-Suppress` alone decides nothing: bulk
+    // senders set it too. Its automatic replies are known by their
+    // out-of-office subject or text, below.
     if let Some(p) = view::header(m, "Precedence").or_else(|| view::header(m, "X-Precedence"))
         && ["auto_reply", "auto-reply", "bulk", "junk"].contains(&p.trim().to_ascii_lowercase().as_str())
     {

@@ -15,7 +15,7 @@ use super::{Bounce, Severity, Verdict};
 /// structure, its sender or its subject.
 pub fn looks_like_report(m: &Message, from: Option<&str>, subject: &str) -> bool {
     let (ct, report) = view::content_type(m);
-    if report.as_deref() == Some("delivery-status") || has_status_part(m) {
+    if report.as_deref() == Some("delivery-status") || view::has_part(m, STATUS_TYPES) {
         return true;
     }
     if ct == "multipart/report"
@@ -34,10 +34,6 @@ pub fn looks_like_report(m: &Message, from: Option<&str>, subject: &str) -> bool
     let s = subject.to_lowercase();
     let report_subject = REPORT_SUBJECTS.iter().any(|p| s.contains(p));
     machine_sender || report_subject
-}
-
-fn has_status_part(m: &Message) -> bool {
-    !view::parts_text(m, STATUS_TYPES).is_empty()
 }
 
 const STATUS_TYPES: &[&str] = &["message/delivery-status", "message/global-delivery-status"];

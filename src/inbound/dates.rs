@@ -13,7 +13,7 @@ pub fn return_date(text: &str, sent: NaiveDate) -> Option<NaiveDate> {
     let words = tokens(&text);
     let mut found: Vec<(bool, NaiveDate)> = vec![];
     for (i, (at, _)) in words.iter().enumerate() {
-        let Some((date, _)) = date_at(&words, i, sent) else { continue };
+        let Some(date) = date_at(&words, i, sent) else { continue };
         let window = &text[super::view::floor_char(&text, at.saturating_sub(48))..*at];
         found.push((RETURN_WORDS.iter().any(|w| window.contains(w)), date));
     }
@@ -74,11 +74,11 @@ fn tokens(text: &str) -> Vec<(usize, &str)> {
     out.iter().map(|(s, w)| (*s, w.trim_end_matches(['.', '/', '-']))).collect()
 }
 
-/// A date starting at word `i`, and how many words it took.
-fn date_at(words: &[(usize, &str)], i: usize, sent: NaiveDate) -> Option<(NaiveDate, usize)> {
+/// A date starting at word `i`.
+fn date_at(words: &[(usize, &str)], i: usize, sent: NaiveDate) -> Option<NaiveDate> {
     let w = words[i].1;
     if let Some(d) = numeric(w, sent) {
-        return Some((d, 1));
+        return Some(d);
     }
     // "12 January", "12th of January", "12. Januar", "12 de enero", "1er janvier"
     if let Some(day) = day_number(w) {
@@ -88,7 +88,7 @@ fn date_at(words: &[(usize, &str)], i: usize, sent: NaiveDate) -> Option<(NaiveD
         }
         if let Some(month) = words.get(j).and_then(|(_, x)| month_number(x)) {
             let year = words.get(j + 1).and_then(|(_, x)| year_number(x));
-            return Some((resolve(day, month, year, sent)?, j + 1 - i));
+            return resolve(day, month, year, sent);
         }
     }
     // "January 12", "Jan. 12th, 2027"
@@ -96,7 +96,7 @@ fn date_at(words: &[(usize, &str)], i: usize, sent: NaiveDate) -> Option<(NaiveD
         && let Some(day) = words.get(i + 1).and_then(|(_, x)| day_number(x))
     {
         let year = words.get(i + 2).and_then(|(_, x)| year_number(x));
-        return Some((resolve(day, month, year, sent)?, 2));
+        return resolve(day, month, year, sent);
     }
     None
 }

@@ -56,6 +56,16 @@ pub enum Severity {
     Refused,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Hard => "hard",
+            Severity::Soft => "soft",
+            Severity::Refused => "refused",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bounce {
     pub severity: Severity,
@@ -101,12 +111,6 @@ impl Verdict {
             Verdict::Reply { .. } => Kind::Reply,
             Verdict::Delivered | Verdict::Machine(_) => Kind::Unmatched,
         }
-    }
-
-    /// Machine mail is moved out of the inbox once handled; a person's
-    /// reply stays where people read it.
-    pub fn is_machine(&self) -> bool {
-        !matches!(self, Verdict::Reply { .. })
     }
 }
 

@@ -50,6 +50,11 @@ pub fn parts_text(m: &Message, types: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether the message has a part of one of these types.
+pub fn has_part(m: &Message, types: &[&str]) -> bool {
+    m.parts.iter().any(|p| types.contains(&part_type(p).as_str()))
+}
+
 fn bounded(b: &[u8]) -> &[u8] {
     &b[..b.len().min(TEXT_LIMIT)]
 }

@@ -17,6 +17,13 @@ pub struct Outbox {
     pub reply_to: Option<Mailbox>,
 }
 
+impl Outbox {
+    /// The outbox `[mail]` configures.
+    pub fn new(mail: &crate::config::Mail) -> Outbox {
+        Outbox { dir: mail.outbox_dir.clone(), from: mail.from.clone(), reply_to: mail.reply_to.clone() }
+    }
+}
+
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, m: &Outgoing) -> Result<(), SendError> {

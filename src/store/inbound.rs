@@ -55,7 +55,7 @@ pub trait Inbox: Send + Sync {
     async fn finish_inbound(&self, h: &Handled) -> Result<()>;
     /// An email delivery by id.
     async fn sent_delivery(&self, delivery_id: i64) -> Result<Option<Sent>>;
-    /// The lead's latest email delivery in a campaign, or in any.
+    /// The lead's latest email delivery that went out (sent, uncertain or bounced).
     async fn last_delivery(&self, lead_id: i64) -> Result<Option<Sent>>;
     /// A delivery accepted by the server and bounced later: `bounced`
     /// (a delivery in another state keeps it). False if unchanged.
