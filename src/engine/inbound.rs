@@ -97,6 +97,18 @@ impl Engine {
         }
         telemetry::inbound(applied.kind.as_str());
         self.store.finish_inbound(&handled).await?;
+        // After the message is stored, so that its guardrail counts it.
+        let rate = match &msg.verdict {
+            Verdict::Bounce(_) => Some(Rate::Bounce),
+            Verdict::Complaint { .. } => Some(Rate::Complaint),
+            _ => None,
+        };
+        if lead.is_some()
+            && let Some(rate) = rate
+            && let Some(c) = sent.as_ref().and_then(|s| self.defs.campaign(&s.campaign))
+        {
+            self.check_rate(rate, c, now).await?;
+        }
         Ok(applied)
     }
 
@@ -182,17 +194,11 @@ impl Engine {
                     Severity::Refused => {}
                 }
                 self.emit(event(Ev::Bounced).reason(&format!("{}: {why}", b.severity.as_str())));
-                if let Some(c) = sent.and_then(|s| self.defs.campaign(&s.campaign)) {
-                    self.check_rate(Rate::Bounce, c, now).await?;
-                }
             }
             Verdict::Complaint { feedback_type, .. } => {
                 handled.detail = feedback_type.clone();
                 self.suppress(&lead.email, &format!("complaint ({feedback_type})"), now).await?;
                 self.emit(event(Ev::Complaint).reason(feedback_type));
-                if let Some(c) = sent.and_then(|s| self.defs.campaign(&s.campaign)) {
-                    self.check_rate(Rate::Complaint, c, now).await?;
-                }
             }
             Verdict::AutoReply { until } => {
                 let zone = lead.timezone.unwrap_or(self.defs.config.timezone);

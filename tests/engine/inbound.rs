@@ -2,7 +2,8 @@
 //! tells the owner; a bounce by email that names its delivery by the
 //! signed return path bounces it and suppresses the lead, and applied
 //! twice does nothing more; a forged one suppresses no one; an automatic
-//! reply holds the lead's next step until its return date.
+//! reply holds the lead's next step until its return date; complaints past
+//! `max_complaint_rate` pause their campaign.
 
 use nurture::engine::events::Kind as Ev;
 use nurture::inbound::Kind;
@@ -132,3 +133,36 @@ async fn an_out_of_office_reply_holds_the_next_step_until_the_return_date(b: Bac
     w.finish().await;
 }
 both!(an_out_of_office_reply_holds_the_next_step_until_the_return_date);
+
+async fn complaints_past_the_rate_pause_the_campaign(b: Backend) {
+    let config = "[guardrails]\nmax_complaint_rate = 0.1\nmin_sample = 5\nwindow = \"2d\"\n";
+    let w = World::new(b, config, &[("c", CAMPAIGN)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    let csv: String = (0..10).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
+    w.import(&format!("email,status\n{csv}"), start).await;
+    w.run(start, start + days(1)).await;
+    let ids: Vec<String> = w.rec.sent.lock().unwrap().iter().filter_map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids.len(), 10);
+    // An ARF report that redacts the recipient: the original's id decides.
+    let report = |n: usize, id: &str| {
+        format!(
+            "From: fbl@isp.test\r\nTo: fbl@example.com\r\nSubject: complaint\r\nMessage-ID: <arf{n}@isp.test>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"B\"\r\n\r\n\
+             --B\r\nContent-Type: text/plain\r\n\r\nabuse report\r\n\
+             --B\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n\
+             --B\r\nContent-Type: message/rfc822\r\n\r\nTo: redacted@isp.test\r\nMessage-ID: {id}\r\n\r\nHi\r\n--B--\r\n"
+        )
+    };
+    let at = start + days(1);
+    let first = w.engine.inbound(report(0, &ids[0]).as_bytes(), at).await.unwrap();
+    assert_eq!((first.kind, first.campaign.as_deref()), (Kind::Complaint, Some("c")));
+    assert!(w.store().is_suppressed(first.lead.as_deref().unwrap()).await.unwrap(), "a complaint suppresses");
+    assert!(w.engine.pauses().await.unwrap().is_empty(), "1 of 10 is not above 10 %");
+    w.engine.inbound(report(1, &ids[1]).as_bytes(), at).await.unwrap();
+    let pauses = w.engine.pauses().await.unwrap();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(pauses[0].scope, "c");
+    assert!(pauses[0].reason.starts_with("complaint rate 20.00 % (2 of 10 emails)"), "{}", pauses[0].reason);
+    w.finish().await;
+}
+both!(complaints_past_the_rate_pause_the_campaign);
