@@ -40,6 +40,7 @@ pub mod inbound;
 pub mod lead;
 pub mod links;
 pub mod mail;
+pub mod mailbox;
 pub mod replica;
 pub mod schedule;
 pub mod secret;

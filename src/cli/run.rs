@@ -74,6 +74,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     }
     let engine = Arc::new(RwLock::new(Arc::new(make(defs))));
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mailbox = c.inbound.imap_url.is_some().then(|| Arc::new(crate::mailbox::Health::default()));
     let http = match c.http.bind {
         Some(bind) => {
             let listener = tokio::net::TcpListener::bind(bind)
@@ -88,7 +89,11 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
                 ),
                 None => None,
             };
-            let app = crate::http::router(crate::http::AppState { engine: engine.clone(), api_token });
+            let app = crate::http::router(crate::http::AppState {
+                engine: engine.clone(),
+                api_token,
+                mailbox: mailbox.clone(),
+            });
             tracing::info!(%bind, "HTTP listening.");
             Some(tokio::spawn(async move {
                 let _ = axum::serve(listener, app).with_graceful_shutdown(async { stopped.await.unwrap_or(()) }).await;
@@ -107,9 +112,18 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         "nurture running."
     );
     let heartbeat = tokio::spawn(daemon::heartbeat(store.clone(), lease));
+    let (stop_reading, reading) = tokio::sync::watch::channel(false);
+    let reader = mailbox.clone().map(|h| tokio::spawn(crate::mailbox::read(engine.clone(), h, reading)));
     crate::daemon::notify::ready("running");
     let path: Option<PathBuf> = config.map(Path::to_path_buf);
     daemon::run(engine, signals, move || load(path.as_deref()).map(&make)).await;
+    // The message in hand is finished and filed; an IDLE ends at once.
+    let _ = stop_reading.send(true);
+    if let Some(r) = reader
+        && tokio::time::timeout(std::time::Duration::from_secs(5), r).await.is_err()
+    {
+        tracing::warn!("The inbound mailbox did not stop in time; its message is handled again at the next start.");
+    }
     heartbeat.abort();
     // Whatever is still claimed (a stop mid-batch) goes back to the others now.
     if let Err(e) = store.release_claims().await {

@@ -37,8 +37,13 @@ impl Default for Inbound {
 
 pub(super) fn resolve(raw: InboundFile, f: &mut Fields, base: &std::path::Path) -> Inbound {
     let d = Inbound::default();
-    let imap_url =
-        raw.imap_url.filter(|u| !u.get_ref().trim().is_empty()).and_then(|u| f.parse(&u, |s| check_imap_url(s)));
+    let url = raw.imap_url.filter(|u| !u.get_ref().trim().is_empty());
+    let imap_url = url.as_ref().and_then(|u| f.parse(u, |s| check_imap_url(s)));
+    if let Some(u) = &url
+        && raw.password_file.as_ref().is_none_or(|p| p.trim().is_empty())
+    {
+        f.error(u, "inbound.imap_url needs inbound.password_file: a file holding the mailbox's password");
+    }
     Inbound {
         imap_url,
         password_file: raw.password_file.filter(|p| !p.trim().is_empty()).map(|p| base.join(p)),

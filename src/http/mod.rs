@@ -8,6 +8,8 @@ pub mod limit;
 pub mod metrics;
 mod pages;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub engine: Current,
     /// `None`: the API answers 404.
     pub api_token: Option<String>,
+    /// The inbound mailbox's state, when one is read.
+    pub mailbox: Option<Arc<crate::mailbox::Health>>,
 }
 
 impl FromRef<AppState> for Current {
@@ -43,12 +47,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// 200 while the database answers, else 503; the body names the state of
-/// the database and the mail server, one `name: state` line each.
-async fn healthz(State(engine): State<Current>) -> (StatusCode, String) {
-    let e = current(&engine);
-    let smtp = if e.mail_up() { "smtp: ok" } else { "smtp: unreachable (due steps wait; probing)" };
+/// the database, the mail server and the inbound mailbox (when one is
+/// read), one `name: state` line each. A mailbox that is down is a state
+/// to see, not a failed health check: sending goes on without it.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let e = current(&state.engine);
+    let mut parts =
+        vec![if e.mail_up() { "smtp: ok".to_string() } else { "smtp: unreachable (due steps wait; probing)".into() }];
+    if let Some(m) = &state.mailbox {
+        parts.push(format!("imap: {}", m.state().unwrap_or_else(|| "connecting".into())));
+    }
+    let rest = parts.join("\n");
     match e.store().ping().await {
-        Ok(()) => (StatusCode::OK, format!("ok\ndatabase: ok\n{smtp}\n")),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable\ndatabase: unavailable\n{smtp}\n")),
+        Ok(()) => (StatusCode::OK, format!("ok\ndatabase: ok\n{rest}\n")),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable\ndatabase: unavailable\n{rest}\n")),
     }
 }

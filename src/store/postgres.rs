@@ -115,11 +115,15 @@ impl PgDb {
         Ok(())
     }
 
-    /// The right to run a timer's fire whose last run was at `last`.
+    /// The right to run a timer's fire whose last run was at `last`. A
+    /// claim this replica holds already is taken again: a fire it left
+    /// half-done (a database error) is its own to finish, not blocked by
+    /// the claim its heartbeat keeps renewing.
     pub async fn claim_timer(&self, name: &str, last: DateTime<Utc>) -> Result<bool> {
         let q = Sql::new(
             "UPDATE timers SET claimed_by = $3, claimed_until = now() + make_interval(secs => $4) \
-             WHERE name = $1 AND last_at = $2 AND (claimed_until IS NULL OR claimed_until <= now())",
+             WHERE name = $1 AND last_at = $2 \
+               AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $3)",
         );
         let q = q.bind(name).bind(last).bind(&self.claimer.owner).bind(self.claimer.lease_seconds);
         Ok(self.conn().await?.execute(q).await? == 1)

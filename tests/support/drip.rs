@@ -87,7 +87,7 @@ pub fn counts(messages: &[String]) -> HashMap<(String, String), usize> {
 }
 
 /// Pairs of text columns from `sql`, on either backend.
-async fn pairs(url: &str, sql: &'static str) -> Vec<(String, String)> {
+pub async fn pairs(url: &str, sql: &'static str) -> Vec<(String, String)> {
     if url.starts_with("sqlite:") {
         let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
         sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()

@@ -1,0 +1,269 @@
+//! The IMAP mailbox source (`[inbound] imap_url`): each new message of the
+//! folder goes through the same classifier as `nurture inbound`; machine
+//! mail about a lead then moves to `processed_folder`, a person's reply
+//! stays where people read it, flagged `$NurtureHandled` (never `\Seen`:
+//! the rep has not read it yet). One replica reads at a time. A server
+//! that is down or refuses the login is a state (logged, `/healthz`,
+//! `nurture_imap_up`), retried with backoff, never a reason to exit.
+
+pub mod connect;
+mod position;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use chrono::{DateTime, TimeDelta};
+use futures::TryStreamExt;
+use tokio::sync::watch;
+
+use crate::config::Inbound;
+use crate::daemon::{Current, current, now};
+use crate::inbound::Kind;
+use connect::{Error, Session, Target, within};
+pub use position::Position;
+
+/// The keyword set on a person's reply once it is handled.
+pub const HANDLED: &str = "$NurtureHandled";
+
+/// Messages handled between two records of the position: a crash repeats
+/// at most this many fetches (never their effects: each is marked).
+const BATCH: usize = 25;
+
+/// Retries after a failure wait 1 s, 2 s, 4 s … up to `poll` (at most
+/// five minutes), so a server back after an outage is read again soon.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The mailbox's state for `/healthz`: `None` until the first attempt.
+#[derive(Default)]
+pub struct Health(Mutex<Option<String>>);
+
+impl Health {
+    fn set(&self, state: String) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = Some(state);
+        }
+    }
+
+    pub fn state(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Imap(#[from] Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// Read the configured mailbox until `stop` turns true. A message being
+/// handled when it does is finished first.
+pub async fn read(engine: Current, health: Arc<Health>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let cfg = current(&engine).defs().config.inbound.clone();
+        let Some(url) = cfg.imap_url.clone() else { return };
+        let target = Target::of(&url);
+        let result = session(&engine, &target, &cfg, &health, &mut stop, &mut backoff).await;
+        crate::telemetry::imap_up(false);
+        let cap = cfg.poll.to_std().unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(mailbox = target.name(), error = %e, retry_s = backoff.as_secs(), "Inbound mailbox unavailable; retrying.");
+                health.set(format!("unavailable ({e}); retrying"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(cap.max(Duration::from_secs(1)));
+    }
+}
+
+/// One connection: read what is new, wait (IDLE, else `poll`), again;
+/// `Ok` when stopped.
+async fn session(
+    engine: &Current,
+    t: &Target,
+    cfg: &Inbound,
+    health: &Health,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Result<(), Failure> {
+    let password = cfg.password_file.clone().unwrap_or_default();
+    let mut s = connect::connect(t, &password).await?;
+    let server = format!("{}:{}", t.host, t.port);
+    let imap = |e| Error::Imap(server.clone(), e);
+    let caps = within(&server, s.capabilities()).await?.map_err(imap)?;
+    let (idle, moves) = (caps.has_str("IDLE"), caps.has_str("MOVE"));
+    let processed = processed_folder(&mut s, &server, &cfg.processed_folder).await?;
+    let validity = within(&server, s.select(&t.folder)).await?.map_err(imap)?.uid_validity.unwrap_or(0);
+    crate::telemetry::imap_up(true);
+    health.set("ok".into());
+    *backoff = Duration::from_secs(1);
+    tracing::info!(mailbox = t.name(), idle, processed, "Reading the inbound mailbox.");
+    let wait = cfg.poll.to_std().unwrap_or(Duration::from_secs(60));
+    loop {
+        let mailbox = Mailbox { session: &mut s, server: &server, processed: &processed, moves };
+        mailbox.read_new(engine, &format!("imap:{}", t.name()), validity, stop).await?;
+        if *stop.borrow() {
+            break;
+        }
+        if idle {
+            let mut h = s.idle();
+            within(&server, h.init()).await?.map_err(imap)?;
+            let stopping = {
+                let (news, _interrupt) = h.wait_with_timeout(wait);
+                tokio::select! {
+                    r = news => match r.map_err(imap)? {
+                        // Our interrupt is still held: the stream ended.
+                        IdleResponse::ManualInterrupt => {
+                            return Err(imap(async_imap::error::Error::ConnectionLost).into());
+                        }
+                        IdleResponse::Timeout | IdleResponse::NewData(_) => false,
+                    },
+                    _ = stop.wait_for(|s| *s) => true,
+                }
+            };
+            s = within(&server, h.done()).await?.map_err(imap)?;
+            if stopping {
+                break;
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    }
+    let _ = within(&server, s.logout()).await;
+    Ok(())
+}
+
+/// The processed folder's name with the server's hierarchy delimiter for
+/// `/`, created when missing.
+async fn processed_folder(s: &mut Session, server: &str, configured: &str) -> Result<String, Error> {
+    let imap = |e| Error::Imap(server.to_string(), e);
+    let names: Vec<_> = within(server, async { s.list(Some(""), Some("")).await?.try_collect::<Vec<_>>().await })
+        .await?
+        .map_err(imap)?;
+    let delimiter = names.first().and_then(|n| n.delimiter().map(str::to_string)).unwrap_or_else(|| "/".into());
+    let name = configured.replace('/', &delimiter);
+    let found: Vec<_> = within(server, async { s.list(Some(""), Some(&name)).await?.try_collect::<Vec<_>>().await })
+        .await?
+        .map_err(imap)?;
+    if found.is_empty() {
+        within(server, s.create(&name)).await?.map_err(imap)?;
+        tracing::info!(folder = name, "Created the processed folder.");
+    }
+    Ok(name)
+}
+
+struct Mailbox<'a> {
+    session: &'a mut Session,
+    server: &'a str,
+    processed: &'a str,
+    moves: bool,
+}
+
+impl Mailbox<'_> {
+    fn imap(&self, e: async_imap::error::Error) -> Error {
+        Error::Imap(self.server.to_string(), e)
+    }
+
+    /// Handle every message after the stored position, a batch at a time,
+    /// recording the position after each batch; none if another replica
+    /// holds the reading.
+    async fn read_new(
+        mut self,
+        engine: &Current,
+        timer: &str,
+        validity: u32,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Failure> {
+        loop {
+            let store = current(engine).store().clone();
+            let (last, note) = match store.timer(timer).await? {
+                Some(t) => t,
+                None => {
+                    store.set_timer(timer, DateTime::UNIX_EPOCH, "").await?;
+                    (DateTime::UNIX_EPOCH, String::new())
+                }
+            };
+            let mut pos = Position::in_folder(Position::parse(&note), validity);
+            let query = format!("UID {}:*", pos.uid.saturating_add(1));
+            let found = within(self.server, self.session.uid_search(&query)).await?.map_err(|e| self.imap(e))?;
+            let uids = pos.next(found, BATCH);
+            if uids.is_empty() || !store.claim_timer(timer, last).await? {
+                return Ok(());
+            }
+            for &uid in &uids {
+                if *stop.borrow() {
+                    break;
+                }
+                self.handle(engine, uid).await?;
+                pos.uid = uid;
+            }
+            // Strictly later than the last record: a replica holding an
+            // older view of the position can never claim this one.
+            let at = now().max(last + TimeDelta::seconds(1));
+            store.set_timer(timer, at, &pos.note()).await?;
+            if uids.len() < BATCH || *stop.borrow() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Classify and apply one message, then file it.
+    async fn handle(&mut self, engine: &Current, uid: u32) -> Result<(), Failure> {
+        let set = uid.to_string();
+        let fetched: Vec<_> =
+            within(self.server, async { self.session.uid_fetch(&set, "BODY.PEEK[]").await?.try_collect().await })
+                .await?
+                .map_err(|e| self.imap(e))?;
+        // Gone meanwhile (moved or deleted by someone): nothing to handle.
+        let Some(raw) = fetched.iter().find_map(|f| f.body()) else { return Ok(()) };
+        let applied = current(engine).inbound(raw, now()).await?;
+        let to = match (&applied.lead, applied.kind) {
+            (None, _) => None,
+            (Some(_), Kind::Reply) => {
+                let flag = format!("+FLAGS.SILENT ({HANDLED})");
+                let stored: Result<Vec<_>, _> =
+                    within(self.server, async { self.session.uid_store(&set, &flag).await?.try_collect().await })
+                        .await?;
+                stored.map_err(|e| self.imap(e))?;
+                None
+            }
+            (Some(_), _) => Some(self.processed.to_string()),
+        };
+        if let Some(folder) = to {
+            self.file(&set, &folder).await?;
+        }
+        tracing::debug!(uid, kind = applied.kind.as_str(), lead = applied.lead, "Inbound message handled.");
+        Ok(())
+    }
+
+    /// Move a message: MOVE (RFC 6851) where the server has it, else copy,
+    /// mark deleted and expunge.
+    async fn file(&mut self, set: &str, folder: &str) -> Result<(), Error> {
+        let server = self.server;
+        if self.moves {
+            return within(server, self.session.uid_mv(set, folder)).await?.map_err(|e| self.imap(e));
+        }
+        within(server, self.session.uid_copy(set, folder)).await?.map_err(|e| self.imap(e))?;
+        let deleted: Result<Vec<_>, _> = within(server, async {
+            self.session.uid_store(set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect().await
+        })
+        .await?;
+        deleted.map_err(|e| self.imap(e))?;
+        let expunged: Result<Vec<_>, _> =
+            within(server, async { self.session.expunge().await?.try_collect().await }).await?;
+        expunged.map(|_| ()).map_err(|e| self.imap(e))
+    }
+}
