@@ -72,6 +72,9 @@ pub enum Command {
         /// One JSON object per event
         #[arg(long)]
         json: bool,
+        /// Replay the .eml files of DIR, each at its Date, through the inbound classifier
+        #[arg(long, value_name = "DIR")]
+        inbound: Option<PathBuf>,
     },
     /// Manage leads
     Leads {
@@ -210,8 +213,14 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
         Command::Preview { campaign, step, lead } => {
             preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
         }
-        Command::Simulate { days, leads, start, json } => {
-            let o = simulate::Options { days: *days, leads: leads.as_deref(), start: start.as_deref(), json: *json };
+        Command::Simulate { days, leads, start, json, inbound } => {
+            let o = simulate::Options {
+                days: *days,
+                leads: leads.as_deref(),
+                start: start.as_deref(),
+                json: *json,
+                inbound: inbound.as_deref(),
+            };
             simulate::run(config, o, now).await
         }
         Command::Leads { command } => match command {

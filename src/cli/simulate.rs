@@ -1,5 +1,6 @@
 //! `nurture simulate`: the real engine on a throwaway in-memory database,
-//! driven by a virtual clock that jumps from one thing to do to the next.
+//! driven by a virtual clock that jumps from one thing to do to the next;
+//! with `--inbound DIR`, the messages of DIR arrive at their `Date`.
 
 use std::io::Write;
 use std::path::Path;
@@ -19,6 +20,7 @@ pub struct Options<'a> {
     pub leads: Option<&'a Path>,
     pub start: Option<&'a str>,
     pub json: bool,
+    pub inbound: Option<&'a Path>,
 }
 
 struct Printer {
@@ -42,11 +44,18 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     };
     let start = start.with_timezone(&Utc) - TimeDelta::nanoseconds(start.timestamp_subsec_nanos().into());
     let end = start + TimeDelta::days(o.days.into());
-    let (defs, diags) = Definitions::load(config, start);
+    let (mut defs, diags) = Definitions::load(config, start);
     if diags.has_errors() {
         eprint!("{diags}");
         return Err(Failure::Invalid("simulate: fix the errors above first (see `nurture check`)".into()));
     }
+    let arrivals = match o.inbound {
+        Some(dir) => messages(dir, start, end)?,
+        None => Vec::new(),
+    };
+    // A made-up report cannot carry the signed return path of an email
+    // sent in the simulation: its failed recipient is trusted instead.
+    defs.config.mail.return_path = None;
     let scratch = tempfile::tempdir().map_err(|e| Failure::Environment(e.to_string()))?;
     let store = Database::scratch(&scratch.path().join("simulate.db"))
         .await
@@ -64,9 +73,57 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         .await
         .map_err(super::leads::import_failure)?;
     }
-    engine.run_virtual(start, end).await.map_err(|e| Failure::Environment(e.to_string()))?;
+    let failed = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
+    let mut t = start;
+    for (at, raw) in arrivals {
+        engine.run_virtual(t, at).await.map_err(failed)?;
+        engine.inbound(&raw, at).await.map_err(failed)?;
+        t = at;
+    }
+    engine.run_virtual(t, end).await.map_err(failed)?;
     if let Ok(mut out) = printer.out.lock() {
         let _ = out.flush();
     }
     Ok(())
+}
+
+/// The `.eml` files of `dir` dated within the simulated days, in the
+/// order they arrive (by `Date`, then file name). A file without a
+/// readable `Date` is an error naming it; one dated outside is left out,
+/// with a warning.
+fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Vec<u8>)>, Failure> {
+    let read = |e: std::io::Error| Failure::Invalid(format!("--inbound {}: {e}", dir.display()));
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Failure::Invalid(format!("--inbound {}: no .eml files in it", dir.display())));
+    }
+    let mut out = Vec::new();
+    for path in files {
+        let raw = std::fs::read(&path).map_err(|e| Failure::Invalid(format!("{}: {e}", path.display())))?;
+        let Some(at) = crate::inbound::classify(&raw, start).date else {
+            return Err(Failure::Invalid(format!(
+                "{}: no readable Date header; add one (e.g. \"Date: Tue, 3 Mar 2026 10:00:00 +0100\") to say when it arrives",
+                path.display()
+            )));
+        };
+        if at < start || at >= end {
+            eprintln!(
+                "warning: {}: dated {}, outside the simulated days ({} to {}); left out",
+                path.display(),
+                at.to_rfc3339(),
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            );
+            continue;
+        }
+        out.push((at, raw));
+    }
+    out.sort_by_key(|(at, _)| *at);
+    Ok(out)
 }

@@ -5,3 +5,4 @@ mod check;
 mod db;
 mod helpers;
 mod preview;
+mod simulate;
