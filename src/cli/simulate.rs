@@ -87,11 +87,14 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     Ok(())
 }
 
+/// A message and when it arrives.
+type Arrival = (DateTime<Utc>, Vec<u8>);
+
 /// The `.eml` files of `dir` dated within the simulated days, in the
 /// order they arrive (by `Date`, then file name). A file without a
 /// readable `Date` is an error naming it; one dated outside is left out,
 /// with a warning.
-fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Vec<u8>)>, Failure> {
+fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Arrival>, Failure> {
     let read = |e: std::io::Error| Failure::Invalid(format!("--inbound {}: {e}", dir.display()));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(read)?
