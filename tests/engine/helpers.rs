@@ -99,6 +99,24 @@ impl World {
             std::fs::write(p.join(format!("campaigns/{name}.toml")), body).unwrap();
         }
         std::fs::write(p.join("nurture.toml"), format!("[mail]\npostal_address = \"x\"\n{config}")).unwrap();
+        World::in_dir(backend, dir).await
+    }
+
+    /// The campaigns and templates shipped in the repository, with `config`.
+    pub async fn bundled(backend: Backend, config: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for sub in ["campaigns", "templates"] {
+            let copied = std::process::Command::new("cp").arg("-r").arg(root.join(sub)).arg(dir.path()).status();
+            assert!(copied.unwrap().success());
+        }
+        std::fs::write(dir.path().join("nurture.toml"), config).unwrap();
+        World::in_dir(backend, dir).await
+    }
+
+    /// The project in `dir` (`nurture.toml`, campaigns, templates).
+    async fn in_dir(backend: Backend, dir: tempfile::TempDir) -> World {
+        let p = dir.path();
         let (defs, diags) = Definitions::load(Some(&p.join("nurture.toml")), utc("2026-01-01T00:00:00Z"));
         assert!(!diags.has_errors(), "{diags}");
         let (url, pg_db) = match backend {

@@ -8,4 +8,5 @@ mod guardrails;
 mod helpers;
 mod inbound;
 mod replicas;
+mod spam;
 mod tasks;
