@@ -51,7 +51,10 @@ impl Engine {
             }
             let tasks = self.store.open_tasks(Some(&email)).await?;
             let rep = self.defs.config.rep(&email);
-            let lines: Vec<_> = tasks.iter().map(|t| digest_line(t, self.links.task_done_url(t.id))).collect();
+            let mut lines = Vec::with_capacity(tasks.len());
+            for t in &tasks {
+                lines.push(digest_line(t, self.links.task_done_url(t.id), self.latest(t.lead_id).await?));
+            }
             let data = context::digest(&rep, &lines, now);
             let base = Event::new(now, Ev::Digest).to(&email).count(lines.len());
             let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/digest", &data) else {
@@ -75,5 +78,21 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The lead's latest message to us, for the digest: what it was, when,
+    /// and for a reply its first line.
+    async fn latest(&self, lead_id: i64) -> Result<String> {
+        let handled = self.store.inbound_history(lead_id, 5).await?;
+        let Some(h) = handled.iter().find(|h| h.kind != "unmatched") else { return Ok(String::new()) };
+        let touch = crate::store::Touch::from(h);
+        let mut line = format!("{} {}", h.at.format("%Y-%m-%d"), touch.state);
+        if h.kind == "reply"
+            && let Some(first) = h.detail.lines().map(str::trim).find(|l| !l.is_empty())
+        {
+            let first: String = first.chars().take(80).collect();
+            line += &format!(": \"{first}\"");
+        }
+        Ok(line)
     }
 }

@@ -135,7 +135,7 @@ impl Engine {
 }
 
 /// A digest line for an open task.
-pub(super) fn digest_line(t: &TaskRow, done_url: String) -> context::DigestLine {
+pub(super) fn digest_line(t: &TaskRow, done_url: String, latest: String) -> context::DigestLine {
     context::DigestLine {
         text: t.text.clone(),
         due_at: context::rfc3339(t.due_at),
@@ -143,5 +143,6 @@ pub(super) fn digest_line(t: &TaskRow, done_url: String) -> context::DigestLine 
         lead_email: t.lead_email.clone(),
         company: t.company.clone(),
         done_url,
+        latest,
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::enrolments::{Due, Next};
+use super::inbound::Inbox;
 use super::sql::{Run, Sql, placeholders, value_rows};
 use super::{Database, Result};
 
@@ -86,6 +87,30 @@ pub struct Touch {
     pub step: String,
     pub kind: String,
     pub state: String,
+}
+
+impl From<&super::Handled> for Touch {
+    /// A handled inbound message as a history line: its kind, and what it
+    /// said or did (`replied`, `away until …`, `hard bounce: …`).
+    fn from(h: &super::Handled) -> Touch {
+        let state = match h.kind.as_str() {
+            "reply" => "replied".to_string(),
+            "auto_reply" => match h.until {
+                Some(t) => format!("away until {}", t.format("%Y-%m-%d")),
+                None => "automatic reply".into(),
+            },
+            "bounce" => format!("{} bounce", h.severity),
+            "complaint" => "marked as spam".into(),
+            other => other.to_string(),
+        };
+        Touch {
+            at: h.at,
+            campaign: h.campaign.clone().unwrap_or_default(),
+            step: h.step_id.clone().unwrap_or_default(),
+            kind: h.kind.clone(),
+            state,
+        }
+    }
 }
 
 #[async_trait]
@@ -270,7 +295,8 @@ impl Deliveries for Database {
              WHERE lead_id = $1 AND state <> 'cancelled' ORDER BY updated_at DESC, id DESC LIMIT $2",
         );
         let rows = self.conn().await?.fetch_all(q.bind(lead_id).bind(limit)).await?;
-        rows.iter()
+        let mut touches = rows
+            .iter()
             .map(|r| {
                 Ok(Touch {
                     at: r.get("updated_at")?,
@@ -280,6 +306,14 @@ impl Deliveries for Database {
                     state: r.get("state")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // The lead's side of the story: replies, out-of-office notes,
+        // bounces and complaints, among our emails by time.
+        touches.extend(
+            self.inbound_history(lead_id, limit).await?.iter().filter(|h| h.kind != "unmatched").map(Touch::from),
+        );
+        touches.sort_by(|a, b| b.at.cmp(&a.at));
+        touches.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(touches)
     }
 }

@@ -45,7 +45,8 @@ Your open tasks:
 {{#each tasks}}
 - {{this.text}} (due {{this.due_at}})
   {{this.lead_name}} <{{this.lead_email}}>, {{this.company}}
-  Done: {{this.done_url}}
+{{#if this.latest}}  Latest: {{this.latest}}
+{{/if}}  Done: {{this.done_url}}
 {{/each}}
 ";
 
@@ -54,7 +55,8 @@ pub const DIGEST_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
 <ul>
 {{#each tasks}}<li><strong>{{this.text}}</strong> (due {{this.due_at}})<br>
 {{this.lead_name}} &lt;{{this.lead_email}}&gt;, {{this.company}}<br>
-<a href=\"{{this.done_url}}\">Mark done</a></li>
+{{#if this.latest}}Latest: {{this.latest}}<br>
+{{/if}}<a href=\"{{this.done_url}}\">Mark done</a></li>
 {{/each}}</ul>
 ";
 

@@ -111,6 +111,9 @@ pub struct DigestLine {
     pub lead_email: String,
     pub company: String,
     pub done_url: String,
+    /// The lead's latest message to us (a reply, an out-of-office note, a
+    /// bounce), e.g. `2026-03-03 replied: "Call me in March"`; empty if none.
+    pub latest: String,
 }
 
 pub fn digest(rep: &Rep, tasks: &[DigestLine], now: DateTime<Utc>) -> Value {
@@ -145,5 +148,6 @@ pub fn sample_digest_lines(lead: &Lead, now: DateTime<Utc>) -> Vec<DigestLine> {
         lead_email: lead.email.clone(),
         company: lead.company.clone(),
         done_url: "https://nurture.example/t/sample/done".into(),
+        latest: format!("{} replied: \"Can we talk on Thursday?\"", now.format("%Y-%m-%d")),
     }]
 }

@@ -166,3 +166,33 @@ async fn complaints_past_the_rate_pause_the_campaign(b: Backend) {
     w.finish().await;
 }
 both!(complaints_past_the_rate_pause_the_campaign);
+
+async fn a_reply_shows_in_the_reps_reminder_and_digest(b: Backend) {
+    // The rep keeps the lead (on_reply = false): the call still comes due.
+    let campaign = "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n[exit]\non_reply = false\n\
+                    [[step]]\nid = \"hi\"\nemail = \"t\"\nsubject = \"Still weighing it?\"\n\
+                    [[step]]\nid = \"call\"\nafter = \"2d\"\ntask = \"Call Ana\"\nassign = \"owner\"\ndue = \"1d\"\n";
+    let w = World::new(b, "", &[("c", campaign)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(1)).await;
+    let id = first_email(&w).message_id.unwrap();
+    let reply = format!(
+        "From: Ana <ana@acme.test>\r\nSubject: Re: Still weighing it?\r\nMessage-ID: <r9@acme.test>\r\n\
+         In-Reply-To: {id}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nCall me in March.\r\n"
+    );
+    w.engine.inbound(reply.as_bytes(), utc("2026-03-03T10:00:00Z")).await.unwrap();
+    w.run(start + days(1), start + days(6)).await;
+    let to_rep: Vec<Outgoing> =
+        w.rec.sent.lock().unwrap().iter().filter(|m| m.to == "rep@sales.test").cloned().collect();
+    let reminder = to_rep.iter().find(|m| m.subject == "Task: Call Ana").expect("the task reminder");
+    assert!(
+        reminder.text.contains("2026-03-03T10:00:00Z  c/hi  reply  replied"),
+        "the reply is in the reminder's history:\n{}",
+        reminder.text
+    );
+    let digest = to_rep.iter().find(|m| m.subject.contains("open task")).expect("a digest");
+    assert!(digest.text.contains("Latest: 2026-03-03 replied: \"Call me in March.\""), "{}", digest.text);
+    w.finish().await;
+}
+both!(a_reply_shows_in_the_reps_reminder_and_digest);
