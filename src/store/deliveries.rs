@@ -312,7 +312,7 @@ impl Deliveries for Database {
         touches.extend(
             self.inbound_history(lead_id, limit).await?.iter().filter(|h| h.kind != "unmatched").map(Touch::from),
         );
-        touches.sort_by(|a, b| b.at.cmp(&a.at));
+        touches.sort_by_key(|t| std::cmp::Reverse(t.at));
         touches.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(touches)
     }
