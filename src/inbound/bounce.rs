@@ -27,13 +27,49 @@ pub fn looks_like_report(m: &Message, from: Option<&str>, subject: &str) -> bool
     if view::header(m, "X-Failed-Recipients").is_some() {
         return true;
     }
-    let local = from.and_then(|f| f.split('@').next()).unwrap_or("");
-    let machine_sender = ["mailer-daemon", "mailerdaemon", "postmaster", "mail-daemon", "mdaemon"]
+    // `MAILER-DAEMON`, `Mailer_Daemon`, `post_master`, `postmaster1`: the
+    // separators and a trailing number vary between systems.
+    let local: String = from
+        .and_then(|f| f.split('@').next())
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let machine_sender = ["mailerdaemon", "postmaster", "maildaemon", "mdaemon", "mailerdeamon", "mailsystem"]
         .iter()
-        .any(|s| local.eq_ignore_ascii_case(s));
+        .any(|s| local == *s);
     let s = subject.to_lowercase();
     let report_subject = REPORT_SUBJECTS.iter().any(|p| s.contains(p));
     machine_sender || report_subject
+}
+
+/// A message in no report format whose own words (not a quote) say that
+/// mail failed, with an SMTP reply code or status to show for it: a
+/// gateway's homemade notice. Never a person's reply.
+pub fn reads_like_failure(text: &str) -> bool {
+    let said = without_original(text).to_lowercase();
+    const FAILED: &[&str] = &[
+        "could not be delivered",
+        "was not delivered",
+        "wasn't delivered",
+        "delivery has failed",
+        "delivery failed",
+        "undeliverable",
+        "permanent fatal error",
+        "invalid user address",
+        "no such user",
+        "user unknown",
+        "unknown user",
+        "recipient address rejected",
+        "mailbox unavailable",
+        "requested action not taken",
+    ];
+    let code = said.split(|c: char| !c.is_ascii_alphanumeric() && c != '.').any(|w| {
+        let smtp = w.len() == 3 && w.starts_with(['4', '5']) && w.chars().all(|c| c.is_ascii_digit());
+        smtp || status_in(w).is_some()
+    });
+    code && FAILED.iter().any(|p| said.contains(p))
 }
 
 const STATUS_TYPES: &[&str] = &["message/delivery-status", "message/global-delivery-status"];

@@ -85,16 +85,25 @@ fn verdict(
     if let Some(why) = machine(m, from) {
         return Verdict::Machine(why);
     }
+    // Its own words only: a person quoting a bounce is still a person.
+    if bounce::reads_like_failure(&reply::first_lines(text, 40)) {
+        return bounce::verdict(m, subject);
+    }
     Verdict::Reply { first_lines: reply::first_lines(text, FIRST_LINES) }
 }
 
 /// RFC 5965: `Feedback-Type: abuse` (or `fraud`, `virus`, ...) about the
-/// message it carries; `not-spam` is no complaint.
+/// message it carries; `not-spam` and `auth-failure` are no complaint.
 fn complaint(feedback: &[String], original: Option<&Message>) -> Verdict {
     let fields: Vec<(String, String)> = feedback.iter().flat_map(|f| field_groups(f)).flatten().collect();
     let feedback_type = field(&fields, "feedback-type").unwrap_or("abuse").trim().to_ascii_lowercase();
     if feedback_type == "not-spam" {
         return Verdict::Machine("a not-spam report");
+    }
+    // RFC 6591: a DMARC/SPF/DKIM failure seen by a receiver, nobody's
+    // complaint about what they got.
+    if feedback_type == "auth-failure" {
+        return Verdict::Machine("an authentication failure report");
     }
     let recipient = field(&fields, "original-rcpt-to")
         .or(field(&fields, "removal-recipient"))

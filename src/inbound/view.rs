@@ -107,8 +107,21 @@ pub fn human_text(m: &Message) -> String {
             }
         }
     }
+    if text.trim().is_empty() {
+        // A broken MIME structure (a boundary parameter on an unfolded
+        // line) hides the text parts from the parser: read the raw body.
+        text = raw_body(m);
+    }
     text.truncate(floor_char(&text, TEXT_LIMIT));
     text
+}
+
+/// The message's bytes after its header, as text.
+fn raw_body(m: &Message) -> String {
+    let raw = m.raw_message();
+    let start = m.root_part().raw_body_offset() as usize;
+    let end = raw.len().min(start.saturating_add(TEXT_LIMIT));
+    raw.get(start..end).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
 }
 
 /// The original message a report carries: a `message/rfc822` part, or the
