@@ -74,6 +74,15 @@ const SUBJECTS: &[&str] = &[
     "ausente",
     "de vacaciones",
     "respuesta de ausencia",
+    // Beyond the four languages promised, the subjects alone (dates are
+    // not read in these): Italian, Dutch, Portuguese.
+    "risposta automatica",
+    "fuori ufficio",
+    "automatisch antwoord",
+    "afwezigheidsbericht",
+    "resposta automática",
+    "resposta automatica",
+    "fora do escritório",
 ];
 
 /// Opening words of an out-of-office message, looked for near the top only

@@ -65,10 +65,12 @@ pub fn reads_like_failure(text: &str) -> bool {
         "mailbox unavailable",
         "requested action not taken",
     ];
-    let code = said.split(|c: char| !c.is_ascii_alphanumeric() && c != '.').any(|w| {
-        let smtp = w.len() == 3 && w.starts_with(['4', '5']) && w.chars().all(|c| c.is_ascii_digit());
-        smtp || status_in(w).is_some()
-    });
+    // The reply codes a failed delivery carries (RFC 5321), not any number
+    // ("500 seats"), or an RFC 3463 status.
+    const CODES: &[&str] = &["421", "450", "451", "452", "550", "551", "552", "553", "554"];
+    let code = said
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+        .any(|w| CODES.contains(&w) || status_in(w).is_some_and(|s| !s.starts_with('2')));
     code && FAILED.iter().any(|p| said.contains(p))
 }
 
@@ -511,5 +513,18 @@ pub fn reason_of_status(status: Option<&str>) -> (&'static str, Severity) {
         (_, d) if d.starts_with("7.") => ("policyviolation", Severity::Refused),
         (false, _) => ("delayed", Severity::Soft),
         (true, _) => ("undefined", Severity::Soft),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_like_failure;
+
+    #[test]
+    fn a_gateway_notice_reads_like_a_failure_and_a_person_does_not() {
+        assert!(reads_like_failure("Error: Invalid user address\n550 - Requested action not taken: no such user here"));
+        assert!(reads_like_failure("Your message could not be delivered: 5.1.1 user unknown"));
+        assert!(!reads_like_failure("We need 500 seats; the last shipment was undeliverable, call me."));
+        assert!(!reads_like_failure("Sounds good, call me on 550 1234 next week."));
     }
 }

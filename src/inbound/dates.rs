@@ -120,9 +120,13 @@ fn numeric(w: &str, sent: NaiveDate) -> Option<NaiveDate> {
     let a: u32 = parts[0].parse().ok()?;
     let b: u32 = parts[1].parse().ok()?;
     let year = parts.get(2).and_then(|y| year_number(y));
-    // Day first, as Europe writes it, unless only month first makes sense.
-    let (day, month) = if sep == '/' && a <= 12 && b > 12 { (b, a) } else { (a, b) };
-    resolve(day, month, year, sent)
+    // Dots: day first, as Europe writes them. Slashes are read both ways
+    // (`11/01` in Madrid, `1/11` in Boston): the nearer plausible date wins,
+    // as an absence is more likely weeks than months long.
+    if sep == '/' {
+        return [resolve(a, b, year, sent), resolve(b, a, year, sent)].into_iter().flatten().min();
+    }
+    resolve(a, b, year, sent)
 }
 
 fn day_number(w: &str) -> Option<u32> {
