@@ -52,6 +52,9 @@ fn complaints_name_the_recipient_when_the_report_does() {
         if name.starts_with("yahoo") {
             assert_eq!(recipient.as_deref(), Some("mia@yahoo.test"), "{name}");
         }
+        if name.starts_with("hotmail") {
+            assert_eq!(recipient.as_deref(), Some("ana.ruiz@outlook.test"), "{name}: X-HmXmrOriginalRecipient");
+        }
     }
 }
 

@@ -72,6 +72,18 @@ fn verdict(
     if report.as_deref() == Some("feedback-report") || !feedback.is_empty() {
         return complaint(&feedback, original);
     }
+    // Feedback loops outside RFC 5965: Microsoft's JMRP names the
+    // complaining address in `X-HmXmrOriginalRecipient` (on the report or on
+    // the message it returns), AOL's older reports loop through `scomp`.
+    let jmrp = |msg: &Message| view::header(msg, "X-HmXmrOriginalRecipient").and_then(|v| view::address_in(&v));
+    let hotmail = jmrp(m).or_else(|| original.and_then(jmrp));
+    let scomp = view::header(m, "X-Loop").is_some_and(|l| l.to_ascii_lowercase().contains("scomp"));
+    if hotmail.is_some() || scomp {
+        let recipient = hotmail.or_else(|| {
+            original.and_then(|o| o.to()).and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_ascii_lowercase)
+        });
+        return Verdict::Complaint { feedback_type: "abuse".into(), recipient };
+    }
     if bounce::looks_like_report(m, from, subject) {
         return bounce::verdict(m, subject);
     }
