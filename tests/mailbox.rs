@@ -1,9 +1,10 @@
 //! The IMAP mailbox with real servers: `nurture run` sends through
 //! aiosmtpd and reads a private Debian dovecot. A reply that comes back
 //! stops the next step and reaches the owner; machine mail moves to the
-//! processed folder while replies stay in the inbox, flagged handled; the
-//! IMAP server going away for 20 s is a state the daemon reports while it
-//! keeps sending, then catches up; a SIGKILL in the middle of a batch of
+//! processed folder while replies stay in the inbox, flagged handled; a
+//! refused login (fixed by a new password file, no restart) and the IMAP
+//! server going away for 20 s are states the daemon reports while it keeps
+//! sending, then catches up; a SIGKILL in the middle of a batch of
 //! inbound mail loses and repeats nothing.
 
 #[path = "support/mod.rs"]
@@ -167,7 +168,7 @@ async fn a_reply_through_imap_stops_the_next_step_and_machine_mail_is_filed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_imap_server_away_for_20_s_is_reported_while_sending_goes_on_then_read_again() {
+async fn a_refused_login_and_the_imap_server_away_for_20_s_are_reported_while_sending_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, inbox) = (tmp.path(), tmp.path().join("inbox"));
     let (_smtp, smtp_port) = smtp_server(&inbox, 0);
@@ -176,7 +177,14 @@ async fn the_imap_server_away_for_20_s_is_reported_while_sending_goes_on_then_re
     project(dir, smtp_port, &imap, "15s", &["ana@x.test", "ben@x.test"], Some(http));
     let url = sqlite_url(dir);
     import(dir, &url);
+    // A wrong password first: a state to see, then fixed without a restart.
+    std::fs::write(imap.dir().join("imap-password"), "wrong\n").unwrap();
     let mut daemon = start(dir, &url, "run");
+    wait(dir, "the login refusal", 20, || {
+        let (_, health) = request(http, "GET", "/healthz", "", "");
+        health.contains("imap: unavailable") && health.contains("check inbound.password_file")
+    });
+    imap.password_file();
     wait(dir, "the mailbox", 20, || request(http, "GET", "/healthz", "", "").1.contains("imap: ok"));
 
     imap.down();
