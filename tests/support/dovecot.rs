@@ -109,12 +109,8 @@ impl Dovecot {
         });
     }
 
-    /// Stop the server and its sessions: clients see the connection drop.
-    /// (`doveadm stop` alone leaves running sessions open until the client
-    /// speaks; a server restart or crash does not.)
-    pub fn down(&self) {
-        let master = std::fs::read_to_string(self.dir().join("run/master.pid")).unwrap_or_default();
-        let sessions = children(master.trim());
+    /// `doveadm stop`, quietly (it complains when already stopped).
+    fn stop(&self) {
         let _ = Command::new("doveadm")
             .arg("-c")
             .arg(self.config())
@@ -122,6 +118,15 @@ impl Dovecot {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+
+    /// Stop the server and its sessions: clients see the connection drop.
+    /// (`doveadm stop` alone leaves running sessions open until the client
+    /// speaks; a server restart or crash does not.)
+    pub fn down(&self) {
+        let master = std::fs::read_to_string(self.dir().join("run/master.pid")).unwrap_or_default();
+        let sessions = children(master.trim());
+        self.stop();
         super::wait_for("dovecot to stop", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
         });
@@ -172,13 +177,7 @@ impl Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("doveadm")
-            .arg("-c")
-            .arg(self.config())
-            .arg("stop")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.stop();
     }
 }
 
