@@ -195,6 +195,16 @@ fn the_api_needs_its_token_and_enrols_and_exits_at_once() {
     assert_eq!(api(d.port, "/api/leads/nobody@x.test/events", TOKEN, event).0, 404);
     assert_eq!(api(d.port, "/api/leads/cy@cog.test/events", TOKEN, event).0, 200);
     assert_eq!(d.active_enrolments(), before, "a status event exits at once");
+    // The lead and its history, with who changed what.
+    let get = |path: &str, token: &str| request(d.port, "GET", path, &format!("Authorization: Bearer {token}\r\n"), "");
+    assert_eq!(get("/api/leads/cy@cog.test", "wrong").0, 401);
+    assert_eq!(get("/api/leads/nobody@x.test", TOKEN).0, 404);
+    let (code, body) = get("/api/leads/Cy@Cog.test", TOKEN);
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["lead"]["status"], "won");
+    assert_eq!(json["history"][0]["detail"], "lost -> won", "{json}");
+    assert_eq!(json["history"][0]["source"], "api");
 }
 
 #[test]

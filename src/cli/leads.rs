@@ -1,6 +1,6 @@
-//! `leads import|set-status|event`, `suppress`, `unsuppress`: changes to
-//! leads, made through the engine so the exit and enrolment checks follow
-//! at once.
+//! `leads import|set-status|event|show`, `suppress`, `unsuppress`: changes
+//! to leads, made through the engine so the exit and enrolment checks
+//! follow at once, and a lead with its history.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub async fn import(config: Option<&Path>, csv: &Path, now: DateTime<Utc>) -> Re
     let engine = &db.engine;
     let statuses = db.defs().config.statuses.clone();
     let count = crate::import::import(csv, &statuses, |batch| async move {
-        engine.upsert_leads(&batch, now).await.map(|_| ()).map_err(|e| e.to_string())
+        engine.upsert_leads(&batch, crate::store::Source::Csv, now).await.map(|_| ()).map_err(|e| e.to_string())
     })
     .await
     .map_err(import_failure)?;
@@ -58,7 +58,7 @@ pub async fn set_status(
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let before = db.engine.set_status(email, status, reason, now).await.map_err(failure)?;
+    let before = db.engine.set_status(email, status, reason, crate::store::Source::Cli, now).await.map_err(failure)?;
     println!("{}: status {} -> {status}", before.email, before.status);
     print_summary(&db, &before.email);
     Ok(())
@@ -66,7 +66,7 @@ pub async fn set_status(
 
 pub async fn replied(config: Option<&Path>, email: &str, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let lead = db.engine.replied(email, now).await.map_err(failure)?;
+    let lead = db.engine.replied(email, crate::store::Source::Cli, now).await.map_err(failure)?;
     println!("{}: reply recorded", lead.email);
     print_summary(&db, &lead.email);
     Ok(())
@@ -76,12 +76,26 @@ pub async fn suppress(config: Option<&Path>, email: &str, on: bool, now: DateTim
     let address = crate::email::parse_address(email).map_err(Failure::Invalid)?.to_string();
     let db = db::open(config, now).await?;
     let done = if on {
-        db.engine.suppress(&address, "added by hand", now).await
+        db.engine.suppress(&address, "added by hand", crate::store::Source::Cli, now).await
     } else {
-        db.engine.unsuppress(&address, now).await
+        db.engine.unsuppress(&address, crate::store::Source::Cli, now).await
     };
     let verb = if on { "suppressed" } else { "no longer suppressed" };
     println!("{address}: {}", if done.map_err(failure)? { verb.to_string() } else { format!("already {verb}") });
     print_summary(&db, &address);
+    Ok(())
+}
+
+/// `leads show EMAIL [--json]`: exit 1 for an unknown lead.
+pub async fn show(config: Option<&Path>, email: &str, json: bool, now: DateTime<Utc>) -> Result<(), Failure> {
+    let db = db::open(config, now).await?;
+    let Some(view) = db.engine.lead_view(email).await.map_err(db_error)? else {
+        return Err(failure(EngineError::UnknownLead(email.trim().to_lowercase())));
+    };
+    if json {
+        println!("{}", serde_json::to_string(&view).unwrap_or_default());
+    } else {
+        print!("{}", view.text());
+    }
     Ok(())
 }

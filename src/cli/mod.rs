@@ -127,6 +127,13 @@ pub enum LeadsCommand {
     },
     /// Record an event; only `replied` exists
     Event { email: String, event: LeadEvent },
+    /// The lead and its history: emails, tasks, inbound mail, status changes and who made them
+    Show {
+        email: String,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -229,6 +236,7 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
                 leads::set_status(config, email, status, reason.as_deref(), now).await
             }
             LeadsCommand::Event { email, event: LeadEvent::Replied } => leads::replied(config, email, now).await,
+            LeadsCommand::Show { email, json } => leads::show(config, email, *json, now).await,
         },
         Command::Suppress { email } => leads::suppress(config, email, true, now).await,
         Command::Unsuppress { email } => leads::suppress(config, email, false, now).await,

@@ -33,7 +33,7 @@ pub async fn list(config: Option<&Path>, rep: Option<&str>, now: DateTime<Utc>) 
 
 pub async fn done(config: Option<&Path>, id: i64, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    match db.engine.task_done(id, now).await.map_err(db_error)? {
+    match db.engine.task_done(id, crate::store::Source::Cli, now).await.map_err(db_error)? {
         None => return Err(Failure::Invalid(format!("no task {id}; see `nurture tasks list`"))),
         Some((task, true)) => println!("task {id} done: {}", task.text),
         Some((_, false)) => println!("task {id} was already done"),

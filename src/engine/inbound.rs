@@ -14,7 +14,7 @@ use super::{Engine, Event, Result};
 use crate::inbound::{self, Inbound, Kind, Severity, Verdict};
 use crate::lead::Lead;
 use crate::mail::Outgoing;
-use crate::store::{Handled, Mark, Sent};
+use crate::store::{Handled, Mark, Sent, Source};
 use crate::telemetry;
 
 /// Soft bounces within this many days that suppress an address.
@@ -181,14 +181,14 @@ impl Engine {
                         if let Some(s) = sent {
                             self.store.bounce_delivery(s.delivery_id, &why, now).await?;
                         }
-                        self.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
+                        self.suppress(&lead.email, &format!("bounced: {why}"), Source::Inbound, now).await?;
                     }
                     Severity::Soft => {
                         let earlier = self.store.soft_bounces(lead.id, now - TimeDelta::days(SOFT_WINDOW_DAYS)).await?;
                         if earlier + 1 >= SOFT_BOUNCES {
                             let reason =
                                 format!("{SOFT_BOUNCES} soft bounces in {SOFT_WINDOW_DAYS} days, the last: {why}");
-                            self.suppress(&lead.email, &reason, now).await?;
+                            self.suppress(&lead.email, &reason, Source::Inbound, now).await?;
                         }
                     }
                     Severity::Refused => {}
@@ -197,7 +197,7 @@ impl Engine {
             }
             Verdict::Complaint { feedback_type, .. } => {
                 handled.detail = feedback_type.clone();
-                self.suppress(&lead.email, &format!("complaint ({feedback_type})"), now).await?;
+                self.suppress(&lead.email, &format!("complaint ({feedback_type})"), Source::Inbound, now).await?;
                 self.emit(event(Ev::Complaint).reason(feedback_type));
             }
             Verdict::AutoReply { until } => {
@@ -219,7 +219,7 @@ impl Engine {
             }
             Verdict::Reply { first_lines } => {
                 handled.detail = first_lines.clone();
-                self.store.record_reply(lead.id, now).await?;
+                self.store.record_reply(lead.id, Source::Inbound, now).await?;
                 self.emit(event(Ev::Replied).to(&lead.owner));
                 self.tell_owner(lead, msg, first_lines).await?;
                 self.follow(lead.id, now).await?;

@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError, Result};
 use crate::lead::Lead;
-use crate::store::NewLead;
 use crate::store::TaskRow;
+use crate::store::{NewLead, Source};
 
 impl Engine {
     /// Insert or update leads by email (all or none), then apply what
     /// follows for each. Returns their ids.
-    pub async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
-        let ids = self.store.upsert_leads(leads, now).await?;
+    pub async fn upsert_leads(&self, leads: &[NewLead], source: Source, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let ids = self.store.upsert_leads(leads, source, now).await?;
         for id in &ids {
             self.follow(*id, now).await?;
         }
@@ -27,7 +27,7 @@ impl Engine {
     /// CRM writes into the database directly, they enter campaigns at
     /// their next sweep.
     pub async fn seed_leads(&self, leads: &[NewLead], at: DateTime<Utc>) -> Result<()> {
-        self.store.upsert_leads(leads, at).await?;
+        self.store.upsert_leads(leads, Source::Csv, at).await?;
         Ok(())
     }
 
@@ -38,6 +38,7 @@ impl Engine {
         email: &str,
         status: &str,
         reason: Option<&str>,
+        source: Source,
         now: DateTime<Utc>,
     ) -> Result<Lead> {
         let statuses = &self.defs.config.statuses;
@@ -45,31 +46,31 @@ impl Engine {
             return Err(EngineError::UnknownStatus { status: status.to_string(), known: statuses.join(", ") });
         }
         let lead = self.find(email).await?;
-        self.store.set_status(lead.id, status, reason, now).await?;
+        self.store.set_status(lead.id, status, reason, source, now).await?;
         self.follow(lead.id, now).await?;
         Ok(lead)
     }
 
     /// A reply from the lead: campaigns with `on_reply` end for it.
-    pub async fn replied(&self, email: &str, now: DateTime<Utc>) -> Result<Lead> {
+    pub async fn replied(&self, email: &str, source: Source, now: DateTime<Utc>) -> Result<Lead> {
         let lead = self.find(email).await?;
-        self.store.record_reply(lead.id, now).await?;
+        self.store.record_reply(lead.id, source, now).await?;
         self.follow(lead.id, now).await?;
         Ok(lead)
     }
 
     /// No marketing email to this address again; false if it was
     /// suppressed already. Its lead, if any, leaves every campaign.
-    pub async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
-        let added = self.store.suppress(email, reason, now).await?;
+    pub async fn suppress(&self, email: &str, reason: &str, source: Source, now: DateTime<Utc>) -> Result<bool> {
+        let added = self.store.suppress(email, reason, source, now).await?;
         self.follow_address(email, now).await?;
         Ok(added)
     }
 
     /// Lift a suppression; false if there was none. Its lead, if any,
     /// enters the campaigns it fits at once.
-    pub async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
-        let lifted = self.store.unsuppress(email, now).await?;
+    pub async fn unsuppress(&self, email: &str, source: Source, now: DateTime<Utc>) -> Result<bool> {
+        let lifted = self.store.unsuppress(email, source, now).await?;
         self.follow_address(email, now).await?;
         Ok(lifted)
     }
@@ -78,16 +79,16 @@ impl Engine {
     /// no such lead (any more).
     pub async fn unsubscribe(&self, lead_id: i64, now: DateTime<Utc>) -> Result<Option<Lead>> {
         let Some(lead) = self.store.lead(lead_id).await? else { return Ok(None) };
-        self.store.suppress(&lead.email, "unsubscribed", now).await?;
+        self.store.suppress(&lead.email, "unsubscribed", Source::Link, now).await?;
         self.follow(lead.id, now).await?;
         Ok(Some(lead))
     }
 
     /// A rep marked a task done: the task, and whether it was open until
     /// now (false: done before). `None`: no such task.
-    pub async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<Option<(TaskRow, bool)>> {
+    pub async fn task_done(&self, id: i64, source: Source, now: DateTime<Utc>) -> Result<Option<(TaskRow, bool)>> {
         let Some(task) = self.store.task(id).await? else { return Ok(None) };
-        let closed = self.store.task_done(id, now).await?;
+        let closed = self.store.task_done(id, source, now).await?;
         Ok(Some((task, closed)))
     }
 

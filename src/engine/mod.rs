@@ -12,6 +12,8 @@ pub mod events;
 pub use inbound::Applied;
 mod group;
 mod guard;
+mod history;
+pub use history::{Entry, LeadView};
 mod inbound;
 mod leads;
 mod step;

@@ -218,7 +218,7 @@ impl Engine {
                 not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
             }
             Err(SendError::Bounce(why)) => {
-                self.store.suppress(&lead.email, &format!("bounced: {why}"), now).await?;
+                self.store.suppress(&lead.email, &format!("bounced: {why}"), crate::store::Source::Engine, now).await?;
                 let bounced = handed(State::Bounced, &why, now);
                 let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
                 self.check_rate(Rate::Bounce, c, now).await?;

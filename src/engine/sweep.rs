@@ -24,10 +24,15 @@ impl Engine {
     /// the last one (see [`Since`]); the first sweep of a campaign, and the
     /// first after its audience changed, looks at all of them.
     pub(super) async fn sweeps(&self, now: DateTime<Utc>) -> Result<()> {
+        let mut noticed = false;
         for c in self.acting() {
             let timer = format!("sweep:{}", c.id);
             let last_fire = c.enrol.cron.last_at_or_before(now, c.enrol.timezone);
             let Some((from, note)) = self.fired(&timer, last_fire, now).await? else { continue };
+            if !noticed {
+                noticed = true;
+                self.notice_crm_writes(now).await?;
+            }
             let print = fingerprint(c);
             let since = (note == print).then_some(Since {
                 from,
@@ -45,6 +50,29 @@ impl Engine {
             self.sink.swept(&c.id, since.is_none(), enrolled, started.elapsed());
             self.set_timer(&timer, now, &print).await?;
         }
+        Ok(())
+    }
+
+    /// Record the status changes a CRM wrote straight into `leads` since
+    /// the last look (the history's `crm` entries), once per sweeping
+    /// tick and by one replica at a time.
+    async fn notice_crm_writes(&self, now: DateTime<Utc>) -> Result<()> {
+        const TIMER: &str = "history:crm";
+        let last = match self.store.timer(TIMER).await? {
+            Some((last, _)) => last,
+            None => {
+                self.store.set_timer(TIMER, DateTime::UNIX_EPOCH, "").await?;
+                DateTime::UNIX_EPOCH
+            }
+        };
+        if !self.store.claim_timer(TIMER, last).await? {
+            return Ok(());
+        }
+        let n = self.store.record_crm_changes(now).await?;
+        if n > 0 {
+            tracing::info!(leads = n, "Status changes written by the CRM recorded in the history.");
+        }
+        self.store.set_timer(TIMER, now.max(last + chrono::TimeDelta::seconds(1)), "").await?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The bearer-token API a CRM or a web form calls: upsert leads (enrolled
 //! at once) and record events (reply, status change; exits at once).
-//! Disabled (404) unless `[http] api_token_file` is set.
+//! Disabled (404) unless `[http] api_token_file` is set. Also reads a lead
+//! with its history (`GET /api/leads/{email}`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,7 +13,7 @@ use super::AppState;
 use crate::daemon::{current, now};
 use crate::engine::EngineError;
 use crate::import::set_field;
-use crate::store::NewLead;
+use crate::store::{NewLead, Source};
 
 type Reply = (StatusCode, Json<Value>);
 
@@ -77,7 +78,7 @@ pub async fn upsert_leads(State(state): State<AppState>, headers: HeaderMap, Jso
             Err(why) => return error(StatusCode::BAD_REQUEST, format!("lead {i}: {why}; nothing was saved")),
         }
     }
-    match e.upsert_leads(&leads, now()).await {
+    match e.upsert_leads(&leads, Source::Api, now()).await {
         Ok(_) => {}
         Err(EngineError::Saved(why)) => {
             tracing::error!(error = why, "Leads saved, but enrolment failed; the next sweep retries.");
@@ -113,8 +114,10 @@ pub async fn lead_event(
     let e = current(&state.engine);
     let at = now();
     let saved = match &event {
-        LeadEvent::Replied => e.replied(&email, at).await.map(|_| ()),
-        LeadEvent::Status { status, reason } => e.set_status(&email, status, reason.as_deref(), at).await.map(|_| ()),
+        LeadEvent::Replied => e.replied(&email, Source::Api, at).await.map(|_| ()),
+        LeadEvent::Status { status, reason } => {
+            e.set_status(&email, status, reason.as_deref(), Source::Api, at).await.map(|_| ())
+        }
     };
     match saved {
         Ok(()) => {}
@@ -126,4 +129,17 @@ pub async fn lead_event(
         Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
     reply(StatusCode::OK, json!({ "ok": true }))
+}
+
+/// `GET /api/leads/{email}`: the lead and its history, as `leads show
+/// --json` prints them; 404 for an unknown lead.
+pub async fn lead_show(State(state): State<AppState>, headers: HeaderMap, Path(email): Path<String>) -> Reply {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    match current(&state.engine).lead_view(&email).await {
+        Ok(Some(view)) => reply(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("unknown lead {}", email.trim().to_lowercase())),
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
 }

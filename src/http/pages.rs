@@ -85,7 +85,7 @@ pub async fn task_page(State(engine): State<Current>, Path(token): Path<String>)
 pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>) -> Page {
     let e = current(&engine);
     let Some(task_id) = e.links().done_task(&token) else { return not_found() };
-    match e.task_done(task_id, now()).await {
+    match e.task_done(task_id, crate::store::Source::Link, now()).await {
         Ok(Some((_, true))) => {
             tracing::info!(task = task_id, "Task done.");
             page(StatusCode::OK, "Task done", "<p>Marked as done. Thank you.</p>")

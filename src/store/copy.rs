@@ -127,8 +127,8 @@ fn insert(row: &Copied) -> Sql {
     match row {
         Copied::Lead(l) => Sql::new(
             "INSERT INTO leads (id, email, first_name, last_name, company, owner, status, status_changed_at, \
-             lost_reason, timezone, attributes, replied_at, created_at, updated_at, paused_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             lost_reason, timezone, attributes, replied_at, created_at, updated_at, paused_until, known_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $7)",
         )
         .bind(l.id)
         .bind(&l.email)

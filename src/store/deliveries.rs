@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::enrolments::{Due, Next};
 use super::inbound::Inbox;
+use super::leads::Leads;
 use super::sql::{Run, Sql, placeholders, value_rows};
 use super::{Database, Result};
 
@@ -87,6 +88,9 @@ pub struct Touch {
     pub step: String,
     pub kind: String,
     pub state: String,
+    /// Who made it, for a lead's recorded events (`csv`, `api`, `cli`,
+    /// `crm`, `link`, `inbound`, `engine`); empty for our deliveries.
+    pub source: String,
 }
 
 impl From<&super::Handled> for Touch {
@@ -109,6 +113,7 @@ impl From<&super::Handled> for Touch {
             step: h.step_id.clone().unwrap_or_default(),
             kind: h.kind.clone(),
             state,
+            source: "inbound".into(),
         }
     }
 }
@@ -304,14 +309,24 @@ impl Deliveries for Database {
                     step: r.get("step_id")?,
                     kind: r.get("kind")?,
                     state: r.get("state")?,
+                    source: String::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         // The lead's side of the story: replies, out-of-office notes,
-        // bounces and complaints, among our emails by time.
+        // bounces and complaints; and what people changed: status,
+        // suppression, tasks done; all among our emails by time.
         touches.extend(
             self.inbound_history(lead_id, limit).await?.iter().filter(|h| h.kind != "unmatched").map(Touch::from),
         );
+        touches.extend(self.lead_events(lead_id, limit).await?.into_iter().map(|e| Touch {
+            at: e.at,
+            campaign: String::new(),
+            step: String::new(),
+            kind: e.kind,
+            state: e.detail,
+            source: e.source,
+        }));
         touches.sort_by_key(|t| std::cmp::Reverse(t.at));
         touches.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(touches)

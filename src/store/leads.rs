@@ -33,20 +33,94 @@ pub struct NewLead {
 #[async_trait]
 pub trait Leads: Send + Sync {
     /// Insert or update by email, all in one transaction; returns the ids.
-    async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>>;
+    async fn upsert_leads(&self, leads: &[NewLead], source: Source, now: DateTime<Utc>) -> Result<Vec<i64>>;
     async fn lead(&self, id: i64) -> Result<Option<Lead>>;
     async fn lead_by_email(&self, email: &str) -> Result<Option<Lead>>;
-    async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()>;
-    async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()>;
+    async fn set_status(
+        &self,
+        lead_id: i64,
+        status: &str,
+        reason: Option<&str>,
+        source: Source,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// `source` other than [`Source::Inbound`] is recorded in the history
+    /// (an inbound reply has its own row in `inbound`).
+    async fn record_reply(&self, lead_id: i64, source: Source, now: DateTime<Utc>) -> Result<()>;
     /// Make `rep` the lead's owner if its owner is still `expected`;
     /// returns the owner after (another's, if it changed meanwhile).
     async fn assign_owner(&self, lead_id: i64, expected: &str, rep: &str, now: DateTime<Utc>) -> Result<String>;
 
     /// False if the address was suppressed already.
-    async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn suppress(&self, email: &str, reason: &str, source: Source, now: DateTime<Utc>) -> Result<bool>;
     /// Lift a suppression; the lead counts as changed (`updated_at = now`).
-    async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn unsuppress(&self, email: &str, source: Source, now: DateTime<Utc>) -> Result<bool>;
     async fn is_suppressed(&self, email: &str) -> Result<bool>;
+    /// Record a status a CRM wrote straight into `leads` (found by the
+    /// sweep: the status differs from the last one recorded); how many.
+    async fn record_crm_changes(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// The lead's recorded events (not deliveries, not inbound mail),
+    /// newest first.
+    async fn lead_events(&self, lead_id: i64, limit: i64) -> Result<Vec<LeadEvent>>;
+}
+
+/// Who changed a lead: the history says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Csv,
+    Api,
+    Cli,
+    /// A write to `leads` by another program, noticed by a sweep.
+    Crm,
+    /// A link in an email (unsubscribe, task done).
+    Link,
+    Inbound,
+    /// nurture itself (a rule, a guardrail, a simulation).
+    Engine,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Csv => "csv",
+            Source::Api => "api",
+            Source::Cli => "cli",
+            Source::Crm => "crm",
+            Source::Link => "link",
+            Source::Inbound => "inbound",
+            Source::Engine => "engine",
+        }
+    }
+}
+
+/// One row of `history`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeadEvent {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub detail: String,
+    pub source: String,
+}
+
+/// `from -> to`, with the reason when one was given.
+fn status_change(from: Option<&str>, to: &str, reason: Option<&str>) -> String {
+    let mut d = match from {
+        Some(f) => format!("{f} -> {to}"),
+        None => format!("-> {to}"),
+    };
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        d += &format!(" ({r})");
+    }
+    d
+}
+
+fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, source: Source) -> Sql {
+    Sql::new("INSERT INTO history (lead_id, at, kind, detail, source) VALUES ($1, $2, $3, $4, $5)")
+        .bind(lead_id)
+        .bind(at)
+        .bind(kind.to_string())
+        .bind(detail.to_string())
+        .bind(source.as_str())
 }
 
 /// The columns [`lead_from`] reads, on `leads l`.
@@ -96,13 +170,13 @@ fn merged(n: &NewLead, old: Option<&Lead>, now: DateTime<Utc>) -> Sql {
     let sql = match old {
         Some(_) => Sql::new(
             "UPDATE leads SET first_name = $2, last_name = $3, company = $4, owner = $5, \
-             status = $6, lost_reason = $7, timezone = $8, attributes = $9, \
+             status = $6, known_status = $6, lost_reason = $7, timezone = $8, attributes = $9, \
              status_changed_at = $10, updated_at = $11 WHERE email = $1 RETURNING id",
         ),
         None => Sql::new(
-            "INSERT INTO leads (email, first_name, last_name, company, owner, status, \
+            "INSERT INTO leads (email, first_name, last_name, company, owner, status, known_status, \
              lost_reason, timezone, attributes, status_changed_at, updated_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
         ),
     };
     sql.bind(&n.email)
@@ -120,7 +194,7 @@ fn merged(n: &NewLead, old: Option<&Lead>, now: DateTime<Utc>) -> Sql {
 
 #[async_trait]
 impl Leads for Database {
-    async fn upsert_leads(&self, leads: &[NewLead], now: DateTime<Utc>) -> Result<Vec<i64>> {
+    async fn upsert_leads(&self, leads: &[NewLead], source: Source, now: DateTime<Utc>) -> Result<Vec<i64>> {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
         let mut ids = Vec::with_capacity(leads.len());
@@ -128,7 +202,14 @@ impl Leads for Database {
             let by_email = Sql::dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.email = $1"));
             let old = tx.fetch_optional(by_email.bind(&n.email)).await?.as_ref().map(lead_from).transpose()?;
             let row = tx.fetch_one(merged(n, old.as_ref(), now)).await?;
-            ids.push(row.get("id")?);
+            let id: i64 = row.get("id")?;
+            let before = old.as_ref().map(|o| o.status.as_str());
+            let after = n.status.as_deref().or(before).unwrap_or("new");
+            if before != Some(after) {
+                let reason = n.lost_reason.as_deref();
+                tx.execute(event(id, now, "status", &status_change(before, after, reason), source)).await?;
+            }
+            ids.push(id);
         }
         tx.commit().await?;
         Ok(ids)
@@ -144,18 +225,41 @@ impl Leads for Database {
         self.conn().await?.fetch_optional(q).await?.as_ref().map(lead_from).transpose()
     }
 
-    async fn set_status(&self, lead_id: i64, status: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+    async fn set_status(
+        &self,
+        lead_id: i64,
+        status: &str,
+        reason: Option<&str>,
+        source: Source,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let before: Option<String> =
+            match tx.fetch_optional(Sql::new("SELECT status FROM leads WHERE id = $1").bind(lead_id)).await? {
+                Some(r) => Some(r.get("status")?),
+                None => None,
+            };
         let q = Sql::new(
             "UPDATE leads SET status_changed_at = CASE WHEN status = $2 THEN status_changed_at ELSE $3 END, \
-             status = $2, lost_reason = COALESCE($4, lost_reason), updated_at = $3 WHERE id = $1",
+             status = $2, known_status = $2, lost_reason = COALESCE($4, lost_reason), updated_at = $3 WHERE id = $1",
         );
-        self.conn().await?.execute(q.bind(lead_id).bind(status).bind(now).bind(reason)).await?;
+        tx.execute(q.bind(lead_id).bind(status).bind(now).bind(reason)).await?;
+        if before.as_deref().is_some_and(|b| b != status) {
+            tx.execute(event(lead_id, now, "status", &status_change(before.as_deref(), status, reason), source))
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn record_reply(&self, lead_id: i64, now: DateTime<Utc>) -> Result<()> {
+    async fn record_reply(&self, lead_id: i64, source: Source, now: DateTime<Utc>) -> Result<()> {
+        let mut c = self.conn().await?;
         let q = Sql::new("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1");
-        self.conn().await?.execute(q.bind(lead_id).bind(now)).await?;
+        c.execute(q.bind(lead_id).bind(now)).await?;
+        if source != Source::Inbound {
+            c.execute(event(lead_id, now, "replied", "", source)).await?;
+        }
         Ok(())
     }
 
@@ -166,20 +270,33 @@ impl Leads for Database {
         c.fetch_one(Sql::new("SELECT owner FROM leads WHERE id = $1").bind(lead_id)).await?.get("owner")
     }
 
-    async fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    async fn suppress(&self, email: &str, reason: &str, source: Source, now: DateTime<Utc>) -> Result<bool> {
+        let email = normal(email);
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
         let q = Sql::new(
             "INSERT INTO suppressions (email, reason, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (email) DO NOTHING",
         );
-        Ok(self.conn().await?.execute(q.bind(normal(email)).bind(reason).bind(now)).await? == 1)
+        let added = tx.execute(q.bind(&email).bind(reason).bind(now)).await? == 1;
+        if added {
+            // An unsubscribe link is the lead's own choice; the rest is ours.
+            let kind = if source == Source::Link { "unsubscribed" } else { "suppressed" };
+            tx.execute(lead_event(&email, now, kind, reason, source)).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
-    async fn unsuppress(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
+    async fn unsuppress(&self, email: &str, source: Source, now: DateTime<Utc>) -> Result<bool> {
         let email = normal(email);
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
         let removed = tx.execute(Sql::new("DELETE FROM suppressions WHERE email = $1").bind(&email)).await?;
         tx.execute(Sql::new("UPDATE leads SET updated_at = $2 WHERE email = $1").bind(&email).bind(now)).await?;
+        if removed > 0 {
+            tx.execute(lead_event(&email, now, "unsuppressed", "", source)).await?;
+        }
         tx.commit().await?;
         Ok(removed > 0)
     }
@@ -188,4 +305,51 @@ impl Leads for Database {
         let q = Sql::new("SELECT 1 AS one FROM suppressions WHERE email = $1").bind(normal(email));
         Ok(self.conn().await?.fetch_optional(q).await?.is_some())
     }
+
+    async fn record_crm_changes(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let record = Sql::new(
+            "INSERT INTO history (lead_id, at, kind, detail, source) \
+             SELECT id, $1, 'status', COALESCE(known_status || ' ', '') || '-> ' || status, 'crm' FROM leads \
+             WHERE known_status IS NULL OR known_status <> status",
+        );
+        let n = tx.execute(record.bind(now)).await?;
+        if n > 0 {
+            let seen = "UPDATE leads SET known_status = status WHERE known_status IS NULL OR known_status <> status";
+            tx.execute(Sql::new(seen)).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn lead_events(&self, lead_id: i64, limit: i64) -> Result<Vec<LeadEvent>> {
+        let q = Sql::new(
+            "SELECT at, kind, detail, source FROM history WHERE lead_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        );
+        let rows = self.conn().await?.fetch_all(q.bind(lead_id).bind(limit)).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeadEvent {
+                    at: r.get("at")?,
+                    kind: r.get("kind")?,
+                    detail: r.get("detail")?,
+                    source: r.get("source")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// [`event`] for the lead with this address, if there is one.
+fn lead_event(email: &str, at: DateTime<Utc>, kind: &str, detail: &str, source: Source) -> Sql {
+    Sql::new(
+        "INSERT INTO history (lead_id, at, kind, detail, source) \
+         SELECT id, $2, $3, $4, $5 FROM leads WHERE email = $1",
+    )
+    .bind(email.to_string())
+    .bind(at)
+    .bind(kind.to_string())
+    .bind(detail.to_string())
+    .bind(source.as_str())
 }

@@ -35,7 +35,7 @@ pub use copy::{Copied, Copying, Table};
 pub use deliveries::{Deliveries, Finish, Kind, Outcome, State, Touch};
 pub use enrolments::{Due, DueLead, Enrolments, Next};
 pub use inbound::{Handled, Inbox, Mark, Sent};
-pub use leads::{Leads, NewLead};
+pub use leads::{LeadEvent, Leads, NewLead, Source};
 pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use sqlite::lock_for_daemon;

@@ -41,7 +41,8 @@ pub trait Tasks: Send + Sync {
     async fn reps_with_open_tasks(&self) -> Result<Vec<String>>;
     async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
     /// False if the task was done already (or does not exist).
-    async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Also recorded in the lead's history, with who closed it.
+    async fn task_done(&self, id: i64, source: super::Source, now: DateTime<Utc>) -> Result<bool>;
 }
 
 /// Tasks with their leads, read by [`task_from`].
@@ -101,8 +102,19 @@ impl Tasks for Database {
         self.conn().await?.fetch_optional(q).await?.as_ref().map(task_from).transpose()
     }
 
-    async fn task_done(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+    async fn task_done(&self, id: i64, source: super::Source, now: DateTime<Utc>) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
         let q = Sql::new("UPDATE tasks SET done_at = $2 WHERE id = $1 AND done_at IS NULL").bind(id).bind(now);
-        Ok(self.conn().await?.execute(q).await? == 1)
+        let closed = tx.execute(q).await? == 1;
+        if closed {
+            let record = Sql::new(
+                "INSERT INTO history (lead_id, at, kind, detail, source) \
+                 SELECT lead_id, $2, 'task_done', text, $3 FROM tasks WHERE id = $1",
+            );
+            tx.execute(record.bind(id).bind(now).bind(source.as_str())).await?;
+        }
+        tx.commit().await?;
+        Ok(closed)
     }
 }

@@ -15,7 +15,7 @@ Status: {{lead.status}}{{#if lead.lost_reason}} ({{lead.lost_reason}}){{/if}}, {
 Why: step {{step.id}} of the campaign \"{{campaign.name}}\"
 {{#if history}}
 Recent contact:
-{{#each history}}  {{this.at}}  {{this.campaign}}/{{this.step}}  {{this.kind}}  {{this.outcome}}
+{{#each history}}  {{this.at}}  {{#if this.campaign}}{{this.campaign}}/{{this.step}}  {{/if}}{{this.kind}}  {{this.outcome}}
 {{/each}}{{else}}
 No earlier contact recorded.
 {{/if}}
@@ -32,7 +32,7 @@ pub const TASK_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
 <tr><th align=\"left\">Why</th><td>step {{step.id}} of the campaign &ldquo;{{campaign.name}}&rdquo;</td></tr>
 </table>
 {{#if history}}<p>Recent contact:</p>
-<ul>{{#each history}}<li>{{this.at}} {{this.campaign}}/{{this.step}} {{this.kind}} {{this.outcome}}</li>{{/each}}</ul>
+<ul>{{#each history}}<li>{{this.at}} {{#if this.campaign}}{{this.campaign}}/{{this.step}} {{/if}}{{this.kind}} {{this.outcome}}</li>{{/each}}</ul>
 {{else}}<p>No earlier contact recorded.</p>{{/if}}
 <p><a href=\"{{done_url}}\">Mark it done</a></p>
 ";

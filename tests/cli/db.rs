@@ -52,6 +52,29 @@ fn status_changes_replies_and_suppressions_end_enrolments() {
     assert_eq!(status["active_enrolments"], 0);
     assert!(status["total"]["cancelled"].as_i64().unwrap() >= 5, "remaining steps recorded: {status}");
     assert_eq!(p.run(&["leads", "event", "ana@acme.test", "replied"]).code, 0);
+
+    // Each change, in the lead's history, with who made it.
+    let show = json(&p.run(&["leads", "show", "Ana@Acme.test", "--json"]).stdout);
+    let kinds: Vec<String> = show["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"].is_string())
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+                e["source"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(kinds, ["replied  cli", "status new -> won cli", "status -> new csv"], "{show}");
+    let text = p.run(&["leads", "show", "bo@bolt.test"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("suppressed  added by hand [cli]"), "{}", text.stdout);
+    assert!(text.stdout.contains("suppressed: no marketing email goes to this address"), "{}", text.stdout);
+    assert_eq!(p.run(&["leads", "show", "nobody@x.test"]).code, 1);
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use nurture::engine::events::Kind;
+use nurture::store::Source;
 
 use crate::helpers::{Backend, World, both, days, utc};
 
@@ -107,8 +108,8 @@ async fn status_change_and_reply_exit_and_cancel_the_rest(b: Backend) {
     w.import(LEADS, start).await;
     w.run(start, utc("2026-06-05T00:00:00Z")).await;
     let now = utc("2026-06-05T00:00:00Z");
-    w.engine.set_status("L1@x.test", "won", None, now).await.unwrap();
-    w.engine.replied("l3@x.test", now).await.unwrap();
+    w.engine.set_status("L1@x.test", "won", None, Source::Cli, now).await.unwrap();
+    w.engine.replied("l3@x.test", Source::Api, now).await.unwrap();
     w.run(now, now + days(10)).await;
     let exits: Vec<(String, String)> =
         w.events(Kind::Exited).into_iter().map(|e| (e.lead.unwrap(), e.reason.unwrap())).collect();
@@ -125,7 +126,7 @@ async fn suppressed_leads_are_never_enrolled(b: Backend) {
     let w = World::new(b, "", &[("winback", &WINBACK.toml())]).await;
     let start = utc("2026-06-01T00:00:00Z");
     w.import(LEADS, start).await;
-    w.engine.suppress("l1@x.test", "test", start).await.unwrap();
+    w.engine.suppress("l1@x.test", "test", Source::Cli, start).await.unwrap();
     w.run(start, start + days(4)).await;
     let enrolled: Vec<String> = w.events(Kind::Enrolled).into_iter().filter_map(|e| e.lead).collect();
     assert_eq!(enrolled, ["l3@x.test"], "l1 matches the audience but is suppressed");
@@ -212,7 +213,7 @@ async fn the_database_side_sweep_enrols_exactly_as_the_paged_one(b: Backend) {
     let start = utc("2026-06-01T00:00:00Z");
     for w in [&paged, &direct] {
         w.import(&leads, start).await;
-        w.store().suppress("l7@x.test", "test", start).await.unwrap();
+        w.store().suppress("l7@x.test", "test", Source::Cli, start).await.unwrap();
         // Sweeps over 70 days: the first full, later ones incremental, with
         // leads ageing into min_age and re-entering after again_after.
         w.run(start, start + days(70)).await;

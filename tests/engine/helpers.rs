@@ -157,7 +157,7 @@ impl World {
 
     pub async fn import(&self, csv: &str, at: DateTime<Utc>) {
         let leads = nurture::import::parse(csv, &self.engine.defs().config.statuses).unwrap();
-        self.store().upsert_leads(&leads, at).await.unwrap();
+        self.store().upsert_leads(&leads, nurture::store::Source::Csv, at).await.unwrap();
     }
 
     /// Drive the clock from `from` to `to` as `simulate` does.

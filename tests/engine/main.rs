@@ -6,6 +6,7 @@ mod enrolment;
 mod forecast;
 mod guardrails;
 mod helpers;
+mod history;
 mod inbound;
 mod replicas;
 mod spam;

@@ -56,7 +56,7 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
         w.events(Ev::Digest).into_iter().map(|e| (e.to.unwrap(), e.count.unwrap())).collect();
     assert_eq!(digests, [("r1@s.test".to_string(), 2), ("r2@s.test".to_string(), 1)]);
 
-    let done = |at| w.engine.task_done(task_id, utc(at));
+    let done = |at| w.engine.task_done(task_id, nurture::store::Source::Link, utc(at));
     assert!(matches!(done("2026-03-03T12:00:00Z").await.unwrap(), Some((_, true))));
     assert!(matches!(done("2026-03-03T12:00:00Z").await.unwrap(), Some((_, false))), "done once");
     w.run(utc("2026-03-03T12:00:00Z"), utc("2026-03-04T12:00:00Z")).await;
