@@ -42,6 +42,7 @@ pub mod links;
 pub mod mail;
 pub mod mailbox;
 pub mod replica;
+pub mod report;
 pub mod schedule;
 pub mod secret;
 pub mod source;

@@ -13,6 +13,8 @@ CREATE TABLE history (
     at       TIMESTAMPTZ NOT NULL,
     kind     TEXT    NOT NULL,              -- status | suppressed | unsuppressed | unsubscribed | replied | task_done
     detail   TEXT    NOT NULL DEFAULT '',   -- "nurturing -> won (price)", a reason, a task's text
+    status   TEXT,                          -- kind status: the status entered (report's conversions)
     source   TEXT    NOT NULL DEFAULT ''    -- csv | api | cli | crm | link | inbound | engine
 );
 CREATE INDEX history_lead ON history (lead_id, at);
+CREATE INDEX history_status ON history (status, at) WHERE status IS NOT NULL;

@@ -8,6 +8,7 @@ mod forecast;
 mod inbound;
 mod leads;
 mod preview;
+mod report;
 mod run;
 mod simulate;
 mod status;
@@ -97,6 +98,18 @@ pub enum Command {
     },
     /// Counts: active enrolments, due now, sent/failed/uncertain in the last 24 h, open tasks, next due time
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per campaign and step: enrolled, sent, failed, bounced, unsubscribed, complaints, replied, converted...; per rep: tasks
+    Report {
+        /// Only this campaign
+        #[arg(long, value_name = "ID")]
+        campaign: Option<String>,
+        /// Only what happened since then (a date or RFC 3339 time; default: all time)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// One JSON object
         #[arg(long)]
         json: bool,
     },
@@ -250,6 +263,9 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             TasksCommand::Done { id } => tasks::done(config, *id, now).await,
         },
         Command::Status { json } => status::run(config, *json, now).await,
+        Command::Report { campaign, since, json } => {
+            report::run(config, campaign.as_deref(), since.as_deref(), *json, now).await
+        }
         Command::Forecast { days } => forecast::run(config, *days, now).await,
         Command::Migrate => db::open(config, now).await.map(|_| println!("database is up to date")),
         Command::Inbound { file } => inbound::run(config, file.as_deref(), now).await,

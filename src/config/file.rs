@@ -22,6 +22,7 @@ pub struct ConfigFile {
     pub paths: PathsFile,
     pub guardrails: GuardrailsFile,
     pub inbound: InboundFile,
+    pub report: ReportFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,4 +112,11 @@ pub struct InboundFile {
     pub processed_folder: Option<String>,
     pub poll: Option<S>,
     pub ooo_pause: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportFile {
+    pub goal: Option<Spanned<Vec<String>>>,
+    pub window: Option<S>,
 }

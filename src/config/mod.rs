@@ -9,6 +9,7 @@
 mod file;
 pub mod guardrails;
 pub mod inbound;
+pub mod report;
 pub mod reps;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::source::Source;
 use file::ConfigFile;
 pub use guardrails::Guardrails;
 pub use inbound::Inbound;
+pub use report::Report;
 pub use reps::Rep;
 
 pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won", "lost", "disqualified"];
@@ -40,6 +42,7 @@ pub struct Config {
     pub timezone: Tz,
     pub policy: Policy,
     pub guardrails: Guardrails,
+    pub report: Report,
     pub inbound: Inbound,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
@@ -255,6 +258,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     };
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);
+    let report = report::resolve(raw.report, &mut f, &statuses);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
@@ -268,6 +272,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         timezone,
         policy: Policy { caps, retry },
         guardrails,
+        report,
         inbound,
         statuses,
         digest,

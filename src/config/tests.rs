@@ -95,3 +95,16 @@ fn invalid_toml_is_one_positioned_error() {
     assert_eq!(e.len(), 1);
     assert!(e[0].starts_with("/etc/nurture/nurture.toml:1:"), "{}", e[0]);
 }
+
+#[test]
+fn report_goal_names_known_statuses_and_imap_needs_a_password_file() {
+    let (c, d) = load("");
+    assert_eq!(c.report.goal, ["sales_ready", "won"]);
+    assert_eq!(c.report.window, TimeDelta::days(30));
+    let (_, d2) = load("[report]\ngoal = [\"wonn\"]\nwindow = \"2w\"\n");
+    let e = errors(&d2);
+    assert!(e.iter().any(|m| m.contains("nurture.toml:2:8:") && m.contains("\"wonn\"")), "{e:?}");
+    assert!(!d.has_errors());
+    let (_, d3) = load("[inbound]\nimap_url = \"imaps://bot@imap.example.com/INBOX\"\n");
+    assert!(errors(&d3).iter().any(|m| m.contains("inbound.password_file")), "{:?}", errors(&d3));
+}

@@ -123,6 +123,24 @@ fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, source: Sour
         .bind(source.as_str())
 }
 
+/// A status change: `from -> to (reason)`, and the status entered on its own
+/// (what `report` counts conversions by).
+fn status_event(
+    lead_id: i64,
+    at: DateTime<Utc>,
+    from: Option<&str>,
+    to: &str,
+    reason: Option<&str>,
+    source: Source,
+) -> Sql {
+    Sql::new("INSERT INTO history (lead_id, at, kind, detail, source, status) VALUES ($1, $2, 'status', $3, $4, $5)")
+        .bind(lead_id)
+        .bind(at)
+        .bind(status_change(from, to, reason))
+        .bind(source.as_str())
+        .bind(to.to_string())
+}
+
 /// The columns [`lead_from`] reads, on `leads l`.
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
      l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.paused_until, l.created_at, l.updated_at";
@@ -207,7 +225,7 @@ impl Leads for Database {
             let after = n.status.as_deref().or(before).unwrap_or("new");
             if before != Some(after) {
                 let reason = n.lost_reason.as_deref();
-                tx.execute(event(id, now, "status", &status_change(before, after, reason), source)).await?;
+                tx.execute(status_event(id, now, before, after, reason, source)).await?;
             }
             ids.push(id);
         }
@@ -246,8 +264,7 @@ impl Leads for Database {
         );
         tx.execute(q.bind(lead_id).bind(status).bind(now).bind(reason)).await?;
         if before.as_deref().is_some_and(|b| b != status) {
-            tx.execute(event(lead_id, now, "status", &status_change(before.as_deref(), status, reason), source))
-                .await?;
+            tx.execute(status_event(lead_id, now, before.as_deref(), status, reason, source)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -310,8 +327,8 @@ impl Leads for Database {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
         let record = Sql::new(
-            "INSERT INTO history (lead_id, at, kind, detail, source) \
-             SELECT id, $1, 'status', COALESCE(known_status || ' ', '') || '-> ' || status, 'crm' FROM leads \
+            "INSERT INTO history (lead_id, at, kind, detail, source, status) \
+             SELECT id, $1, 'status', COALESCE(known_status || ' ', '') || '-> ' || status, 'crm', status FROM leads \
              WHERE known_status IS NULL OR known_status <> status",
         );
         let n = tx.execute(record.bind(now)).await?;

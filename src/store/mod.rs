@@ -1,8 +1,9 @@
 //! Persistence, one file per concept: [`leads`] (and suppressions),
 //! [`audience`] (sweep queries), [`enrolments`], [`deliveries`] (the
 //! contact history), [`tasks`], [`timers`] (and replicas' claims),
-//! [`pauses`] (sending held back), [`report`] (status counts) and [`copy`]
-//! (forecast's scratch copy). Each
+//! [`pauses`] (sending held back), [`report`] (status counts), [`outcomes`]
+//! (what each step led to, for `report`) and [`copy`] (forecast's scratch
+//! copy). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -18,6 +19,7 @@ pub mod deliveries;
 pub mod enrolments;
 pub mod inbound;
 pub mod leads;
+pub mod outcomes;
 pub mod pauses;
 mod postgres;
 pub mod report;
@@ -36,6 +38,7 @@ pub use deliveries::{Deliveries, Finish, Kind, Outcome, State, Touch};
 pub use enrolments::{Due, DueLead, Enrolments, Next};
 pub use inbound::{Handled, Inbox, Mark, Sent};
 pub use leads::{LeadEvent, Leads, NewLead, Source};
+pub use outcomes::{Credited, Outcomes, StepCount, TaskTimes};
 pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use sqlite::lock_for_daemon;
@@ -62,7 +65,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything nurture keeps, on SQLite or PostgreSQL.
 #[async_trait]
 pub trait Store:
-    Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying + Inbox
+    Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying + Inbox + Outcomes
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;

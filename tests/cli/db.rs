@@ -223,3 +223,25 @@ fn forecast_on_a_new_database_says_there_is_nothing_to_forecast() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "nothing would happen in the next 7 day(s)", "one line, no empty table");
 }
+
+#[test]
+fn report_counts_enrolments_per_campaign_and_filters_by_campaign_and_date() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let all = json(&p.run(&["report", "--json"]).stdout);
+    let enrolled: Vec<(String, i64)> = all["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["campaign"].as_str().unwrap().to_string(), c["enrolled"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(enrolled, [("speed-to-lead".to_string(), 1), ("winback".to_string(), 1)], "{all}");
+    assert_eq!(all["goal"], serde_json::json!(["sales_ready", "won"]));
+    let one = json(&p.run(&["report", "--campaign", "winback", "--json"]).stdout);
+    assert_eq!(one["campaigns"].as_array().unwrap().len(), 1);
+    let later = p.run(&["report", "--since", "2099-01-01"]);
+    assert_eq!(later.code, 0, "{}", later.stderr);
+    assert!(later.stdout.contains("no campaign activity in this period"), "{}", later.stdout);
+    assert_eq!(p.run(&["report", "--since", "last tuesday"]).code, 2);
+}

@@ -9,5 +9,6 @@ mod helpers;
 mod history;
 mod inbound;
 mod replicas;
+mod report;
 mod spam;
 mod tasks;

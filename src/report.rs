@@ -1,0 +1,289 @@
+//! `nurture report`: per campaign and step, what the emails and tasks led
+//! to; per rep, how tasks are handled. Counted from the ledger (never from
+//! metrics, which reset), in the campaigns' own step order.
+//!
+//! Rules (README, *Report*): `reached` is every step carried out or
+//! skipped for a suppression (not `cancelled`); an unsubscribe, a reply
+//! and a conversion are credited to the last email sent to the lead before
+//! them; a conversion is an entry into a `[report] goal` status within
+//! `[report] window` of that email; medians are over the credited replies
+//! and the tasks done.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::definitions::Definitions;
+use crate::store::{Result, Store};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepReport {
+    pub step: String,
+    pub kind: String,
+    pub reached: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub bounced: i64,
+    pub suppressed: i64,
+    pub uncertain: i64,
+    pub cancelled: i64,
+    /// Not final yet (sending, retrying).
+    pub pending: i64,
+    pub unsubscribed: i64,
+    pub complaints: i64,
+    pub replied: i64,
+    pub auto_replies: i64,
+    pub converted: i64,
+    /// Seconds from the email to the reply, the median of this step's.
+    pub median_reply_s: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CampaignReport {
+    pub campaign: String,
+    /// Empty for a campaign no longer defined.
+    pub name: String,
+    pub enrolled: i64,
+    pub steps: Vec<StepReport>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RepReport {
+    pub rep: String,
+    pub created: i64,
+    pub done: i64,
+    /// Open past their due time now.
+    pub overdue: i64,
+    pub median_done_s: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub since: DateTime<Utc>,
+    pub goal: Vec<String>,
+    pub campaigns: Vec<CampaignReport>,
+    pub reps: Vec<RepReport>,
+}
+
+/// The report for everything since `since` (only `campaign` when given).
+pub async fn build(
+    defs: &Definitions,
+    store: &dyn Store,
+    campaign: Option<&str>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Report> {
+    let goal = defs.config.report.goal.clone();
+    let window = defs.config.report.window;
+    let mut campaigns: BTreeMap<String, CampaignReport> = BTreeMap::new();
+    let mut steps: BTreeMap<(String, String), StepReport> = BTreeMap::new();
+    let mut replies: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    let wanted = |c: &str| campaign.is_none_or(|w| w == c);
+
+    for (c, n) in store.enrolled(since).await? {
+        if wanted(&c) {
+            campaigns.entry(c.clone()).or_default().enrolled = n;
+        }
+    }
+    for row in store.delivery_counts(since).await?.into_iter().chain(store.inbound_by_step(since).await?) {
+        if !wanted(&row.campaign) {
+            continue;
+        }
+        campaigns.entry(row.campaign.clone()).or_default();
+        let s = steps.entry((row.campaign.clone(), row.step.clone())).or_default();
+        if s.kind.is_empty() {
+            s.kind = row.kind.clone();
+        }
+        let n = row.n;
+        match row.what.as_str() {
+            "sent" => s.sent += n,
+            "failed" => s.failed += n,
+            "bounced" => s.bounced += n,
+            "suppressed" => s.suppressed += n,
+            "uncertain" => s.uncertain += n,
+            "cancelled" => s.cancelled += n,
+            "sending" | "retrying" => s.pending += n,
+            "complaint" => s.complaints += n,
+            "auto_reply" => s.auto_replies += n,
+            // Replies are counted once, from the credited events below.
+            _ => {}
+        }
+        if !matches!(row.what.as_str(), "cancelled" | "complaint" | "auto_reply" | "reply" | "bounce" | "unmatched") {
+            s.reached += n;
+        }
+    }
+    for e in store.credited(since, &goal).await? {
+        if !wanted(&e.campaign) {
+            continue;
+        }
+        let key = (e.campaign.clone(), e.step.clone());
+        let s = steps.entry(key.clone()).or_default();
+        match e.kind.as_str() {
+            "unsubscribed" => s.unsubscribed += 1,
+            "replied" => {
+                s.replied += 1;
+                replies.entry(key).or_default().push((e.at - e.sent_at).num_seconds());
+            }
+            "status" if e.at - e.sent_at <= window => s.converted += 1,
+            _ => {}
+        }
+        campaigns.entry(e.campaign).or_default();
+    }
+    for (key, mut times) in replies {
+        if let Some(s) = steps.get_mut(&key) {
+            s.median_reply_s = median(&mut times);
+        }
+    }
+
+    // Each campaign's steps in its own order; steps no longer defined after.
+    let mut out = Vec::new();
+    for (id, mut c) in campaigns {
+        let defined = defs.campaign(&id);
+        c.campaign = id.clone();
+        c.name = defined.map(|d| d.name.clone()).unwrap_or_default();
+        let order: Vec<String> = defined.map(|d| d.steps.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
+        let mut mine: Vec<StepReport> = steps
+            .iter()
+            .filter(|((cid, _), _)| *cid == id)
+            .map(|((_, sid), s)| StepReport { step: sid.clone(), ..s.clone() })
+            .collect();
+        mine.sort_by_key(|s| (order.iter().position(|o| *o == s.step).unwrap_or(usize::MAX), s.step.clone()));
+        c.steps = mine;
+        out.push(c);
+    }
+
+    let mut reps: BTreeMap<String, (RepReport, Vec<i64>)> = BTreeMap::new();
+    for t in store.task_times(since).await? {
+        let (r, done) = reps.entry(t.rep.clone()).or_default();
+        r.created += 1;
+        match t.done_at {
+            Some(d) => {
+                r.done += 1;
+                done.push((d - t.created_at).num_seconds());
+            }
+            None if t.due_at < now => r.overdue += 1,
+            None => {}
+        }
+    }
+    let reps = reps
+        .into_iter()
+        .map(|(rep, (mut r, mut done))| {
+            r.rep = rep;
+            r.median_done_s = median(&mut done);
+            r
+        })
+        .collect();
+    Ok(Report { since, goal, campaigns: out, reps })
+}
+
+/// The middle value (the lower of the two middle ones for an even count).
+fn median(values: &mut [i64]) -> Option<i64> {
+    values.sort_unstable();
+    values.get(values.len().saturating_sub(1) / 2).copied()
+}
+
+/// `3d 4h`, `2h 5m`, `40s`: a duration for people.
+pub fn human(seconds: i64) -> String {
+    let (d, h, m) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+impl Report {
+    /// One table per campaign, then the reps.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "since {}; conversions: entering {} within the window after an email\n",
+            crate::template::context::rfc3339(self.since),
+            if self.goal.is_empty() { "(no goal set)".to_string() } else { self.goal.join(" or ") }
+        );
+        const HEAD: [&str; 15] = [
+            "step", "kind", "reached", "sent", "failed", "bounced", "suppr.", "uncert.", "cancel.", "unsub.", "compl.",
+            "replied", "auto", "conv.", "reply in",
+        ];
+        for c in &self.campaigns {
+            let title = if c.name.is_empty() { "(no longer defined)" } else { &c.name };
+            out += &format!("\n{} — {title}: {} enrolled\n", c.campaign, c.enrolled);
+            let mut rows = vec![HEAD.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            for s in &c.steps {
+                let n = |v: i64| v.to_string();
+                rows.push(vec![
+                    s.step.clone(),
+                    s.kind.clone(),
+                    n(s.reached),
+                    n(s.sent),
+                    n(s.failed),
+                    n(s.bounced),
+                    n(s.suppressed),
+                    n(s.uncertain),
+                    n(s.cancelled),
+                    n(s.unsubscribed),
+                    n(s.complaints),
+                    n(s.replied),
+                    n(s.auto_replies),
+                    n(s.converted),
+                    s.median_reply_s.map(human).unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            out += &table(&rows, 2);
+        }
+        if self.campaigns.is_empty() {
+            out += "\nno campaign activity in this period\n";
+        }
+        if !self.reps.is_empty() {
+            out += "\nreps\n";
+            let mut rows = vec![["rep", "tasks", "done", "overdue", "median to done"].map(String::from).to_vec()];
+            for r in &self.reps {
+                rows.push(vec![
+                    r.rep.clone(),
+                    r.created.to_string(),
+                    r.done.to_string(),
+                    r.overdue.to_string(),
+                    r.median_done_s.map(human).unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            out += &table(&rows, 1);
+        }
+        out
+    }
+}
+
+/// Columns padded to their widest cell; the first `left` left-aligned
+/// (names), the rest right-aligned (numbers).
+fn table(rows: &[Vec<String>], left: usize) -> String {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i < left { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .collect();
+        out += "  ";
+        out += cells.join("  ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{human, median};
+
+    #[test]
+    fn medians_and_durations_read_as_the_readme_says() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [5, 1, 3]), Some(3));
+        assert_eq!(median(&mut [4, 1, 3, 2]), Some(2), "the lower middle");
+        assert_eq!(human(40), "40s");
+        assert_eq!(human(3 * 3600 + 5 * 60), "3h 5m");
+        assert_eq!(human(2 * 86_400 + 7200), "2d 2h");
+    }
+}

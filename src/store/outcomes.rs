@@ -1,0 +1,155 @@
+//! What each campaign step led to, read from the ledger for `nurture
+//! report`: deliveries by state, inbound mail by kind, and the events
+//! (unsubscribes, replies recorded by hand, goal statuses) credited to the
+//! last email sent to the lead before them. Grouped by the database, so a
+//! million leads come back as a few hundred rows.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::sql::{Run, Sql, placeholders};
+use super::{Database, Result};
+
+/// Deliveries of one step in one state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCount {
+    pub campaign: String,
+    pub step: String,
+    pub kind: String,
+    /// A delivery state, or an inbound kind (`reply`, `auto_reply`,
+    /// `complaint`, ...).
+    pub what: String,
+    pub n: i64,
+}
+
+/// An event credited to the last email sent to its lead before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credited {
+    /// `unsubscribed`, `replied` (by hand or by mail), or `status` (a goal
+    /// status entered).
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub campaign: String,
+    pub step: String,
+    /// When that email went out.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// One task, for the reps' figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTimes {
+    pub rep: String,
+    pub created_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Outcomes: Send + Sync {
+    /// Enrolments per campaign since `since`.
+    async fn enrolled(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>>;
+    /// Deliveries created since `since`, per campaign, step, kind and state.
+    async fn delivery_counts(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>>;
+    /// Inbound mail handled since `since`, per campaign, step and kind.
+    async fn inbound_by_step(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>>;
+    /// Unsubscribes, replies and entries into a `goal` status since
+    /// `since`, each with the last email sent to its lead before it.
+    async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>>;
+    /// Tasks created since `since`.
+    async fn task_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>>;
+}
+
+/// The last email sent to the lead of `h` at or before `h.at`.
+const LAST_SENT: &str = "(SELECT d.id FROM deliveries d WHERE d.lead_id = h.lead_id AND d.kind = 'email' \
+     AND d.state IN ('sent', 'bounced', 'uncertain') AND d.updated_at <= h.at \
+     ORDER BY d.updated_at DESC, d.id DESC LIMIT 1)";
+
+fn counts(rows: Vec<super::sql::Row>, kind: Option<&str>) -> Result<Vec<StepCount>> {
+    rows.iter()
+        .map(|r| {
+            Ok(StepCount {
+                campaign: r.get("campaign")?,
+                step: r.get("step_id")?,
+                kind: match kind {
+                    Some(k) => k.to_string(),
+                    None => r.get("kind")?,
+                },
+                what: r.get("what")?,
+                n: r.get("n")?,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Outcomes for Database {
+    async fn enrolled(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
+        let q = Sql::new("SELECT campaign, COUNT(*) AS n FROM enrolments WHERE enrolled_at >= $1 GROUP BY campaign");
+        let rows = self.conn().await?.fetch_all(q.bind(since)).await?;
+        rows.iter().map(|r| Ok((r.get("campaign")?, r.get("n")?))).collect()
+    }
+
+    async fn delivery_counts(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>> {
+        let q = Sql::new(
+            "SELECT campaign, step_id, kind, state AS what, COUNT(*) AS n FROM deliveries \
+             WHERE created_at >= $1 GROUP BY campaign, step_id, kind, state",
+        );
+        counts(self.conn().await?.fetch_all(q.bind(since)).await?, None)
+    }
+
+    async fn inbound_by_step(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>> {
+        let q = Sql::new(
+            "SELECT campaign, step_id, kind AS what, COUNT(*) AS n FROM inbound \
+             WHERE state = 'done' AND received_at >= $1 AND campaign IS NOT NULL AND step_id IS NOT NULL \
+             GROUP BY campaign, step_id, kind",
+        );
+        counts(self.conn().await?.fetch_all(q.bind(since)).await?, Some("email"))
+    }
+
+    async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>> {
+        let goal_in = if goal.is_empty() { "NULL".to_string() } else { placeholders(2, goal.len()) };
+        let events = Sql::dynamic(format!(
+            "SELECT h.kind, h.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM history h \
+             JOIN deliveries d ON d.id = {LAST_SENT} \
+             WHERE h.at >= $1 AND (h.kind IN ('unsubscribed', 'replied') OR (h.kind = 'status' AND h.status IN ({goal_in})))"
+        ))
+        .bind(since)
+        .bind_all(goal.iter().map(|g| g.clone().into()));
+        // Replies by mail carry their delivery already.
+        let replies = Sql::new(
+            "SELECT 'replied' AS kind, i.received_at AS at, d.campaign, d.step_id, d.updated_at AS sent_at \
+             FROM inbound i JOIN deliveries d ON d.id = i.delivery_id \
+             WHERE i.kind = 'reply' AND i.state = 'done' AND i.received_at >= $1",
+        )
+        .bind(since);
+        let mut c = self.conn().await?;
+        let mut rows = c.fetch_all(events).await?;
+        rows.extend(c.fetch_all(replies).await?);
+        rows.iter()
+            .map(|r| {
+                Ok(Credited {
+                    kind: r.get("kind")?,
+                    at: r.get("at")?,
+                    campaign: r.get("campaign")?,
+                    step: r.get("step_id")?,
+                    sent_at: r.get("sent_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn task_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>> {
+        let q = Sql::new("SELECT rep, created_at, due_at, done_at FROM tasks WHERE created_at >= $1");
+        let rows = self.conn().await?.fetch_all(q.bind(since)).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskTimes {
+                    rep: r.get("rep")?,
+                    created_at: r.get("created_at")?,
+                    due_at: r.get("due_at")?,
+                    done_at: r.get("done_at")?,
+                })
+            })
+            .collect()
+    }
+}
