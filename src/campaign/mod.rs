@@ -97,14 +97,82 @@ pub enum Assign {
     RoundRobin,
 }
 
+/// The first audience rule a lead fails, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outside {
+    Status {
+        status: String,
+        wanted: Vec<String>,
+    },
+    LostReason {
+        reason: String,
+        wanted: Vec<String>,
+    },
+    /// `min_age` is reached then.
+    TooRecent {
+        from: DateTime<Utc>,
+    },
+    /// `max_age` passed then.
+    TooOld {
+        since: DateTime<Utc>,
+    },
+    Attribute {
+        name: String,
+        value: Option<String>,
+        wanted: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Outside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = crate::template::context::rfc3339;
+        match self {
+            Outside::Status { status, wanted } => {
+                write!(f, "status {status} is not in the audience ({})", wanted.join(", "))
+            }
+            Outside::LostReason { reason, wanted } => {
+                write!(f, "lost_reason {reason:?} is not one of the audience's ({})", wanted.join(", "))
+            }
+            Outside::TooRecent { from } => write!(f, "min_age: the status is too recent until {}", t(*from)),
+            Outside::TooOld { since } => write!(f, "max_age: the status is too old since {}", t(*since)),
+            Outside::Attribute { name, value: Some(v), wanted } => {
+                write!(f, "attribute {name} is {v:?}, not one of {}", wanted.join(", "))
+            }
+            Outside::Attribute { name, value: None, wanted } => {
+                write!(f, "attribute {name} is missing (wanted one of {})", wanted.join(", "))
+            }
+        }
+    }
+}
+
 impl Audience {
     pub fn matches(&self, lead: &Lead, now: DateTime<Utc>) -> bool {
+        self.why_not(lead, now).is_none()
+    }
+
+    /// The rule that keeps `lead` out of this audience at `now`, in the
+    /// order the README lists them; `None`: it matches.
+    pub fn why_not(&self, lead: &Lead, now: DateTime<Utc>) -> Option<Outside> {
         let age = now - lead.status_changed_at;
-        self.statuses.contains(&lead.status)
-            && (self.lost_reasons.is_empty() || self.lost_reasons.contains(&lead.lost_reason))
-            && self.min_age.is_none_or(|min| age >= min)
-            && self.max_age.is_none_or(|max| age <= max)
-            && self.attributes.iter().all(|(k, vs)| lead.attributes.get(k).is_some_and(|v| vs.contains(v)))
+        if !self.statuses.contains(&lead.status) {
+            return Some(Outside::Status { status: lead.status.clone(), wanted: self.statuses.clone() });
+        }
+        if !self.lost_reasons.is_empty() && !self.lost_reasons.contains(&lead.lost_reason) {
+            return Some(Outside::LostReason { reason: lead.lost_reason.clone(), wanted: self.lost_reasons.clone() });
+        }
+        if let Some(min) = self.min_age.filter(|min| age < *min) {
+            return Some(Outside::TooRecent { from: lead.status_changed_at + min });
+        }
+        if let Some(max) = self.max_age.filter(|max| age > *max) {
+            return Some(Outside::TooOld { since: lead.status_changed_at + max });
+        }
+        self.attributes.iter().find(|(k, vs)| !lead.attributes.get(*k).is_some_and(|v| vs.contains(v))).map(
+            |(k, vs)| Outside::Attribute {
+                name: k.clone(),
+                value: lead.attributes.get(k).cloned(),
+                wanted: vs.clone(),
+            },
+        )
     }
 }
 

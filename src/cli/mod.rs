@@ -4,6 +4,7 @@
 mod campaigns;
 mod check;
 mod db;
+mod explain;
 mod forecast;
 mod inbound;
 mod leads;
@@ -109,6 +110,16 @@ pub enum Command {
         /// Only what happened since then (a date or RFC 3339 time; default: all time)
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a lead is or is not in each campaign, when its next step goes and why then; its timeline
+    Explain {
+        email: String,
+        /// Only this campaign
+        #[arg(long, value_name = "ID")]
+        campaign: Option<String>,
         /// One JSON object
         #[arg(long)]
         json: bool,
@@ -263,6 +274,9 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             TasksCommand::Done { id } => tasks::done(config, *id, now).await,
         },
         Command::Status { json } => status::run(config, *json, now).await,
+        Command::Explain { email, campaign, json } => {
+            explain::run(config, email, campaign.as_deref(), *json, now).await
+        }
         Command::Report { campaign, since, json } => {
             report::run(config, campaign.as_deref(), since.as_deref(), *json, now).await
         }

@@ -9,6 +9,8 @@
 
 mod digest;
 pub mod events;
+mod explain;
+pub use explain::{CampaignState, Explanation};
 pub use inbound::Applied;
 mod group;
 mod guard;

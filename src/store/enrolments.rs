@@ -67,6 +67,12 @@ pub trait Enrolments: Send + Sync {
     async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
     /// A lead's active enrolments, each with its next step.
     async fn active_enrolments(&self, lead_id: i64) -> Result<Vec<Due>>;
+    /// A lead's last enrolment in each campaign that ended, for `explain`:
+    /// (campaign, ended at, why).
+    async fn ended_enrolments(&self, lead_id: i64) -> Result<Vec<(String, DateTime<Utc>, String)>>;
+    /// The state, attempts and reason of an enrolment's delivery of a
+    /// step, if one was attempted (a retry waits in `retrying`).
+    async fn step_delivery(&self, enrolment_id: i64, step_id: &str) -> Result<Option<(String, i64, String)>>;
     /// End an enrolment, recording `cancelled` for the steps not carried out.
     async fn end_enrolment(
         &self,
@@ -194,6 +200,31 @@ impl Enrolments for Database {
              WHERE lead_id = $1 AND active ORDER BY id",
         );
         self.conn().await?.fetch_all(q.bind(lead_id)).await?.iter().map(due_from).collect()
+    }
+
+    async fn ended_enrolments(&self, lead_id: i64) -> Result<Vec<(String, DateTime<Utc>, String)>> {
+        let q = Sql::new(
+            "SELECT campaign, ended_at, COALESCE(end_reason, '') AS why FROM enrolments \
+             WHERE lead_id = $1 AND NOT active AND ended_at IS NOT NULL ORDER BY ended_at",
+        );
+        let rows = self.conn().await?.fetch_all(q.bind(lead_id)).await?;
+        // Later rows win: the last enrolment of each campaign.
+        let mut last = std::collections::BTreeMap::new();
+        for r in &rows {
+            let campaign: String = r.get("campaign")?;
+            last.insert(campaign.clone(), (campaign, r.get("ended_at")?, r.get("why")?));
+        }
+        Ok(last.into_values().collect())
+    }
+
+    async fn step_delivery(&self, enrolment_id: i64, step_id: &str) -> Result<Option<(String, i64, String)>> {
+        let q = Sql::new("SELECT state, attempts, reason FROM deliveries WHERE enrolment_id = $1 AND step_id = $2");
+        let row = self.conn().await?.fetch_optional(q.bind(enrolment_id).bind(step_id)).await?;
+        row.map(|r| {
+            let attempts: i32 = r.get("attempts")?;
+            Ok((r.get("state")?, attempts.into(), r.get("reason")?))
+        })
+        .transpose()
     }
 
     async fn end_enrolment(

@@ -245,3 +245,25 @@ fn report_counts_enrolments_per_campaign_and_filters_by_campaign_and_date() {
     assert!(later.stdout.contains("no campaign activity in this period"), "{}", later.stdout);
     assert_eq!(p.run(&["report", "--since", "last tuesday"]).code, 2);
 }
+
+#[test]
+fn explain_says_why_for_each_campaign_and_refuses_unknown_leads_and_campaigns() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let e = json(&p.run(&["explain", "bo@bolt.test", "--json"]).stdout);
+    let campaigns = e["campaigns"].as_array().unwrap();
+    let state = |id: &str| campaigns.iter().find(|c| c["campaign"] == id).unwrap().clone();
+    assert_eq!(state("winback")["state"], "enrolled", "{e}");
+    assert!(state("winback")["goes_at"].is_string(), "{e}");
+    assert_eq!(state("nurture")["state"], "not enrolled");
+    assert!(state("nurture")["why"][0].as_str().unwrap().contains("status lost is not in the audience"), "{e}");
+    assert_eq!(e["lead"]["email"], "bo@bolt.test");
+    let text = p.run(&["explain", "bo@bolt.test", "--campaign", "winback"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("winback: enrolled, next step"), "{}", text.stdout);
+    assert_eq!(p.run(&["explain", "nobody@x.test"]).code, 1);
+    let wrong = p.run(&["explain", "bo@bolt.test", "--campaign", "winbak"]);
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stderr.contains("known: "), "{}", wrong.stderr);
+}

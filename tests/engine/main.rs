@@ -3,6 +3,7 @@
 
 mod delivery;
 mod enrolment;
+mod explain;
 mod forecast;
 mod guardrails;
 mod helpers;
