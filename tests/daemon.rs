@@ -255,6 +255,12 @@ fn a_reload_with_a_broken_campaign_keeps_the_old_definitions() {
     signal(d.daemon.0.id(), "HUP");
     eventually("the good reload in the log", || d.log().contains("Definitions reloaded").then_some(()));
     assert!(d.log().contains("removed: []") || d.log().contains("removed=[]"), "the reload says what changed");
+    // An edit: the log says what it does to the enrolments under way.
+    let file = d.dir.join("campaigns/winback.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("id = \"check-in\"", "id = \"check-in-2\"", 1)).unwrap();
+    signal(d.daemon.0.id(), "HUP");
+    eventually("the edit's impact in the log", || d.log().contains("Campaign changed: winback:").then_some(()));
 }
 
 #[test]

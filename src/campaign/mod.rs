@@ -3,6 +3,7 @@
 //! steps. Loaded and validated by [`load`]; matching rules are pure
 //! functions here so the engine, `simulate` and tests share them.
 
+pub mod edit;
 mod file;
 pub mod load;
 

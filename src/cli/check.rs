@@ -38,3 +38,21 @@ pub fn run(config: Option<&Path>, now: DateTime<Utc>, json: bool) -> Result<(), 
     }
     Ok(())
 }
+
+/// `check --database`: for each campaign with enrolments under way, how
+/// many wait at each step and which of them wait at a step the file no
+/// longer has (they end at their next step). The reload log says more (it
+/// knows the previous files): inserted steps skipped, `after` changes.
+pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(), Failure> {
+    let db = super::db::open(config, now).await?;
+    for c in &db.defs().campaigns {
+        let waiting = db.store().active_by_step(&c.id).await.map_err(super::db::db_error)?;
+        if waiting.is_empty() {
+            continue;
+        }
+        let i = crate::campaign::edit::impact(None, c, &waiting);
+        let at: Vec<String> = waiting.iter().map(|(s, n)| format!("{n} at {s}")).collect();
+        println!("{} ({})", i.summary(), at.join(", "));
+    }
+    Ok(())
+}

@@ -48,7 +48,11 @@ pub enum Command {
     /// The daemon: migrate the database, then send what is due until SIGTERM
     Run,
     /// Validate config, campaigns and templates; print every problem as path:line:col: message
-    Check,
+    Check {
+        /// Also say how many active enrolments the files, as they are now, touch (README, Live edits)
+        #[arg(long)]
+        database: bool,
+    },
     /// Render a campaign's steps (subject, text and HTML) for the sample lead
     Preview {
         /// Campaign id (the file stem unless `id` is set)
@@ -240,7 +244,10 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
     let config = cli.config.as_deref();
     let result = match &cli.command {
         Command::Run => run::run(config).await,
-        Command::Check => check::run(config, now, format == LogFormat::Json),
+        Command::Check { database } => match check::run(config, now, format == LogFormat::Json) {
+            Ok(()) if *database => check::enrolments(config, now).await,
+            other => other,
+        },
         Command::Preview { campaign, step, lead } => {
             preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
         }

@@ -101,7 +101,7 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             return;
         }
         if let Some(new) = pending.engine.take() {
-            swap(&engine, &e, new);
+            swap(&engine, &e, new).await;
             continue;
         }
         // Wait for the tick, or less when a sweep, step or digest falls
@@ -121,7 +121,7 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
                     }
                     Signal::Reload => {
                         if let Some(new) = reloaded(&reload) {
-                            swap(&engine, &e, new);
+                            swap(&engine, &e, new).await;
                             break;
                         }
                     }
@@ -150,11 +150,33 @@ fn reloaded(reload: &impl Fn() -> Option<Engine>) -> Option<Engine> {
 }
 
 /// Put the reloaded engine in force and say so (log, systemd, and the
-/// marker `systemctl reload` waits for).
-fn swap(engine: &Current, old: &Engine, new: Engine) {
+/// marker `systemctl reload` waits for), with what each changed campaign's
+/// edit does to the enrolments under way (README, *Live edits*).
+async fn swap(engine: &Current, old: &Engine, new: Engine) {
     let (added, removed, changed) = diff(old.defs(), new.defs());
     crate::telemetry::zero(added.iter().map(String::as_str));
     tracing::info!(?added, ?removed, ?changed, campaigns = new.defs().campaigns.len(), "Definitions reloaded.");
+    for id in &changed {
+        let (Some(before), Some(after)) = (old.defs().campaign(id), new.defs().campaign(id)) else { continue };
+        match new.store().active_by_step(id).await {
+            Ok(waiting) => {
+                let i = crate::campaign::edit::impact(Some(before), after, &waiting);
+                let ending: i64 = i.ending.iter().map(|(_, n)| n).sum();
+                let skipping: i64 = i.skipping.iter().map(|(_, n, _)| n).sum();
+                let kept: i64 = i.kept_due.iter().map(|(_, n)| n).sum();
+                tracing::info!(
+                    campaign = id,
+                    active = i.active,
+                    ending,
+                    skipping,
+                    kept_due = kept,
+                    "Campaign changed: {}",
+                    i.summary()
+                );
+            }
+            Err(e) => tracing::warn!(campaign = id, error = %e, "Could not count the enrolments the edit touches."),
+        }
+    }
     if let Ok(mut w) = engine.write() {
         *w = Arc::new(new);
     }

@@ -67,6 +67,9 @@ pub trait Enrolments: Send + Sync {
     async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
     /// A lead's active enrolments, each with its next step.
     async fn active_enrolments(&self, lead_id: i64) -> Result<Vec<Due>>;
+    /// Active enrolments of a campaign per step they wait at (the reload
+    /// log and `check --database` say what an edit touches).
+    async fn active_by_step(&self, campaign: &str) -> Result<std::collections::BTreeMap<String, i64>>;
     /// A lead's last enrolment in each campaign that ended, for `explain`:
     /// (campaign, ended at, why).
     async fn ended_enrolments(&self, lead_id: i64) -> Result<Vec<(String, DateTime<Utc>, String)>>;
@@ -200,6 +203,15 @@ impl Enrolments for Database {
              WHERE lead_id = $1 AND active ORDER BY id",
         );
         self.conn().await?.fetch_all(q.bind(lead_id)).await?.iter().map(due_from).collect()
+    }
+
+    async fn active_by_step(&self, campaign: &str) -> Result<std::collections::BTreeMap<String, i64>> {
+        let q = Sql::new(
+            "SELECT step_id, COUNT(*) AS n FROM enrolments WHERE campaign = $1 AND active AND step_id IS NOT NULL \
+             GROUP BY step_id",
+        );
+        let rows = self.conn().await?.fetch_all(q.bind(campaign)).await?;
+        rows.iter().map(|r| Ok((r.get("step_id")?, r.get("n")?))).collect()
     }
 
     async fn ended_enrolments(&self, lead_id: i64) -> Result<Vec<(String, DateTime<Utc>, String)>> {

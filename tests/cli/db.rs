@@ -267,3 +267,19 @@ fn explain_says_why_for_each_campaign_and_refuses_unknown_leads_and_campaigns() 
     assert_eq!(wrong.code, 1);
     assert!(wrong.stderr.contains("known: "), "{}", wrong.stderr);
 }
+
+#[test]
+fn check_with_the_database_says_which_enrolments_an_edit_ends() {
+    let p = Project::bundled();
+    p.write("leads.csv", LEADS);
+    p.run(&["leads", "import", "leads.csv"]);
+    let before = p.run(&["check", "--database"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(before.stdout.contains("winback: 1 active enrolment(s) (1 at check-in)"), "{}", before.stdout);
+    // The step bo waits at leaves the file.
+    p.edit("campaigns/winback.toml", "id = \"check-in\"", "id = \"check-in-2\"");
+    let after = p.run(&["check", "--database"]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(after.stdout.contains("1 wait at step check-in, no longer in the file, and will end"), "{}", after.stdout);
+    assert!(!p.run(&["check"]).stdout.contains("active enrolment"), "offline without the flag");
+}

@@ -146,6 +146,22 @@ impl World {
         (engine, rec)
     }
 
+    /// Replace the campaign files and load the definitions again, as a
+    /// reload does: the same database and recorder, the new campaigns.
+    pub fn reload(&mut self, campaigns: &[(&str, &str)]) {
+        let p = self._dir.path();
+        let _ = std::fs::remove_dir_all(p.join("campaigns"));
+        std::fs::create_dir_all(p.join("campaigns")).unwrap();
+        for (name, body) in campaigns {
+            std::fs::write(p.join(format!("campaigns/{name}.toml")), body).unwrap();
+        }
+        let (defs, diags) = Definitions::load(Some(&p.join("nurture.toml")), utc("2026-01-01T00:00:00Z"));
+        assert!(!diags.has_errors(), "{diags}");
+        let store = self.engine.store().clone();
+        let links = Links::new("https://n.test", b"k");
+        self.engine = Engine::new(Arc::new(defs), store, self.rec.clone(), links, self.rec.clone());
+    }
+
     /// Serve this many leads at once, as `run` does with `mail.pool_size`.
     pub fn with_concurrency(self, n: usize) -> World {
         World { engine: self.engine.with_concurrency(n), ..self }

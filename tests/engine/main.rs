@@ -2,6 +2,7 @@
 //! and on a fresh PostgreSQL database, under a virtual clock.
 
 mod delivery;
+mod edits;
 mod enrolment;
 mod explain;
 mod forecast;
