@@ -1,6 +1,8 @@
 //! Live edits (README, *Live edits*): what a changed campaign file does to
 //! enrolments already under way, one rule per case, on both databases.
-//! Three leads wait at step `b` of `a, b, c` when the file changes.
+//! Three leads wait at step `b` of `a, b, c` when the file changes; each
+//! case edits it one way (insert before, after, remove, reorder, `after`,
+//! subject, audience).
 
 use nurture::campaign::edit::impact;
 use nurture::engine::events::Kind;
@@ -97,6 +99,18 @@ async fn each_edit_does_what_the_readme_says(b: Backend) {
         .map(|e| format!("{} {}", e.step.unwrap(), nurture::template::context::rfc3339(e.at)))
         .collect();
     assert_eq!(times, ["b 2026-03-04T09:00:00Z", "c 2026-03-08T09:00:00Z"]);
+    w.finish().await;
+
+    // b's subject edited: the email goes with the new one.
+    let (mut w, edit) = scene(b_again(&b)).await;
+    w.reload(&[(
+        "c",
+        &campaign(&[("a", "0d"), ("b", "2d"), ("c", "2d")]).replace("subject = \"b\"", "subject = \"b, edited\""),
+    )]);
+    w.run(edit, edit + days(3)).await;
+    let subjects: Vec<String> =
+        w.rec.sent.lock().unwrap().iter().filter(|m| m.to == "l1@x.test").map(|m| m.subject.clone()).collect();
+    assert_eq!(subjects, ["a", "b, edited"]);
     w.finish().await;
 
     // The audience narrowed to another status: each lead leaves at its next step.
