@@ -38,6 +38,14 @@ impl Links {
         self
     }
 
+    /// A key for another purpose (the console's sessions), derived from the
+    /// signing key: rotating the link secret logs everyone out.
+    pub fn derived_key(&self, purpose: &str) -> Vec<u8> {
+        let mut m = Hmac::<Sha256>::new_from_slice(&self.keys[0]).expect("HMAC takes any key length");
+        m.update(format!("key:{purpose}").as_bytes());
+        m.finalize().into_bytes().to_vec()
+    }
+
     /// The MAC of `kind:id` under the signing key (the first).
     fn tag(&self, kind: &str, id: i64) -> impl AsRef<[u8]> {
         mac(&self.keys[0], kind, id).finalize().into_bytes()

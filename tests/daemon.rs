@@ -77,6 +77,12 @@ struct Running {
 const TOKEN: &str = "s3cret";
 
 fn start_bundled() -> Running {
+    start_with("", |_| {})
+}
+
+/// [`start_bundled`] with `http_extra` lines in `[http]`, and `prepare`
+/// run on the project folder before the daemon starts.
+fn start_with(http_extra: &str, prepare: impl FnOnce(&Path)) -> Running {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -87,7 +93,8 @@ fn start_bundled() -> Running {
         dir.join("nurture.toml"),
         format!(
             "[schedule]\ntick = \"1s\"\n[mail]\npostal_address = \"1 Main St\"\n\
-             [http]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\napi_token_file = \"token\"\n"
+             [http]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\napi_token_file = \"token\"\n\
+             {http_extra}"
         ),
     )
     .unwrap();
@@ -99,6 +106,7 @@ fn start_bundled() -> Running {
     .unwrap();
     std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
     assert!(nurture(&dir, &["leads", "import", "leads.csv"]).output().unwrap().status.success());
+    prepare(&dir);
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
     let daemon = Daemon(nurture(&dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap());
     eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
@@ -356,4 +364,72 @@ fn hostile_api_bodies_are_refused_or_kept_as_data_and_never_reach_a_header() {
     let status = nurture(dir, &["status", "--json"]).output().unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["total"]["sent"], 1, "only eve was stored and enrolled: {status}");
+}
+
+/// A cookie header value from a response's Set-Cookie.
+fn session_cookie(response: &str) -> String {
+    let line = response.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a Set-Cookie");
+    line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string()
+}
+
+fn hidden_csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn the_console_needs_a_login_and_refuses_wrong_passwords_forged_cookies_and_forms_without_their_token() {
+    assert_eq!(http(start_bundled().port, "GET", "/console", "").0, 404, "no users file, no console");
+    let d = start_with("console_users_file = \"users.toml\"\n", |dir| {
+        let mut hash = nurture(dir, &["hash-password"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        hash.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+        let out = hash.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let phc = String::from_utf8(out.stdout).unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        std::fs::write(
+            dir.join("users.toml"),
+            format!("[[user]]\nname = \"mia\"\npassword_hash = \"{}\"\n", phc.trim()),
+        )
+        .unwrap();
+    });
+    let form = |path: &str, cookie: &str, body: &str| {
+        let headers = format!("Content-Type: application/x-www-form-urlencoded\r\nCookie: {cookie}\r\n");
+        request(d.port, "POST", path, &headers, body)
+    };
+    let get = |path: &str, cookie: &str| request(d.port, "GET", path, &format!("Cookie: {cookie}\r\n"), "");
+    let (code, page) = get("/console", "");
+    assert_eq!(code, 303, "signed out: to the login page");
+    assert!(page.to_lowercase().contains("location: /console/login"), "{page}");
+    let (code, login) = get("/console/login", "");
+    assert_eq!(code, 200);
+    let token = hidden_csrf(&login);
+    assert_eq!(form("/console/login", "", &format!("csrf={token}&name=mia&password=wrong+horse")).0, 401);
+    assert_eq!(form("/console/login", "", "csrf=forged&name=mia&password=correct+horse").0, 403);
+    let (code, signed) = form("/console/login", "", &format!("csrf={token}&name=mia&password=correct+horse"));
+    assert_eq!(code, 303, "{signed}");
+    assert!(signed.contains("HttpOnly") && signed.contains("SameSite=Strict"), "{signed}");
+    let cookie = session_cookie(&signed);
+
+    let (code, campaigns) = get("/console", &cookie);
+    assert_eq!(code, 200, "{campaigns}");
+    assert!(campaigns.contains("Speed to lead") && campaigns.contains("viewport"), "{campaigns}");
+    let (code, lead) = get("/console/lead?email=ana%40acme.test", &cookie);
+    assert_eq!(code, 200);
+    assert!(lead.contains("speed-to-lead: enrolled"), "{lead}");
+    let tasks = eventually("Ana's call task on the tasks page", || {
+        let (code, tasks) = get("/console/tasks", &cookie);
+        (code == 200 && tasks.contains("/t/")).then_some(tasks)
+    });
+    assert!(tasks.contains("rep@sales.test") && tasks.contains("ana%40acme%2Etest"), "{tasks}");
+    let forged = cookie.replacen("mia", "admin", 1);
+    assert_eq!(get("/console", &forged).0, 303, "a forged cookie is no session");
+
+    let csrf = hidden_csrf(&campaigns);
+    assert_eq!(form("/console/logout", &cookie, "csrf=nope").0, 403);
+    let (code, out) = form("/console/logout", &cookie, &format!("csrf={csrf}"));
+    assert_eq!(code, 303);
+    assert!(out.contains("Max-Age=0"), "{out}");
+    assert!(!d.log().contains("correct horse"), "passwords never reach the log");
 }

@@ -128,6 +128,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read a console password on standard input; print its Argon2 hash for the console users file
+    HashPassword,
     /// What the live database would produce in the next N days, per day, campaign and step (read-only)
     Forecast {
         #[arg(long)]
@@ -281,6 +283,7 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             TasksCommand::Done { id } => tasks::done(config, *id, now).await,
         },
         Command::Status { json } => status::run(config, *json, now).await,
+        Command::HashPassword => hash_password(),
         Command::Explain { email, campaign, json } => {
             explain::run(config, email, campaign.as_deref(), *json, now).await
         }
@@ -332,4 +335,19 @@ fn logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Human => builder.try_init(),
     };
+}
+
+/// `hash-password`: the first line of standard input, hashed.
+fn hash_password() -> Result<(), Failure> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| Failure::Invalid(format!("standard input: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        return Err(Failure::Invalid(
+            "hash-password: give a password of at least 8 characters on standard input".into(),
+        ));
+    }
+    let hash = crate::http::console::users::hash(password).map_err(Failure::Invalid)?;
+    println!("{hash}");
+    Ok(())
 }

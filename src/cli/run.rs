@@ -89,10 +89,20 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
                 ),
                 None => None,
             };
+            let console = match &c.http.console_users_file {
+                Some(p) => {
+                    let users = crate::http::console::Users::load(p).map_err(Failure::Invalid)?;
+                    let secure = c.http.public_url.starts_with("https://");
+                    let sessions = crate::http::console::Sessions::new(links.derived_key("console"), secure);
+                    Some(Arc::new(crate::http::console::Console::new(users, sessions)))
+                }
+                None => None,
+            };
             let app = crate::http::router(crate::http::AppState {
                 engine: engine.clone(),
                 api_token,
                 mailbox: mailbox.clone(),
+                console,
             });
             tracing::info!(%bind, "HTTP listening.");
             Some(tokio::spawn(async move {

@@ -85,6 +85,7 @@ pub struct HttpFile {
     pub secret_file: Option<String>,
     pub previous_secret_files: Option<Vec<String>>,
     pub api_token_file: Option<String>,
+    pub console_users_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

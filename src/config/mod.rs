@@ -106,6 +106,9 @@ pub struct Http {
     /// Earlier link keys, still accepted after a rotation.
     pub previous_secret_files: Vec<PathBuf>,
     pub api_token_file: Option<PathBuf>,
+    /// The console's users (`[[user]] name, password_hash`); `None`: no
+    /// console (404).
+    pub console_users_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -255,6 +258,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
             .filter_map(|p| opt_path(Some(p)))
             .collect(),
         api_token_file: opt_path(raw.http.api_token_file),
+        console_users_file: opt_path(raw.http.console_users_file),
     };
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);

@@ -1,9 +1,11 @@
-//! The HTTP side (when `[http] bind` is set): health for ops, and the two
-//! links put in emails: unsubscribe (one-click, RFC 8058) and task done.
+//! The HTTP side (when `[http] bind` is set): health for ops, the two
+//! links put in emails: unsubscribe (one-click, RFC 8058) and task done,
+//! the bearer-token API, and the console (`console/`).
 //! Tokens are HMAC-signed; a forged or altered one gets 404 and changes
 //! nothing.
 
 mod api;
+pub mod console;
 pub mod limit;
 pub mod metrics;
 mod pages;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub api_token: Option<String>,
     /// The inbound mailbox's state, when one is read.
     pub mailbox: Option<Arc<crate::mailbox::Health>>,
+    /// The console, when `[http] console_users_file` is set (else 404).
+    pub console: Option<Arc<console::Console>>,
 }
 
 impl FromRef<AppState> for Current {
@@ -39,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(limit::shared(), limit::limit));
     Router::new()
         .merge(links)
+        .merge(console::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/api/leads", post(api::upsert_leads))

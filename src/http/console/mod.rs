@@ -1,0 +1,214 @@
+//! The read-only web console at `/console` (when `[http]
+//! console_users_file` is set; else 404): campaigns' funnels, a lead's
+//! explanation, reps' open tasks. Server-rendered, usable without
+//! JavaScript; behind a login (Argon2 password hashes, a signed session
+//! cookie, CSRF tokens on every form, a rate-limited login).
+
+mod pages;
+pub mod session;
+pub mod users;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::AppState;
+use super::limit::Bucket;
+use crate::daemon::{current, now};
+pub use session::Sessions;
+pub use users::Users;
+
+/// Login attempts per second for everyone together, and the burst: a
+/// person never notices, a password guesser gets a few a second.
+const LOGIN_RATE: f64 = 2.0;
+const LOGIN_BURST: f64 = 10.0;
+
+pub struct Console {
+    pub users: Users,
+    pub sessions: Sessions,
+    logins: Mutex<Bucket>,
+}
+
+impl Console {
+    pub fn new(users: Users, sessions: Sessions) -> Console {
+        Console { users, sessions, logins: Mutex::new(Bucket::new(LOGIN_RATE, LOGIN_BURST, Instant::now())) }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(campaigns))
+        .route("/console/lead", get(lead))
+        .route("/console/tasks", get(tasks))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+}
+
+/// Why a request gets no page.
+enum Refused {
+    /// No console configured.
+    Off,
+    /// No valid session: to the login page.
+    SignIn,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Off => StatusCode::NOT_FOUND.into_response(),
+            Refused::SignIn => Redirect::to("/console/login").into_response(),
+        }
+    }
+}
+
+/// The signed-in user and the session's cookie value.
+fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Console>, String, String), Refused> {
+    let Some(console) = state.console.clone() else { return Err(Refused::Off) };
+    let value = cookie(headers).unwrap_or_default();
+    match console.sessions.user(&value, now()) {
+        Some(user) => Ok((console, user, value)),
+        None => Err(Refused::SignIn),
+    }
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == session::COOKIE).then(|| v.to_string())
+    })
+}
+
+fn page(console: &Console, user: &str, value: &str, title: &str, body: &str) -> Response {
+    let html = pages::layout(title, user, &console.sessions.csrf(value), body);
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response()
+}
+
+async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (console, user, value) = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let e = current(&state.engine);
+    let t = now();
+    let since = t - chrono::TimeDelta::days(30);
+    match crate::report::build(e.defs(), e.store().as_ref(), None, since, t).await {
+        Ok(r) => page(&console, &user, &value, "Campaigns, last 30 days", &pages::campaigns(&r)),
+        Err(err) => unavailable(err),
+    }
+}
+
+#[derive(Deserialize)]
+struct LeadQuery {
+    #[serde(default)]
+    email: String,
+}
+
+async fn lead(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LeadQuery>) -> Response {
+    let (console, user, value) = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let email = q.email.trim().to_lowercase();
+    let explained = match email.is_empty() {
+        true => None,
+        false => match current(&state.engine).explain(&email, None, now()).await {
+            Ok(e) => e.map(|e| e.text()),
+            Err(err) => return unavailable(err),
+        },
+    };
+    page(&console, &user, &value, "Leads", &pages::lead(&email, explained.as_deref()))
+}
+
+async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (console, user, value) = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let e = current(&state.engine);
+    match e.store().open_tasks(None).await {
+        Ok(open) => {
+            let rows: Vec<_> = open.into_iter().map(|t| (t.clone(), e.links().task_done_url(t.id))).collect();
+            page(&console, &user, &value, "Open tasks", &pages::tasks(&rows))
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    let Some(console) = state.console.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    Html(pages::login(&console.sessions.login_token(), None)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let Some(console) = state.console.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    let allowed = console.logins.lock().map(|mut b| b.take(Instant::now())).unwrap_or(false);
+    if !allowed {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "Too many login attempts; try again shortly.\n",
+        )
+            .into_response();
+    }
+    let token = console.sessions.login_token();
+    if !console.sessions.csrf_ok("login", &f.csrf) {
+        return (StatusCode::FORBIDDEN, Html(pages::login(&token, Some("The form expired; try again."))))
+            .into_response();
+    }
+    // Argon2 is slow on purpose: off the async threads.
+    let (c, name, password) = (console.clone(), f.name.trim().to_string(), f.password);
+    let ok = tokio::task::spawn_blocking(move || c.users.check(&name, &password)).await.unwrap_or(false);
+    if !ok {
+        tracing::warn!(user = f.name.trim(), "Console login refused.");
+        return (StatusCode::UNAUTHORIZED, Html(pages::login(&token, Some("Wrong name or password.")))).into_response();
+    }
+    let value = console.sessions.issue(f.name.trim(), now());
+    tracing::info!(user = f.name.trim(), "Console login.");
+    (
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, console.sessions.set_cookie(&value)), (header::LOCATION, "/console".into())],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    let (console, _, value) = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if !console.sessions.csrf_ok(&value, &f.csrf) {
+        return (StatusCode::FORBIDDEN, "The form expired; go back and try again.\n").into_response();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, console.sessions.clear_cookie()), (header::LOCATION, "/console/login".into())],
+    )
+        .into_response()
+}
