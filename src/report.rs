@@ -81,12 +81,20 @@ pub async fn build(
     let mut replies: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     let wanted = |c: &str| campaign.is_none_or(|w| w == c);
 
-    for (c, n) in store.enrolled(since).await? {
+    // Independent queries, at once: on PostgreSQL each has its connection.
+    let (enrolled, deliveries, inbound, credited, tasks) = tokio::try_join!(
+        store.enrolled(since),
+        store.delivery_counts(since),
+        store.inbound_by_step(since),
+        store.credited(since, &goal),
+        store.task_times(since),
+    )?;
+    for (c, n) in enrolled {
         if wanted(&c) {
             campaigns.entry(c.clone()).or_default().enrolled = n;
         }
     }
-    for row in store.delivery_counts(since).await?.into_iter().chain(store.inbound_by_step(since).await?) {
+    for row in deliveries.into_iter().chain(inbound) {
         if !wanted(&row.campaign) {
             continue;
         }
@@ -113,7 +121,7 @@ pub async fn build(
             s.reached += n;
         }
     }
-    for e in store.credited(since, &goal).await? {
+    for e in credited {
         if !wanted(&e.campaign) {
             continue;
         }
@@ -154,7 +162,7 @@ pub async fn build(
     }
 
     let mut reps: BTreeMap<String, (RepReport, Vec<i64>)> = BTreeMap::new();
-    for t in store.task_times(since).await? {
+    for t in tasks {
         let (r, done) = reps.entry(t.rep.clone()).or_default();
         r.created += 1;
         match t.done_at {
