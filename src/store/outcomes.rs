@@ -108,10 +108,12 @@ impl Outcomes for Database {
 
     async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>> {
         let goal_in = if goal.is_empty() { "NULL".to_string() } else { placeholders(2, goal.len()) };
+        // The last email looked up once per event (by the lead's index),
+        // then joined by its id.
         let events = Sql::dynamic(format!(
-            "SELECT h.kind, h.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM history h \
-             JOIN deliveries d ON d.id = {LAST_SENT} \
-             WHERE h.at >= $1 AND (h.kind IN ('unsubscribed', 'replied') OR (h.kind = 'status' AND h.status IN ({goal_in})))"
+            "WITH e AS (SELECT h.kind, h.at, {LAST_SENT} AS delivery_id FROM history h \
+             WHERE h.at >= $1 AND (h.kind IN ('unsubscribed', 'replied') OR (h.kind = 'status' AND h.status IN ({goal_in})))) \
+             SELECT e.kind, e.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM e JOIN deliveries d ON d.id = e.delivery_id"
         ))
         .bind(since)
         .bind_all(goal.iter().map(|g| g.clone().into()));
