@@ -108,13 +108,26 @@ impl Outcomes for Database {
 
     async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>> {
         let goal_in = if goal.is_empty() { "NULL".to_string() } else { placeholders(2, goal.len()) };
-        // The last email looked up once per event (by the lead's index),
-        // then joined by its id.
-        let events = Sql::dynamic(format!(
-            "WITH e AS (SELECT h.kind, h.at, {LAST_SENT} AS delivery_id FROM history h \
-             WHERE h.at >= $1 AND (h.kind IN ('unsubscribed', 'replied') OR (h.kind = 'status' AND h.status IN ({goal_in})))) \
-             SELECT e.kind, e.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM e JOIN deliveries d ON d.id = e.delivery_id"
-        ))
+        let wanted = format!(
+            "h.at >= $1 AND (h.kind IN ('unsubscribed', 'replied') OR (h.kind = 'status' AND h.status IN ({goal_in})))"
+        );
+        // The last email looked up once per event, by the lead's index:
+        // PostgreSQL with LATERAL (a join on a subquery's id makes it scan
+        // every delivery: 0.4 s instead of 0.07 s at a million), SQLite
+        // (no LATERAL; its planner does the lookup well) by id.
+        let events = Sql::dynamic(match self.postgres() {
+            Some(_) => format!(
+                "SELECT h.kind, h.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM history h \
+                 CROSS JOIN LATERAL (SELECT d.campaign, d.step_id, d.updated_at FROM deliveries d \
+                 WHERE d.lead_id = h.lead_id AND d.kind = 'email' AND d.state IN ('sent', 'bounced', 'uncertain') \
+                 AND d.updated_at <= h.at ORDER BY d.updated_at DESC, d.id DESC LIMIT 1) d WHERE {wanted}"
+            ),
+            None => format!(
+                "WITH e AS (SELECT h.kind, h.at, {LAST_SENT} AS delivery_id FROM history h WHERE {wanted}) \
+                 SELECT e.kind, e.at, d.campaign, d.step_id, d.updated_at AS sent_at FROM e \
+                 JOIN deliveries d ON d.id = e.delivery_id"
+            ),
+        })
         .bind(since)
         .bind_all(goal.iter().map(|g| g.clone().into()));
         // Replies by mail carry their delivery already.
