@@ -426,10 +426,55 @@ fn the_console_needs_a_login_and_refuses_wrong_passwords_forged_cookies_and_form
     let forged = cookie.replacen("mia", "admin", 1);
     assert_eq!(get("/console", &forged).0, 303, "a forged cookie is no session");
 
+    // Each page in a real browser (Debian's chromium, headless), at a
+    // phone's and a desk's width: it renders, and says nothing on its console.
+    let body = |response: &str| response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    for (name, html) in
+        [("login", body(&login)), ("campaigns", body(&campaigns)), ("lead", body(&lead)), ("tasks", body(&tasks))]
+    {
+        screenshot(name, &html);
+    }
+
     let csrf = hidden_csrf(&campaigns);
     assert_eq!(form("/console/logout", &cookie, "csrf=nope").0, 403);
     let (code, out) = form("/console/logout", &cookie, &format!("csrf={csrf}"));
     assert_eq!(code, 303);
     assert!(out.contains("Max-Age=0"), "{out}");
     assert!(!d.log().contains("correct horse"), "passwords never reach the log");
+}
+
+/// `html` (a console page as the daemon served it) rendered by headless
+/// chromium at 390 and 1280 pixels wide, into `target/tmp/console/`: the
+/// page must render and log nothing to the browser console (the pages have
+/// no script; an error there is a broken page).
+fn screenshot(name: &str, html: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join(format!("{name}.html"));
+    std::fs::write(&page, html).unwrap();
+    for (size, width, height) in [("phone", 390, 844), ("desk", 1280, 800)] {
+        let png = dir.join(format!("{name}-{size}.png"));
+        let _ = std::fs::remove_file(&png);
+        let profile = tempfile::tempdir().unwrap();
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium (scripts/test installs it)");
+        let log = String::from_utf8_lossy(&out.stderr);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "{name} logged to the browser console: {console:?}");
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 2000, "{name} at {width} px: no screenshot ({size} bytes)\n{log}");
+    }
 }
