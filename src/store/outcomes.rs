@@ -57,6 +57,8 @@ pub trait Outcomes: Send + Sync {
     async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>>;
     /// Tasks created since `since`.
     async fn task_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>>;
+    /// Marketing emails sent per day (UTC) since `since` (the console's chart).
+    async fn sends_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(chrono::NaiveDate, i64)>>;
 }
 
 /// The last email sent to the lead of `h` at or before `h.at`.
@@ -164,6 +166,27 @@ impl Outcomes for Database {
                     due_at: r.get("due_at")?,
                     done_at: r.get("done_at")?,
                 })
+            })
+            .collect()
+    }
+
+    async fn sends_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(chrono::NaiveDate, i64)>> {
+        // Times are RFC 3339 text in SQLite (the date is its first ten
+        // characters) and TIMESTAMPTZ in PostgreSQL.
+        let day = match self.postgres() {
+            Some(_) => "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            None => "substr(updated_at, 1, 10)",
+        };
+        let q = Sql::dynamic(format!(
+            "SELECT {day} AS day, COUNT(*) AS n FROM deliveries \
+             WHERE kind = 'email' AND state = 'sent' AND updated_at >= $1 GROUP BY {day}"
+        ));
+        let rows = self.conn().await?.fetch_all(q.bind(since)).await?;
+        rows.iter()
+            .filter_map(|r| {
+                let day: String = r.get("day").ok()?;
+                let n: i64 = r.get("n").ok()?;
+                Some(Ok((chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok()?, n)))
             })
             .collect()
     }

@@ -77,6 +77,12 @@ async fn a_hand_counted_ledger_is_reported_step_by_step(b: Backend) {
     assert!(text.contains("drip — Drip: 6 enrolled"), "{text}");
     assert!(text.contains("rep@s.test"), "{text}");
 
+    // The console's chart: emails sent per day.
+    let days = w.store().sends_per_day(chrono::DateTime::UNIX_EPOCH).await.unwrap();
+    let on = |d: &str| days.iter().find(|(day, _)| day.to_string() == d).map_or(0, |(_, n)| *n);
+    assert_eq!(days.iter().map(|(_, n)| n).sum::<i64>(), hi.sent + again.sent, "{days:?}");
+    assert_eq!((on("2026-03-02"), on("2026-03-05")), (5, 2), "hi to five; again to cy and eve: {days:?}");
+
     // --since after everything: nothing.
     let later = nurture::report::build(w.engine.defs(), w.store(), None, now, now).await.unwrap();
     assert!(later.campaigns.is_empty() && later.reps.is_empty(), "{later:?}");

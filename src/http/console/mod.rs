@@ -4,6 +4,7 @@
 //! JavaScript; behind a login (Argon2 password hashes, a signed session
 //! cookie, CSRF tokens on every form, a rate-limited login).
 
+mod chart;
 mod pages;
 pub mod session;
 pub mod users;
@@ -102,8 +103,16 @@ async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let e = current(&state.engine);
     let t = now();
     let since = t - chrono::TimeDelta::days(30);
-    match crate::report::build(e.defs(), e.store().as_ref(), None, since, t).await {
-        Ok(r) => page(&console, &user, &value, "Campaigns, last 30 days", &pages::campaigns(&r)),
+    let built = tokio::try_join!(
+        crate::report::build(e.defs(), e.store().as_ref(), None, since, t),
+        e.store().sends_per_day(since)
+    );
+    match built {
+        Ok((r, days)) => {
+            let chart = chart::sends_per_day(&days, since.date_naive(), t.date_naive());
+            let body = format!("<h2>Emails sent per day</h2><div class=\"wrap\">{chart}</div>{}", pages::campaigns(&r));
+            page(&console, &user, &value, "Campaigns, last 30 days", &body)
+        }
         Err(err) => unavailable(err),
     }
 }
