@@ -34,6 +34,7 @@ pub mod duration;
 pub mod email;
 pub mod engine;
 pub mod fields;
+pub mod forecast;
 pub mod http;
 pub mod import;
 pub mod inbound;

@@ -94,7 +94,9 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
                     let users = crate::http::console::Users::load(p).map_err(Failure::Invalid)?;
                     let secure = c.http.public_url.starts_with("https://");
                     let sessions = crate::http::console::Sessions::new(links.derived_key("console"), secure);
-                    Some(Arc::new(crate::http::console::Console::new(users, sessions)))
+                    let console = Arc::new(crate::http::console::Console::new(users, sessions));
+                    tokio::spawn(crate::http::console::forecasts(console.clone(), engine.clone()));
+                    Some(console)
                 }
                 None => None,
             };

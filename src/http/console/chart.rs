@@ -1,23 +1,23 @@
 //! The console's charts, drawn on the server as SVG by `plotters` (no
-//! script in the page): emails sent per day.
+//! script in the page): emails per day, sent or forecast.
 
 use chrono::NaiveDate;
 use plotters::prelude::*;
 
 /// A bar per day from `from` to `to` (days without sends at 0), as an SVG
 /// element to put in the page; empty if it cannot be drawn.
-pub fn sends_per_day(counts: &[(NaiveDate, i64)], from: NaiveDate, to: NaiveDate) -> String {
+pub fn per_day(counts: &[(NaiveDate, i64)], from: NaiveDate, to: NaiveDate, what: &str) -> String {
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let values: Vec<i64> = days.iter().map(|d| counts.iter().filter(|(c, _)| c == d).map(|(_, n)| n).sum()).collect();
     let mut svg = String::new();
-    let drawn = draw(&mut svg, &days, &values);
+    let drawn = draw(&mut svg, &days, &values, what);
     if drawn.is_err() {
         return String::new();
     }
     svg
 }
 
-fn draw(svg: &mut String, days: &[NaiveDate], values: &[i64]) -> Result<(), String> {
+fn draw(svg: &mut String, days: &[NaiveDate], values: &[i64], what: &str) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let root = SVGBackend::with_string(svg, (720, 220)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -35,7 +35,7 @@ fn draw(svg: &mut String, days: &[NaiveDate], values: &[i64]) -> Result<(), Stri
         .disable_x_mesh()
         .x_labels(8)
         .x_label_formatter(&label)
-        .y_desc("emails sent")
+        .y_desc(what)
         .draw()
         .map_err(|e| err(&e))?;
     let bar = RGBColor(59, 110, 165).filled();
@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn a_day_with_sends_is_a_bar_and_the_labels_are_dates() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let svg = super::sends_per_day(&[(d("2026-03-03"), 12)], d("2026-03-01"), d("2026-03-07"));
+        let svg = super::per_day(&[(d("2026-03-03"), 12)], d("2026-03-01"), d("2026-03-07"), "emails sent");
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
         assert!(svg.contains("03-01") && svg.contains("emails sent"), "{svg}");
         assert!(svg.matches("<rect").count() >= 7, "a background and a bar per day");

@@ -18,6 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::AppState;
@@ -31,15 +32,50 @@ pub use users::Users;
 const LOGIN_RATE: f64 = 2.0;
 const LOGIN_BURST: f64 = 10.0;
 
+/// Days the forecast chart looks ahead.
+const FORECAST_DAYS: u32 = 14;
+
 pub struct Console {
     pub users: Users,
     pub sessions: Sessions,
     logins: Mutex<Bucket>,
+    /// Emails per day over the next 14 days, and when that was computed.
+    forecast: Mutex<Option<(DateTime<Utc>, Vec<(NaiveDate, i64)>)>>,
 }
 
 impl Console {
     pub fn new(users: Users, sessions: Sessions) -> Console {
-        Console { users, sessions, logins: Mutex::new(Bucket::new(LOGIN_RATE, LOGIN_BURST, Instant::now())) }
+        Console {
+            users,
+            sessions,
+            logins: Mutex::new(Bucket::new(LOGIN_RATE, LOGIN_BURST, Instant::now())),
+            forecast: Mutex::new(None),
+        }
+    }
+}
+
+/// Keep the console's forecast fresh: computed at start and every hour
+/// (a forecast copies the database into a scratch one: too slow for a
+/// page load on a large database).
+pub async fn forecasts(console: Arc<Console>, engine: crate::daemon::Current) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let t = now();
+        match crate::forecast::forecast(&current(&engine), FORECAST_DAYS, t).await {
+            Ok(counts) => {
+                let mut days: std::collections::BTreeMap<NaiveDate, i64> = Default::default();
+                for ((day, _, _, kind), n) in counts {
+                    if let (Ok(d), "email") = (NaiveDate::parse_from_str(&day, "%Y-%m-%d"), kind.as_str()) {
+                        *days.entry(d).or_default() += n as i64;
+                    }
+                }
+                if let Ok(mut f) = console.forecast.lock() {
+                    *f = Some((t, days.into_iter().collect()));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "The console's forecast failed; trying again in an hour."),
+        }
     }
 }
 
@@ -109,8 +145,25 @@ async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Respons
     );
     match built {
         Ok((r, days)) => {
-            let chart = chart::sends_per_day(&days, since.date_naive(), t.date_naive());
-            let body = format!("<h2>Emails sent per day</h2><div class=\"wrap\">{chart}</div>{}", pages::campaigns(&r));
+            let sent = chart::per_day(&days, since.date_naive(), t.date_naive(), "emails sent");
+            let ahead = match console.forecast.lock().ok().and_then(|f| f.clone()) {
+                Some((at, days)) => format!(
+                    "<div class=\"wrap\">{}</div><p><small>Forecast computed {}</small></p>",
+                    chart::per_day(
+                        &days,
+                        at.date_naive(),
+                        (at + chrono::TimeDelta::days(FORECAST_DAYS.into())).date_naive(),
+                        "emails due"
+                    ),
+                    pages::esc(&crate::template::context::rfc3339(at))
+                ),
+                None => "<p>The forecast is being computed; reload in a minute.</p>".into(),
+            };
+            let body = format!(
+                "<h2>Emails sent per day</h2><div class=\"wrap\">{sent}</div>\
+                 <h2>Emails due, next {FORECAST_DAYS} days</h2>{ahead}{}",
+                pages::campaigns(&r)
+            );
             page(&console, &user, &value, "Campaigns, last 30 days", &body)
         }
         Err(err) => unavailable(err),
