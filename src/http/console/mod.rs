@@ -35,12 +35,15 @@ const LOGIN_BURST: f64 = 10.0;
 /// Days the forecast chart looks ahead.
 const FORECAST_DAYS: u32 = 14;
 
+/// When a forecast was computed, and its emails per day.
+type Forecast = (DateTime<Utc>, Vec<(NaiveDate, i64)>);
+
 pub struct Console {
     pub users: Users,
     pub sessions: Sessions,
     logins: Mutex<Bucket>,
     /// Emails per day over the next 14 days, and when that was computed.
-    forecast: Mutex<Option<(DateTime<Utc>, Vec<(NaiveDate, i64)>)>>,
+    forecast: Mutex<Option<Forecast>>,
 }
 
 impl Console {
