@@ -1,6 +1,7 @@
-//! `explain`: one case per rule that keeps a lead out (status, min_age
-//! with the date it enters, an attribute, suppression, a campaign gone
-//! through once, a paused campaign), and for enrolled leads the time its
+//! `explain`: one case per rule that keeps a lead out (status,
+//! lost_reason, min_age with the date it enters, max_age, an attribute,
+//! suppression, a campaign gone through once, again_after with its date, a
+//! paused campaign, a disabled one), and for enrolled leads the time its
 //! next step goes, which must be the time the engine then sends it: for
 //! 200 leads of random ages, zones and histories.
 
@@ -117,3 +118,40 @@ async fn the_next_step_goes_when_explain_says(b: Backend) {
     w.finish().await;
 }
 both!(the_next_step_goes_when_explain_says);
+
+const REQUALIFY: &str = "[audience]\nstatus = [\"lost\"]\nlost_reason = [\"budget\"]\nmax_age = \"30d\"\n\
+                         [enrol]\ncron = \"0 8 * * *\"\nagain_after = \"10d\"\n\
+                         [[step]]\nid = \"ask\"\nemail = \"t\"\nsubject = \"Still?\"\n";
+const OFF: &str = "enabled = false\n[audience]\nstatus = [\"lost\"]\n[enrol]\ncron = \"0 8 * * *\"\n\
+                   [[step]]\nid = \"x\"\nemail = \"t\"\nsubject = \"X\"\n";
+
+async fn lost_reason_max_age_again_after_and_a_disabled_campaign_are_named(b: Backend) {
+    let w = World::new(b, "", &[("requalify", REQUALIFY), ("off", OFF)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(
+        "email,status,status_changed_at,lost_reason\n\
+         price@x.test,lost,2026-02-25T00:00:00Z,price\n\
+         old@x.test,lost,2026-01-01T00:00:00Z,budget\n\
+         back@x.test,lost,2026-02-25T00:00:00Z,budget\n",
+        start,
+    )
+    .await;
+    let at = start + days(1);
+    w.run(start, at).await; // back@ enrols at 08:00 and gets its one email
+    let engine = &w.engine;
+    let e = |email: &'static str| async move { engine.explain(email, None, at).await.unwrap().unwrap() };
+    let s = why(&e("price@x.test").await, "requalify");
+    assert!(s.contains("lost_reason \"price\" is not one of the audience's (budget)"), "{s}");
+    let s = why(&e("old@x.test").await, "requalify");
+    assert!(s.contains("max_age: the status is too old since 2026-01-31T00:00:00Z"), "{s}");
+    let s = why(&e("back@x.test").await, "requalify");
+    assert!(s.contains("went through it: ended 2026-03-02T08:00:00Z"), "{s}");
+    assert!(s.contains("again_after lets it back from 2026-03-12T08:00:00Z"), "{s}");
+    let back = e("back@x.test").await;
+    let c = back.campaigns.iter().find(|c| c.campaign == "requalify").unwrap();
+    assert_eq!(c.until.as_deref(), Some("2026-03-12T08:00:00Z"), "the sweep that lets it back");
+    let s = why(&back, "off");
+    assert!(s.contains("the campaign is disabled (enabled = false)"), "{s}");
+    w.finish().await;
+}
+both!(lost_reason_max_age_again_after_and_a_disabled_campaign_are_named);
