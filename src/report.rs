@@ -94,15 +94,13 @@ pub async fn build(
             campaigns.entry(c.clone()).or_default().enrolled = n;
         }
     }
-    for row in deliveries.into_iter().chain(inbound) {
+    for row in deliveries {
         if !wanted(&row.campaign) {
             continue;
         }
         campaigns.entry(row.campaign.clone()).or_default();
-        let s = steps.entry((row.campaign.clone(), row.step.clone())).or_default();
-        if s.kind.is_empty() {
-            s.kind = row.kind.clone();
-        }
+        let s = steps.entry((row.campaign, row.step)).or_default();
+        s.kind = row.kind;
         let n = row.n;
         match row.what.as_str() {
             "sent" => s.sent += n,
@@ -111,14 +109,27 @@ pub async fn build(
             "suppressed" => s.suppressed += n,
             "uncertain" => s.uncertain += n,
             "cancelled" => s.cancelled += n,
-            "sending" | "retrying" => s.pending += n,
-            "complaint" => s.complaints += n,
-            "auto_reply" => s.auto_replies += n,
-            // Replies are counted once, from the credited events below.
-            _ => {}
+            _ => s.pending += n,
         }
-        if !matches!(row.what.as_str(), "cancelled" | "complaint" | "auto_reply" | "reply" | "bounce" | "unmatched") {
+        if row.what != "cancelled" {
             s.reached += n;
+        }
+    }
+    // Inbound mail answers an email (its delivery may predate `since`);
+    // replies are counted once, from the credited events below.
+    for row in inbound {
+        if !wanted(&row.campaign) {
+            continue;
+        }
+        campaigns.entry(row.campaign.clone()).or_default();
+        let s = steps.entry((row.campaign, row.step)).or_default();
+        if s.kind.is_empty() {
+            s.kind = row.kind;
+        }
+        match row.what.as_str() {
+            "complaint" => s.complaints += row.n,
+            "auto_reply" => s.auto_replies += row.n,
+            _ => {}
         }
     }
     for e in credited {
