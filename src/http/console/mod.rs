@@ -108,13 +108,31 @@ impl IntoResponse for Refused {
     }
 }
 
-/// The signed-in user and the session's cookie value.
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Console>, String, String), Refused> {
-    let Some(console) = state.console.clone() else { return Err(Refused::Off) };
-    let value = cookie(headers).unwrap_or_default();
-    match console.sessions.user(&value, now()) {
-        Some(user) => Ok((console, user, value)),
-        None => Err(Refused::SignIn),
+/// A signed-in request: the console, the user and the session's cookie
+/// value. Any handler taking it is behind the login.
+struct Signed {
+    console: Arc<Console>,
+    user: String,
+    value: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Signed {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Signed, Refused> {
+        let Some(console) = state.console.clone() else { return Err(Refused::Off) };
+        let value = cookie(&parts.headers).unwrap_or_default();
+        match console.sessions.user(&value, now()) {
+            Some(user) => Ok(Signed { console, user, value }),
+            None => Err(Refused::SignIn),
+        }
+    }
+}
+
+impl Signed {
+    fn page(&self, title: &str, body: &str) -> Response {
+        let html = pages::layout(title, &self.user, &self.console.sessions.csrf(&self.value), body);
+        ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
     }
 }
 
@@ -125,20 +143,11 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn page(console: &Console, user: &str, value: &str, title: &str, body: &str) -> Response {
-    let html = pages::layout(title, user, &console.sessions.csrf(value), body);
-    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
-}
-
 fn unavailable(e: impl std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response()
 }
 
-async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (console, user, value) = match signed_in(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
+async fn campaigns(State(state): State<AppState>, signed: Signed) -> Response {
     let e = current(&state.engine);
     let t = now();
     let since = t - chrono::TimeDelta::days(30);
@@ -149,7 +158,7 @@ async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Respons
     match built {
         Ok((r, days)) => {
             let sent = chart::per_day(&days, since.date_naive(), t.date_naive(), "emails sent");
-            let ahead = match console.forecast.lock().ok().and_then(|f| f.clone()) {
+            let ahead = match signed.console.forecast.lock().ok().and_then(|f| f.clone()) {
                 Some((at, days)) => format!(
                     "<div class=\"wrap\">{}</div><p><small>Forecast computed {}</small></p>",
                     chart::per_day(
@@ -167,7 +176,7 @@ async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Respons
                  <h2>Emails due, next {FORECAST_DAYS} days</h2>{ahead}{}",
                 pages::campaigns(&r)
             );
-            page(&console, &user, &value, "Campaigns, last 30 days", &body)
+            signed.page("Campaigns, last 30 days", &body)
         }
         Err(err) => unavailable(err),
     }
@@ -179,11 +188,7 @@ struct LeadQuery {
     email: String,
 }
 
-async fn lead(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LeadQuery>) -> Response {
-    let (console, user, value) = match signed_in(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
+async fn lead(State(state): State<AppState>, signed: Signed, Query(q): Query<LeadQuery>) -> Response {
     let email = q.email.trim().to_lowercase();
     let explained = match email.is_empty() {
         true => None,
@@ -192,19 +197,21 @@ async fn lead(State(state): State<AppState>, headers: HeaderMap, Query(q): Query
             Err(err) => return unavailable(err),
         },
     };
-    page(&console, &user, &value, "Leads", &pages::lead(&email, explained.as_deref()))
+    signed.page("Leads", &pages::lead(&email, explained.as_deref()))
 }
 
-async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (console, user, value) = match signed_in(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
+async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
     let e = current(&state.engine);
     match e.store().open_tasks(None).await {
         Ok(open) => {
-            let rows: Vec<_> = open.into_iter().map(|t| (t.clone(), e.links().task_done_url(t.id))).collect();
-            page(&console, &user, &value, "Open tasks", &pages::tasks(&rows))
+            let rows: Vec<_> = open
+                .into_iter()
+                .map(|t| {
+                    let done = e.links().task_done_url(t.id);
+                    (t, done)
+                })
+                .collect();
+            signed.page("Open tasks", &pages::tasks(&rows))
         }
         Err(err) => unavailable(err),
     }
@@ -263,11 +270,7 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    let (console, _, value) = match signed_in(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
+async fn logout(Signed { console, value, .. }: Signed, Form(f): Form<CsrfForm>) -> Response {
     if !console.sessions.csrf_ok(&value, &f.csrf) {
         return (StatusCode::FORBIDDEN, "The form expired; go back and try again.\n").into_response();
     }
