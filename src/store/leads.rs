@@ -114,17 +114,19 @@ fn status_change(from: Option<&str>, to: &str, reason: Option<&str>) -> String {
     d
 }
 
-fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, source: Source) -> Sql {
-    Sql::new("INSERT INTO history (lead_id, at, kind, detail, source) VALUES ($1, $2, $3, $4, $5)")
+/// A `history` row; `status` is the status entered, for a status change
+/// (what `report` counts conversions by).
+fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, status: Option<&str>, source: Source) -> Sql {
+    Sql::new("INSERT INTO history (lead_id, at, kind, detail, status, source) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(lead_id)
         .bind(at)
         .bind(kind.to_string())
         .bind(detail.to_string())
+        .bind(status.map(str::to_string))
         .bind(source.as_str())
 }
 
-/// A status change: `from -> to (reason)`, and the status entered on its own
-/// (what `report` counts conversions by).
+/// A status change: `from -> to (reason)`.
 fn status_event(
     lead_id: i64,
     at: DateTime<Utc>,
@@ -133,12 +135,7 @@ fn status_event(
     reason: Option<&str>,
     source: Source,
 ) -> Sql {
-    Sql::new("INSERT INTO history (lead_id, at, kind, detail, source, status) VALUES ($1, $2, 'status', $3, $4, $5)")
-        .bind(lead_id)
-        .bind(at)
-        .bind(status_change(from, to, reason))
-        .bind(source.as_str())
-        .bind(to.to_string())
+    event(lead_id, at, "status", &status_change(from, to, reason), Some(to), source)
 }
 
 /// The columns [`lead_from`] reads, on `leads l`.
@@ -275,7 +272,7 @@ impl Leads for Database {
         let q = Sql::new("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1");
         c.execute(q.bind(lead_id).bind(now)).await?;
         if source != Source::Inbound {
-            c.execute(event(lead_id, now, "replied", "", source)).await?;
+            c.execute(event(lead_id, now, "replied", "", None, source)).await?;
         }
         Ok(())
     }
