@@ -58,13 +58,7 @@ impl Engine {
     /// tick and by one replica at a time.
     async fn notice_crm_writes(&self, now: DateTime<Utc>) -> Result<()> {
         const TIMER: &str = "history:crm";
-        let last = match self.store.timer(TIMER).await? {
-            Some((last, _)) => last,
-            None => {
-                self.store.set_timer(TIMER, DateTime::UNIX_EPOCH, "").await?;
-                DateTime::UNIX_EPOCH
-            }
-        };
+        let (last, _) = self.store.timer_or_start(TIMER).await?;
         if !self.store.claim_timer(TIMER, last).await? {
             return Ok(());
         }
@@ -72,7 +66,7 @@ impl Engine {
         if n > 0 {
             tracing::info!(leads = n, "Status changes written by the CRM recorded in the history.");
         }
-        self.store.set_timer(TIMER, now.max(last + chrono::TimeDelta::seconds(1)), "").await?;
+        self.store.set_timer(TIMER, crate::store::timers::after(last, now), "").await?;
         Ok(())
     }
 

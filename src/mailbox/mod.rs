@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
-use chrono::{DateTime, TimeDelta};
 use futures::TryStreamExt;
 use tokio::sync::watch;
 
@@ -189,13 +188,7 @@ impl Mailbox<'_> {
     ) -> Result<(), Failure> {
         loop {
             let store = current(engine).store().clone();
-            let (last, note) = match store.timer(timer).await? {
-                Some(t) => t,
-                None => {
-                    store.set_timer(timer, DateTime::UNIX_EPOCH, "").await?;
-                    (DateTime::UNIX_EPOCH, String::new())
-                }
-            };
+            let (last, note) = store.timer_or_start(timer).await?;
             let mut pos = Position::in_folder(Position::parse(&note), validity);
             let query = format!("UID {}:*", pos.uid.saturating_add(1));
             let found = within(self.server, self.session.uid_search(&query)).await?.map_err(|e| self.imap(e))?;
@@ -210,10 +203,7 @@ impl Mailbox<'_> {
                 self.handle(engine, uid).await?;
                 pos.uid = uid;
             }
-            // Strictly later than the last record: a replica holding an
-            // older view of the position can never claim this one.
-            let at = now().max(last + TimeDelta::seconds(1));
-            store.set_timer(timer, at, &pos.note()).await?;
+            store.set_timer(timer, crate::store::timers::after(last, now()), &pos.note()).await?;
             if uids.len() < BATCH || *stop.borrow() {
                 return Ok(());
             }

@@ -25,6 +25,23 @@ pub trait Timers: Send + Sync {
     async fn renew_claims(&self) -> Result<()>;
     /// Give up this replica's claims on leads (a batch is done).
     async fn release_claims(&self) -> Result<()>;
+
+    /// (last time, note) of a timer, created at the epoch with an empty
+    /// note the first time it is asked for (so it can be claimed).
+    async fn timer_or_start(&self, name: &str) -> Result<(DateTime<Utc>, String)> {
+        if let Some(t) = self.timer(name).await? {
+            return Ok(t);
+        }
+        self.set_timer(name, DateTime::UNIX_EPOCH, "").await?;
+        Ok((DateTime::UNIX_EPOCH, String::new()))
+    }
+}
+
+/// The time to record a claimed fire under: `now`, but strictly after
+/// `last`, so a replica holding an older view (same second) can never
+/// claim what this one just did.
+pub fn after(last: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    now.max(last + chrono::TimeDelta::seconds(1))
 }
 
 #[async_trait]
