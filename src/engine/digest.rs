@@ -83,8 +83,8 @@ impl Engine {
     /// The lead's latest message to us, for the digest: what it was, when,
     /// and for a reply its first line.
     async fn latest(&self, lead_id: i64) -> Result<String> {
-        let handled = self.store.inbound_history(lead_id, 5).await?;
-        let Some(h) = handled.iter().find(|h| h.kind != "unmatched") else { return Ok(String::new()) };
+        let handled = self.store.inbound_history(lead_id, 1).await?;
+        let Some(h) = handled.first() else { return Ok(String::new()) };
         let touch = crate::store::Touch::from(h);
         let mut line = format!("{} {}", h.at.format("%Y-%m-%d"), touch.state);
         if h.kind == "reply"

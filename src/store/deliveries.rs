@@ -316,9 +316,7 @@ impl Deliveries for Database {
         // The lead's side of the story: replies, out-of-office notes,
         // bounces and complaints; and what people changed: status,
         // suppression, tasks done; all among our emails by time.
-        touches.extend(
-            self.inbound_history(lead_id, limit).await?.iter().filter(|h| h.kind != "unmatched").map(Touch::from),
-        );
+        touches.extend(self.inbound_history(lead_id, limit).await?.iter().map(Touch::from));
         touches.extend(self.lead_events(lead_id, limit).await?.into_iter().map(|e| Touch {
             at: e.at,
             campaign: String::new(),

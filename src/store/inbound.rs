@@ -70,7 +70,8 @@ pub trait Inbox: Send + Sync {
     async fn pause_lead(&self, lead_id: i64, until: DateTime<Utc>) -> Result<()>;
     /// End a lead's out-of-office pause; false if there was none.
     async fn resume_lead(&self, lead_id: i64) -> Result<bool>;
-    /// The lead's handled messages, newest first.
+    /// The lead's handled messages that say something about it (not
+    /// `unmatched`: delivery reports, receipts), newest first.
     async fn inbound_history(&self, lead_id: i64, limit: i64) -> Result<Vec<Handled>>;
 }
 
@@ -169,7 +170,8 @@ impl Inbox for Database {
     async fn inbound_history(&self, lead_id: i64, limit: i64) -> Result<Vec<Handled>> {
         let q = Sql::new(
             "SELECT message_key, kind, detail, severity, lead_id, delivery_id, campaign, step_id, until, received_at \
-             FROM inbound WHERE lead_id = $1 AND state = 'done' ORDER BY received_at DESC, id DESC LIMIT $2",
+             FROM inbound WHERE lead_id = $1 AND state = 'done' AND kind <> 'unmatched' \
+             ORDER BY received_at DESC, id DESC LIMIT $2",
         );
         let rows = self.conn().await?.fetch_all(q.bind(lead_id).bind(limit)).await?;
         rows.iter()
