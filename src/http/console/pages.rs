@@ -5,10 +5,9 @@ use crate::report::Report;
 use crate::store::TaskRow;
 use crate::template::context::rfc3339;
 
-/// `&`, `<`, `>`, `"`, `'` as entities.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
+/// Text into HTML: the escaping the templates already use (`&`, `<`, `>`,
+/// `"`, `'`, `` ` ``, `=` as entities).
+pub use handlebars::html_escape as esc;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;color:#222}\
 nav{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;border-bottom:1px solid #ddd;padding-bottom:.5rem}\
