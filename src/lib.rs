@@ -35,6 +35,7 @@ pub mod email;
 pub mod engine;
 pub mod fields;
 pub mod forecast;
+pub mod hex;
 pub mod http;
 pub mod import;
 pub mod inbound;

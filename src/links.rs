@@ -71,7 +71,7 @@ impl Links {
     /// `d42.0123456789abcdef`: names delivery 42, signed.
     pub fn delivery_token(&self, delivery_id: i64) -> String {
         let tag = self.tag(DELIVERY, delivery_id);
-        format!("d{delivery_id}.{}", tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+        format!("d{delivery_id}.{}", crate::hex::encode(&tag.as_ref()[..8]))
     }
 
     /// The Message-ID of a delivery's email, angle brackets included.

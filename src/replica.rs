@@ -19,7 +19,7 @@ impl Claimer {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let mut random = [0u8; 4];
         let _ = getrandom::fill(&mut random);
-        let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let random = crate::hex::encode(&random);
         let owner = format!("{}:{}:{random}", host.trim(), std::process::id());
         Claimer { owner, lease_seconds: lease.as_secs_f64().max(1.0) }
     }

@@ -18,7 +18,7 @@ pub fn load(config: &Config) -> std::io::Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.http.secret_file.is_none() => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::hex::encode(&key);
             match create_whole(&path, hex.as_bytes()) {
                 Ok(()) => Ok(hex.into_bytes()),
                 // The daemon and a CLI command started together on a new

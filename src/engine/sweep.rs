@@ -147,5 +147,5 @@ impl Engine {
 fn fingerprint(c: &Campaign) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{:?}|{:?}|{:?}", c.audience, c.enrol.again_after, c.steps.first().map(|s| &s.id));
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }

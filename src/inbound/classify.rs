@@ -167,5 +167,5 @@ fn recipients(m: &Message) -> Vec<String> {
 
 fn hash_key(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
-    format!("sha256:{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sha256:{}", crate::hex::encode(&digest[..16]))
 }

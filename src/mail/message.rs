@@ -26,7 +26,7 @@ pub struct BuildError {
 pub fn message_id(from: &Mailbox) -> String {
     let mut bytes = [0u8; 16];
     let _ = getrandom::fill(&mut bytes);
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::hex::encode(&bytes);
     format!("<{id}@{}>", from.email.domain())
 }
 

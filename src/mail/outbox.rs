@@ -32,7 +32,7 @@ impl Mailer for Outbox {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         let mut suffix = [0u8; 4];
         let _ = getrandom::fill(&mut suffix);
-        let name = format!("{stamp}-{}.eml", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let name = format!("{stamp}-{}.eml", crate::hex::encode(&suffix));
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let io = |e: std::io::Error| SendError::Retry(format!("outbox {}: {e}", self.dir.display()));
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;

@@ -18,10 +18,6 @@ pub struct Sessions {
     secure: bool,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Sessions {
     pub fn new(key: Vec<u8>, secure: bool) -> Sessions {
         Sessions { key, secure }
@@ -34,20 +30,14 @@ impl Sessions {
     }
 
     fn verify(&self, what: &str, tag: &str) -> bool {
-        let Some(bytes) = (0..tag.len())
-            .step_by(2)
-            .map(|i| tag.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .collect::<Option<Vec<u8>>>()
-        else {
-            return false;
-        };
+        let Some(bytes) = crate::hex::decode(tag) else { return false };
         self.mac(what).verify_slice(&bytes).is_ok()
     }
 
     /// A cookie value for `user`, valid until `now` + 12 h.
     pub fn issue(&self, user: &str, now: DateTime<Utc>) -> String {
         let until = (now + LIFETIME).timestamp();
-        let tag = hex(&self.mac(&format!("session|{user}|{until}")).finalize().into_bytes());
+        let tag = crate::hex::encode(&self.mac(&format!("session|{user}|{until}")).finalize().into_bytes());
         format!("{user}|{until}|{tag}")
     }
 
@@ -61,7 +51,7 @@ impl Sessions {
 
     /// The CSRF token of a session's forms.
     pub fn csrf(&self, value: &str) -> String {
-        hex(&self.mac(&format!("csrf|{value}")).finalize().into_bytes())
+        crate::hex::encode(&self.mac(&format!("csrf|{value}")).finalize().into_bytes())
     }
 
     pub fn csrf_ok(&self, value: &str, token: &str) -> bool {
