@@ -3,6 +3,7 @@
 //! PostgreSQL databases. Each crate uses part of it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dovecot;
 pub mod drip;
 

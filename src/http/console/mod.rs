@@ -130,8 +130,8 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
 }
 
 impl Signed {
-    fn page(&self, title: &str, body: &str) -> Response {
-        let html = pages::layout(title, &self.user, &self.console.sessions.csrf(&self.value), body);
+    fn page(&self, page: &str, title: &str, data: &serde_json::Value) -> Response {
+        let html = pages::signed(page, title, &self.user, &self.console.sessions.csrf(&self.value), data);
         ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
     }
 }
@@ -158,25 +158,11 @@ async fn campaigns(State(state): State<AppState>, signed: Signed) -> Response {
     match built {
         Ok((r, days)) => {
             let sent = chart::per_day(&days, since.date_naive(), t.date_naive(), "emails sent");
-            let ahead = match signed.console.forecast.lock().ok().and_then(|f| f.clone()) {
-                Some((at, days)) => format!(
-                    "<div class=\"wrap\">{}</div><p><small>Forecast computed {}</small></p>",
-                    chart::per_day(
-                        &days,
-                        at.date_naive(),
-                        (at + chrono::TimeDelta::days(FORECAST_DAYS.into())).date_naive(),
-                        "emails due"
-                    ),
-                    pages::esc(&crate::template::context::rfc3339(at))
-                ),
-                None => "<p>The forecast is being computed; reload in a minute.</p>".into(),
-            };
-            let body = format!(
-                "<h2>Emails sent per day</h2><div class=\"wrap\">{sent}</div>\
-                 <h2>Emails due, next {FORECAST_DAYS} days</h2>{ahead}{}",
-                pages::campaigns(&r)
-            );
-            signed.page("Campaigns, last 30 days", &body)
+            let ahead = signed.console.forecast.lock().ok().and_then(|f| f.clone()).map(|(at, days)| {
+                let until = (at + chrono::TimeDelta::days(FORECAST_DAYS.into())).date_naive();
+                (chart::per_day(&days, at.date_naive(), until, "emails due"), crate::template::context::rfc3339(at))
+            });
+            signed.page("campaigns", "Campaigns, last 30 days", &pages::campaigns(&r, &sent, ahead, FORECAST_DAYS))
         }
         Err(err) => unavailable(err),
     }
@@ -197,7 +183,7 @@ async fn lead(State(state): State<AppState>, signed: Signed, Query(q): Query<Lea
             Err(err) => return unavailable(err),
         },
     };
-    signed.page("Leads", &pages::lead(&email, explained.as_deref()))
+    signed.page("lead", "Leads", &pages::lead(&email, explained.as_deref()))
 }
 
 async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
@@ -211,7 +197,7 @@ async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
                     (t, done)
                 })
                 .collect();
-            signed.page("Open tasks", &pages::tasks(&rows))
+            signed.page("tasks", "Open tasks", &pages::tasks(&rows))
         }
         Err(err) => unavailable(err),
     }

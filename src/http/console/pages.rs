@@ -1,118 +1,119 @@
-//! The console's HTML: one layout (readable on a phone, no JavaScript) and
-//! a function per page, text escaped on the way in.
+//! The console's HTML: Handlebars templates compiled into the binary (the
+//! `templates/` folder beside this file), one layout readable on a phone
+//! and without JavaScript, every value escaped by Handlebars on the way in.
+
+use std::sync::LazyLock;
+
+use handlebars::Handlebars;
+use serde_json::{Value, json};
 
 use crate::report::Report;
 use crate::store::TaskRow;
 use crate::template::context::rfc3339;
 
-/// Text into HTML: the escaping the templates already use (`&`, `<`, `>`,
-/// `"`, `'`, `` ` ``, `=` as entities).
-pub use handlebars::html_escape as esc;
+/// Text into HTML: the escaping the templates use (`&`, `<`, `>`, `"`,
+/// `'`, `` ` ``, `=` as entities).
+use handlebars::html_escape as esc;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;color:#222}\
-nav{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;border-bottom:1px solid #ddd;padding-bottom:.5rem}\
-nav form{margin-left:auto}table{border-collapse:collapse;margin:.5rem 0 1.5rem;width:100%}\
-th,td{padding:.25rem .5rem;border-bottom:1px solid #eee;text-align:right}th:first-child,td:first-child{text-align:left}\
-.wrap{overflow-x:auto}pre{white-space:pre-wrap;background:#f7f7f7;padding:.75rem}\
-input,button{font-size:1rem;padding:.4rem}.error{color:#a00}";
+/// Each page's template, by name; compiled once, in strict mode (a value
+/// the page does not pass is an error in the test, never a blank).
+const TEMPLATES: [(&str, &str); 5] = [
+    ("layout", include_str!("templates/layout.html.hbs")),
+    ("login", include_str!("templates/login.html.hbs")),
+    ("campaigns", include_str!("templates/campaigns.html.hbs")),
+    ("lead", include_str!("templates/lead.html.hbs")),
+    ("tasks", include_str!("templates/tasks.html.hbs")),
+];
+
+static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_partial("style", include_str!("templates/style.css")).expect("the console's style sheet");
+    for (name, source) in TEMPLATES {
+        // Compiled into the binary and covered by the tests: a template
+        // that does not parse never ships.
+        hb.register_template_string(name, source).expect("a console template");
+    }
+    hb
+});
+
+/// `page`'s body inside the layout. `user` and `csrf` fill the navigation
+/// and its logout form; without a user (the login page) there is none.
+fn render(page: &str, title: &str, user: Option<(&str, &str)>, data: &Value) -> String {
+    let render = |name: &str, data: &Value| {
+        REGISTRY.render(name, data).unwrap_or_else(|e| format!("<p class=\"error\">{}</p>", esc(&e.to_string())))
+    };
+    let body = render(page, data);
+    let (user, csrf) = user.unwrap_or_default();
+    render("layout", &json!({ "title": title, "user": user, "csrf": csrf, "body": body }))
+}
 
 /// A page for a signed-in user; `csrf` goes into the logout form.
-pub fn layout(title: &str, user: &str, csrf: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t} · nurture</title><style>{STYLE}</style></head><body>\
-         <nav><strong>nurture</strong><a href=\"/console\">Campaigns</a><a href=\"/console/lead\">Leads</a>\
-         <a href=\"/console/tasks\">Tasks</a>\
-         <form method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
-         <span>{u}</span> <button type=\"submit\">Log out</button></form></nav>\
-         <h1>{t}</h1>{body}</body></html>",
-        t = esc(title),
-        u = esc(user),
-        c = esc(csrf),
-    )
+pub fn signed(page: &str, title: &str, user: &str, csrf: &str, data: &Value) -> String {
+    render(page, title, Some((user, csrf)), data)
 }
 
 pub fn login(token: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!("<p class=\"error\">{}</p>", esc(e))).unwrap_or_default();
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Log in · nurture</title><style>{STYLE}</style></head><body><h1>nurture</h1>{error}\
-         <form method=\"post\" action=\"/console/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <p><label>Name<br><input name=\"name\" autocomplete=\"username\" required></label></p>\
-         <p><label>Password<br><input name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         </label></p><p><button type=\"submit\">Log in</button></p></form></body></html>",
-        esc(token)
-    )
+    render("login", "Log in", None, &json!({ "token": token, "error": error }))
 }
 
-/// Each campaign's funnel, step by step.
-pub fn campaigns(r: &Report) -> String {
-    let mut out =
-        format!("<p>Since {}. Conversions: entering {}.</p>", esc(&rfc3339(r.since)), esc(&r.goal.join(" or ")));
-    if r.campaigns.is_empty() {
-        out += "<p>No campaign activity in this period.</p>";
-    }
-    for c in &r.campaigns {
-        let name = if c.name.is_empty() { "(no longer defined)" } else { &c.name };
-        out += &format!("<h2>{} <small>{}</small></h2><p>{} enrolled</p>", esc(name), esc(&c.campaign), c.enrolled);
-        out += "<div class=\"wrap\"><table><tr><th>Step</th><th>Reached</th><th>Sent</th><th>Bounced</th>\
-                <th>Unsubscribed</th><th>Complaints</th><th>Replied</th><th>Auto-replies</th><th>Converted</th></tr>";
-        for s in &c.steps {
-            out += &format!(
-                "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                esc(&s.step),
-                esc(&s.kind),
-                s.reached,
-                s.sent,
-                s.bounced,
-                s.unsubscribed,
-                s.complaints,
-                s.replied,
-                s.auto_replies,
-                s.converted
-            );
-        }
-        out += "</table></div>";
-    }
-    out
+/// Each campaign's funnel, step by step, under the charts (SVG, drawn by
+/// `chart`); `forecast` is the chart ahead and when it was computed.
+pub fn campaigns(r: &Report, sent_chart: &str, forecast: Option<(String, String)>, days: u32) -> Value {
+    let (forecast_chart, forecast_at) = forecast.unwrap_or_default();
+    json!({
+        "sent_chart": sent_chart,
+        "forecast_chart": forecast_chart,
+        "forecast_at": forecast_at,
+        "forecast_days": days,
+        "goal": r.goal.join(" or "),
+        "report": { "since": rfc3339(r.since), "campaigns": r.campaigns, "reps": r.reps },
+    })
 }
 
 /// The search form, and the explanation of the lead found.
-pub fn lead(email: &str, explained: Option<&str>) -> String {
-    let mut out = format!(
-        "<form method=\"get\" action=\"/console/lead\"><label>Email <input name=\"email\" type=\"email\" value=\"{}\" \
-         required></label> <button type=\"submit\">Explain</button></form>",
-        esc(email)
-    );
-    match explained {
-        Some(text) => out += &format!("<pre>{}</pre>", esc(text)),
-        None if !email.is_empty() => out += &format!("<p class=\"error\">No lead {}.</p>", esc(email)),
-        None => {}
-    }
-    out
+pub fn lead(email: &str, explained: Option<&str>) -> Value {
+    json!({ "email": email, "explained": explained })
 }
 
 /// Open tasks, each with its done link.
-pub fn tasks(tasks: &[(TaskRow, String)]) -> String {
-    if tasks.is_empty() {
-        return "<p>No open tasks.</p>".into();
+pub fn tasks(tasks: &[(TaskRow, String)]) -> Value {
+    let rows: Vec<Value> = tasks
+        .iter()
+        .map(|(t, done)| {
+            json!({
+                "text": t.text,
+                "rep": t.rep,
+                "lead_email": t.lead_email,
+                "query": percent_encoding::utf8_percent_encode(&t.lead_email, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+                "due": rfc3339(t.due_at),
+                "done": done,
+            })
+        })
+        .collect();
+    json!({ "tasks": rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_escapes_what_it_is_given() {
+        let page = signed("lead", "Leads", "<mia>", "t0k", &lead("a@x.test", Some("<script>x</script>")));
+        assert!(page.starts_with("<!doctype html>") && page.contains("lang=\"en\""), "{page}");
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;") && page.contains("&lt;mia&gt;"), "{page}");
+        assert!(!page.contains("class=\"error\""), "{page}");
+        let missing = lead("b@x.test", None);
+        assert!(signed("lead", "Leads", "mia", "t", &missing).contains("No lead b@x.test."));
+        let out = login("tok", Some("Wrong name or password."));
+        assert!(out.contains("value=\"tok\"") && out.contains("Wrong name") && !out.contains("<nav>"), "{out}");
+        let none = signed("tasks", "Open tasks", "mia", "t", &tasks(&[]));
+        assert!(none.contains("No open tasks."), "{none}");
+        let empty = Report { goal: vec!["customer".into()], ..Default::default() };
+        let page = signed("campaigns", "Campaigns", "mia", "t", &campaigns(&empty, "<svg></svg>", None, 14));
+        assert!(page.contains("<svg></svg>") && page.contains("being computed"), "{page}");
+        assert!(page.contains("No campaign activity") && page.contains("entering customer"), "{page}");
     }
-    let mut out =
-        String::from("<div class=\"wrap\"><table><tr><th>Task</th><th>Rep</th><th>Lead</th><th>Due</th><th></th></tr>");
-    for (t, done) in tasks {
-        out += &format!(
-            "<tr><td>{}</td><td>{}</td><td><a href=\"/console/lead?email={}\">{}</a></td><td>{}</td>\
-             <td><a href=\"{}\">Done</a></td></tr>",
-            esc(&t.text),
-            esc(&t.rep),
-            percent_encoding::utf8_percent_encode(&t.lead_email, percent_encoding::NON_ALPHANUMERIC),
-            esc(&t.lead_email),
-            esc(&rfc3339(t.due_at)),
-            esc(done)
-        );
-    }
-    out + "</table></div>"
 }
