@@ -162,6 +162,17 @@ pub async fn build(
         c.campaign = id.clone();
         c.name = defined.map(|d| d.name.clone()).unwrap_or_default();
         let order: Vec<String> = defined.map(|d| d.steps.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
+        // The whole funnel: a defined step nobody reached in the period
+        // is a row of zeros, not a missing row.
+        for step in defined.iter().flat_map(|d| &d.steps) {
+            let s = steps.entry((id.clone(), step.id.clone())).or_default();
+            if s.kind.is_empty() {
+                s.kind = match step.action {
+                    crate::campaign::Action::Email { .. } => crate::store::Kind::Email.as_str().into(),
+                    crate::campaign::Action::Task { .. } => crate::store::Kind::Task.as_str().into(),
+                };
+            }
+        }
         let mut mine: Vec<StepReport> = steps
             .iter()
             .filter(|((cid, _), _)| *cid == id)

@@ -5,6 +5,8 @@
 
 use nurture::store::Source;
 
+use sqlx::Connection;
+
 use crate::helpers::{Backend, World, both, days, utc};
 
 const CAMPAIGN: &str = "name = \"Drip\"\n[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
@@ -89,3 +91,224 @@ async fn a_hand_counted_ledger_is_reported_step_by_step(b: Backend) {
     w.finish().await;
 }
 both!(a_hand_counted_ledger_is_reported_step_by_step);
+
+/// What happens to one lead of a random ledger; hours count from the start,
+/// each at half past (the engine's sends fall on the hour).
+#[derive(Debug, Clone)]
+struct Fate {
+    bounce: bool,
+    /// A reply at this hour to the lead's `n`th email (mod how many it got).
+    reply: Option<(i64, usize)>,
+    unsubscribe: Option<i64>,
+    won: Option<i64>,
+    task_done: bool,
+}
+
+fn fate() -> impl proptest::strategy::Strategy<Value = Fate> {
+    use proptest::prelude::*;
+    let hour = || proptest::option::weighted(0.5, 0..16 * 24i64);
+    (
+        proptest::bool::weighted(0.2),
+        proptest::option::weighted(0.5, (0..16 * 24i64, 0..3usize)),
+        hour(),
+        hour(),
+        any::<bool>(),
+    )
+        .prop_map(|(bounce, reply, unsubscribe, won, task_done)| Fate {
+            bounce,
+            reply,
+            unsubscribe,
+            won,
+            task_done,
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Act {
+    Reply(usize),
+    Unsubscribe,
+    Won,
+}
+
+/// The report of a random ledger against a recount of the ledger's rows by
+/// the README's rules: each delivery under its step and state, `reached`
+/// all but the cancelled, a reply credited to the email it answers, an
+/// unsubscribe and a conversion (within `window`) to the lead's last email
+/// (sent, bounced or uncertain) at or before it, only what happened since
+/// `--since`; per rep, tasks created and done.
+async fn random_ledger_adds_up(fates: Vec<Fate>, uncertain: usize, since_day: i64) {
+    use std::collections::BTreeMap;
+    let w = World::new(
+        Backend::Sqlite,
+        "[policy]\nmin_gap = \"0s\"\n[report]\ngoal = [\"won\"]\nwindow = \"2d\"\n",
+        &[("drip", CAMPAIGN)],
+    )
+    .await;
+    let start = utc("2026-03-02T00:00:00Z");
+    let end = start + days(20);
+    let email = |i: usize| format!("l{i}@x.test");
+    let mut csv = String::from("email,owner,status\n");
+    for (i, f) in fates.iter().enumerate() {
+        csv += &format!("{},rep@s.test,nurturing\n", email(i));
+        if f.bounce {
+            w.rec.bounce.lock().unwrap().insert(email(i));
+        }
+    }
+    for _ in 0..uncertain {
+        w.rec.failures.lock().unwrap().push_back(nurture::mail::SendError::Unknown("connection lost".into()));
+    }
+    w.import(&csv, start).await;
+    let at = |h: i64| start + chrono::TimeDelta::hours(h) + chrono::TimeDelta::minutes(30);
+    let mut acts: Vec<(chrono::DateTime<chrono::Utc>, usize, Act)> = Vec::new();
+    for (i, f) in fates.iter().enumerate() {
+        acts.extend(f.reply.map(|(h, n)| (at(h), i, Act::Reply(n))));
+        acts.extend(f.unsubscribe.map(|h| (at(h), i, Act::Unsubscribe)));
+        acts.extend(f.won.map(|h| (at(h), i, Act::Won)));
+    }
+    acts.sort_by_key(|(t, i, _)| (*t, *i));
+    // (subject of the email answered, when) of each reply sent.
+    let mut replies: Vec<(String, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    let mut clock = start;
+    for (t, i, act) in acts {
+        w.run(clock, t).await;
+        clock = t;
+        match act {
+            Act::Reply(n) => {
+                let got: Vec<_> = w.rec.sent.lock().unwrap().iter().filter(|m| m.to == email(i)).cloned().collect();
+                if got.is_empty() {
+                    continue;
+                }
+                let answered = &got[n % got.len()];
+                let reply = format!(
+                    "From: {}\r\nSubject: Re: {}\r\nMessage-ID: <r{i}@x.test>\r\nIn-Reply-To: {}\r\n\r\nTell me more.\r\n",
+                    email(i),
+                    answered.subject,
+                    answered.message_id.clone().unwrap()
+                );
+                w.engine.inbound(reply.as_bytes(), t).await.unwrap();
+                replies.push((answered.subject.clone(), t));
+            }
+            Act::Unsubscribe => {
+                let id = w.store().lead_by_email(&email(i)).await.unwrap().unwrap().id;
+                w.engine.unsubscribe(id, t).await.unwrap();
+            }
+            Act::Won => {
+                w.engine.set_status(&email(i), "won", None, Source::Api, t).await.unwrap();
+            }
+        }
+    }
+    w.run(clock, end).await;
+    let mut done = 0;
+    for t in w.store().open_tasks(None).await.unwrap() {
+        let i: usize = t.lead_email[1..t.lead_email.find('@').unwrap()].parse().unwrap();
+        if fates[i].task_done && t.created_at >= start + days(since_day) {
+            w.engine.task_done(t.id, Source::Link, end).await.unwrap();
+            done += 1;
+        }
+    }
+
+    // The recount, from the rows.
+    let since = start + days(since_day);
+    let mut c = sqlx::SqliteConnection::connect(&w.url).await.unwrap();
+    let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT l.email, d.step_id, d.kind, d.state, d.created_at, d.updated_at FROM deliveries d \
+         JOIN leads l ON l.id = d.lead_id ORDER BY d.updated_at, d.id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let time = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let mut want: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
+    let mut created = 0;
+    for (_, step, kind, state, made, _) in &rows {
+        if time(made) < since {
+            continue;
+        }
+        let s = want.entry(step.clone()).or_default();
+        *s.entry(if matches!(state.as_str(), "sending" | "retrying") { "pending" } else { state }).or_default() += 1;
+        if state != "cancelled" {
+            *s.entry("reached").or_default() += 1;
+        }
+        created += i64::from(kind == "task" && state == "sent");
+    }
+    let last_email = |lead: &str, t: chrono::DateTime<chrono::Utc>| {
+        rows.iter()
+            .filter(|(l, _, kind, state, _, sent)| {
+                l == lead
+                    && kind == "email"
+                    && ["sent", "bounced", "uncertain"].contains(&state.as_str())
+                    && time(sent) <= t
+            })
+            .next_back()
+            .map(|(_, step, _, _, _, sent)| (step.clone(), time(sent)))
+    };
+    for (subject, t) in &replies {
+        let step = if subject == "Hi" { "hi" } else { "again" };
+        if *t >= since {
+            *want.entry(step.into()).or_default().entry("replied").or_default() += 1;
+        }
+    }
+    for (i, f) in fates.iter().enumerate() {
+        for (h, what) in [(f.unsubscribe, "unsubscribed"), (f.won, "converted")] {
+            let Some(t) = h.map(at) else { continue };
+            let Some((step, sent)) = last_email(&email(i), t) else { continue };
+            // An address already suppressed by a bounce: the click changes
+            // nothing and is not counted.
+            let bounced =
+                rows.iter().any(|(l, _, _, state, _, at)| *l == email(i) && state == "bounced" && time(at) <= t);
+            if what == "unsubscribed" && bounced {
+                continue;
+            }
+            if t >= since && (what == "unsubscribed" || t - sent <= days(2)) {
+                *want.entry(step).or_default().entry(what).or_default() += 1;
+            }
+        }
+    }
+
+    let r = nurture::report::build(w.engine.defs(), w.store(), None, since, end).await.unwrap();
+    let mut got: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
+    for s in r.campaigns.iter().flat_map(|c| &c.steps) {
+        let counts = [
+            ("reached", s.reached),
+            ("sent", s.sent),
+            ("failed", s.failed),
+            ("bounced", s.bounced),
+            ("suppressed", s.suppressed),
+            ("uncertain", s.uncertain),
+            ("cancelled", s.cancelled),
+            ("pending", s.pending),
+            ("unsubscribed", s.unsubscribed),
+            ("replied", s.replied),
+            ("converted", s.converted),
+        ];
+        got.insert(s.step.clone(), counts.into_iter().filter(|(_, n)| *n > 0).collect());
+    }
+    // Every defined step is listed, a row of zeros where nothing happened.
+    for step in ["hi", "again", "call"] {
+        want.entry(step.into()).or_default();
+    }
+    if r.campaigns.is_empty() {
+        want.retain(|_, s| !s.is_empty());
+    }
+    assert_eq!(got, want, "report (left) against the rows recounted (right)");
+    let rep = r.reps.iter().find(|r| r.rep == "rep@s.test");
+    assert_eq!(rep.map_or((0, 0), |r| (r.created, r.done)), (created, done), "{:?}", r.reps);
+    w.finish().await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 24,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..proptest::test_runner::Config::default()
+    })]
+    #[test]
+    fn per_step_outcomes_add_up_to_the_ledger(
+        fates in proptest::collection::vec(fate(), 1..7),
+        uncertain in 0..3usize,
+        since_day in proptest::prop_oneof![proptest::strategy::Just(0i64), 0..20i64],
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(random_ledger_adds_up(fates, uncertain, since_day));
+    }
+}
