@@ -233,13 +233,12 @@ async fn random_ledger_adds_up(fates: Vec<Fate>, uncertain: usize, since_day: i6
     }
     let last_email = |lead: &str, t: chrono::DateTime<chrono::Utc>| {
         rows.iter()
-            .filter(|(l, _, kind, state, _, sent)| {
+            .rfind(|(l, _, kind, state, _, sent)| {
                 l == lead
                     && kind == "email"
                     && ["sent", "bounced", "uncertain"].contains(&state.as_str())
                     && time(sent) <= t
             })
-            .next_back()
             .map(|(_, step, _, _, _, sent)| (step.clone(), time(sent)))
     };
     for (subject, t) in &replies {
