@@ -14,6 +14,7 @@
 //!   API, link pages) is made through it, so its consequences always follow.
 //! - [`mail`]: the outgoing message, the `Mailer` trait and send-failure classes.
 //! - [`daemon`]: `nurture run`: ticks on the wall clock, signals, reload.
+//! - [`housekeeping`]: the daemon's UTC jobs (SQLite backups, retention), one replica per fire.
 //! - [`http`]: health, metrics, the lead API, unsubscribe and task-done links.
 //! - [`cli`]: the `nurture` command line.
 //!
@@ -36,6 +37,7 @@ pub mod engine;
 pub mod fields;
 pub mod forecast;
 pub mod hex;
+pub mod housekeeping;
 pub mod http;
 pub mod import;
 pub mod inbound;

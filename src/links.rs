@@ -46,6 +46,19 @@ impl Links {
         m.finalize().into_bytes().to_vec()
     }
 
+    /// The keyed hashes an erased address is kept as (`leads forget`), one
+    /// per key, the current key's first: after a rotation, addresses erased
+    /// under the previous key are still recognised while it is listed.
+    pub fn erasure_hashes(&self, email: &str) -> Vec<String> {
+        let email = email.trim().to_lowercase();
+        let hash = |key: &[u8]| {
+            let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+            m.update(format!("forget:{email}").as_bytes());
+            crate::hex::encode(&m.finalize().into_bytes())
+        };
+        self.keys.iter().map(|k| hash(k)).collect()
+    }
+
     /// The MAC of `kind:id` under the signing key (the first).
     fn tag(&self, kind: &str, id: i64) -> impl AsRef<[u8]> {
         mac(&self.keys[0], kind, id).finalize().into_bytes()

@@ -67,6 +67,19 @@ pub fn zero<'a>(campaigns: impl IntoIterator<Item = &'a str>) {
     }
 }
 
+/// A housekeeping job ran here, and how it ended.
+pub fn housekeeping(job: &str, ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    metrics::counter!("nurture_housekeeping_runs_total", "job" => job.to_string(), "outcome" => outcome).increment(1);
+}
+
+/// Each housekeeping job's last run on any replica (from the database, at
+/// scrape time): when, and whether it worked.
+pub fn housekeeping_last(job: &str, at: chrono::DateTime<chrono::Utc>, ok: bool) {
+    metrics::gauge!("nurture_housekeeping_last_run_timestamp_seconds", "job" => job.to_string()).set(at.timestamp() as f64);
+    metrics::gauge!("nurture_housekeeping_last_ok", "job" => job.to_string()).set(if ok { 1.0 } else { 0.0 });
+}
+
 /// A duration as the logs give it: milliseconds, to a tenth.
 pub fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0

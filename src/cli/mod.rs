@@ -7,6 +7,7 @@ mod db;
 mod explain;
 mod forecast;
 mod inbound;
+mod keep;
 mod leads;
 mod preview;
 mod report;
@@ -137,6 +138,16 @@ pub enum Command {
     },
     /// Apply database migrations
     Migrate,
+    /// A consistent, checked copy of the SQLite database (at PATH, or dated in [housekeeping] backup_dir)
+    Backup {
+        /// Where to write it (must not exist)
+        path: Option<PathBuf>,
+    },
+    /// The database as a whole
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Classify and apply one inbound message (an MTA pipe or a file); print one JSON line
     Inbound {
         /// The message (RFC 5322); standard input without it
@@ -163,6 +174,18 @@ pub enum LeadsCommand {
         /// One JSON object
         #[arg(long)]
         json: bool,
+    },
+    /// Erase the lead's personal data and history; a keyed hash keeps the address suppressed
+    Forget { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy everything into an empty PostgreSQL database (stop the daemon first)
+    Copy {
+        /// postgres://USER@HOST/DB, empty (or just created)
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -270,6 +293,7 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             }
             LeadsCommand::Event { email, event: LeadEvent::Replied } => leads::replied(config, email, now).await,
             LeadsCommand::Show { email, json } => leads::show(config, email, *json, now).await,
+            LeadsCommand::Forget { email } => keep::forget(config, email, now).await,
         },
         Command::Suppress { email } => leads::suppress(config, email, true, now).await,
         Command::Unsuppress { email } => leads::suppress(config, email, false, now).await,
@@ -293,6 +317,8 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
         Command::Forecast { days } => forecast::run(config, *days, now).await,
         Command::Migrate => db::open(config, now).await.map(|_| println!("database is up to date")),
         Command::Inbound { file } => inbound::run(config, file.as_deref(), now).await,
+        Command::Backup { path } => keep::backup(config, path.as_deref(), now).await,
+        Command::Db { command: DbCommand::Copy { to } } => keep::copy(config, to, now).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -124,6 +124,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         "nurture running."
     );
     let heartbeat = tokio::spawn(daemon::heartbeat(store.clone(), lease));
+    let mut housekeeping = crate::housekeeping::start(engine.clone()).await.map_err(Failure::Invalid)?;
     let (stop_reading, reading) = tokio::sync::watch::channel(false);
     let reader = mailbox.clone().map(|h| tokio::spawn(crate::mailbox::read(engine.clone(), h, reading)));
     crate::daemon::notify::ready("running");
@@ -137,6 +138,9 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         tracing::warn!("The inbound mailbox did not stop in time; its message is handled again at the next start.");
     }
     heartbeat.abort();
+    if let Some(s) = housekeeping.as_mut() {
+        let _ = s.shutdown().await;
+    }
     // Whatever is still claimed (a stop mid-batch) goes back to the others now.
     if let Err(e) = store.release_claims().await {
         tracing::warn!(error = %e, "Could not release claims; they expire with their lease.");

@@ -13,6 +13,7 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
     let db = db::open(config, now).await?;
     let r = db.store().status(now).await.map_err(db_error)?;
     let day = |s: &str| r.last_24h.get(s).copied().unwrap_or(0);
+    let jobs = crate::housekeeping::last_runs(db.store()).await.map_err(db_error)?;
     if as_json {
         let v = json!({
             "active_enrolments": r.active_enrolments,
@@ -24,6 +25,7 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
             "next_due_at": r.next_due_at.map(rfc3339),
             "last_24h": r.last_24h,
             "total": r.total,
+            "housekeeping": jobs,
         });
         println!("{v}");
         return Ok(());
@@ -34,6 +36,10 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
     println!("next due           {}", r.next_due_at.map_or("-".to_string(), rfc3339));
     println!("last 24 h          {}", line(&r.last_24h));
     println!("all time           {}", line(&r.total));
+    for j in &jobs {
+        let outcome = if j.ok { "ok" } else { "FAILED" };
+        println!("{:<19}{} {outcome}: {}", format!("{} job", j.job), rfc3339(j.at), j.detail);
+    }
     Ok(())
 }
 

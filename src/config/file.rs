@@ -23,6 +23,7 @@ pub struct ConfigFile {
     pub guardrails: GuardrailsFile,
     pub inbound: InboundFile,
     pub report: ReportFile,
+    pub housekeeping: HousekeepingFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,4 +121,14 @@ pub struct InboundFile {
 pub struct ReportFile {
     pub goal: Option<Spanned<Vec<String>>>,
     pub window: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HousekeepingFile {
+    pub backup: Option<S>,
+    pub keep_backups: Option<Spanned<u32>>,
+    pub backup_dir: Option<S>,
+    pub retention: Option<S>,
+    pub expire: Option<S>,
 }

@@ -9,6 +9,7 @@
 mod file;
 pub mod guardrails;
 pub mod inbound;
+pub mod housekeeping;
 pub mod report;
 pub mod reps;
 
@@ -25,6 +26,7 @@ use crate::source::Source;
 use file::ConfigFile;
 pub use guardrails::Guardrails;
 pub use inbound::Inbound;
+pub use housekeeping::Housekeeping;
 pub use report::Report;
 pub use reps::Rep;
 
@@ -43,6 +45,7 @@ pub struct Config {
     pub policy: Policy,
     pub guardrails: Guardrails,
     pub report: Report,
+    pub housekeeping: Housekeeping,
     pub inbound: Inbound,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
@@ -263,6 +266,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);
     let report = report::resolve(raw.report, &mut f, &statuses);
+    let housekeeping = housekeeping::resolve(raw.housekeeping, &mut f, base, !database.url.starts_with("sqlite:"));
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
@@ -277,6 +281,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         policy: Policy { caps, retry },
         guardrails,
         report,
+        housekeeping,
         inbound,
         statuses,
         digest,

@@ -71,7 +71,7 @@ impl PartialEq for Elapsed {
 
 impl Eq for Elapsed {}
 
-fn at_utc<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub fn at_utc<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*t))
 }
 

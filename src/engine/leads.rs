@@ -16,6 +16,7 @@ impl Engine {
     /// follows for each. Returns their ids.
     pub async fn upsert_leads(&self, leads: &[NewLead], source: Source, now: DateTime<Utc>) -> Result<Vec<i64>> {
         let ids = self.store.upsert_leads(leads, source, now).await?;
+        self.refuse_forgotten(leads.iter().map(|l| l.email.as_str()), now).await?;
         for id in &ids {
             self.follow(*id, now).await?;
         }
@@ -28,6 +29,7 @@ impl Engine {
     /// their next sweep.
     pub async fn seed_leads(&self, leads: &[NewLead], at: DateTime<Utc>) -> Result<()> {
         self.store.upsert_leads(leads, Source::Csv, at).await?;
+        self.refuse_forgotten(leads.iter().map(|l| l.email.as_str()), at).await?;
         Ok(())
     }
 

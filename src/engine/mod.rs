@@ -9,6 +9,7 @@
 
 mod digest;
 pub mod events;
+pub mod erase;
 mod explain;
 pub use explain::{CampaignState, Explanation};
 pub use inbound::Applied;
@@ -215,7 +216,9 @@ impl Engine {
             return Ok(None);
         }
         let Some((last, note)) = self.store.timer(timer).await? else {
-            self.set_timer(timer, now, "").await?;
+            // A new timer starts counting now; created only if absent, so
+            // a replica starting beside another never resets its claim.
+            self.store.create_timer(timer, now, "").await?;
             return Ok(None);
         };
         self.remember(timer, last);

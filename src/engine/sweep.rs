@@ -31,6 +31,7 @@ impl Engine {
             let Some((from, note)) = self.fired(&timer, last_fire, now).await? else { continue };
             if !noticed {
                 noticed = true;
+                self.guard_new_leads(now).await?;
                 self.notice_crm_writes(now).await?;
             }
             let print = fingerprint(c);

@@ -1,7 +1,8 @@
 //! The bearer-token API a CRM or a web form calls: upsert leads (enrolled
 //! at once) and record events (reply, status change; exits at once).
 //! Disabled (404) unless `[http] api_token_file` is set. Also reads a lead
-//! with its history (`GET /api/leads/{email}`).
+//! with its history (`GET /api/leads/{email}`) and erases one on request
+//! (`DELETE /api/leads/{email}`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -140,6 +141,26 @@ pub async fn lead_show(State(state): State<AppState>, headers: HeaderMap, Path(e
     match current(&state.engine).lead_view(&email).await {
         Ok(Some(view)) => reply(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("unknown lead {}", email.trim().to_lowercase())),
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+/// `DELETE /api/leads/{email}`: erase the lead (as `leads forget`); 200
+/// with the rows removed per table, `"found": false` when there was no such
+/// lead (the address is kept as a hash all the same: a request to be
+/// forgotten is honoured even before the import).
+pub async fn lead_forget(State(state): State<AppState>, headers: HeaderMap, Path(email): Path<String>) -> Reply {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    if let Err(why) = crate::email::parse_address(&email) {
+        return error(StatusCode::BAD_REQUEST, why);
+    }
+    match current(&state.engine).forget(&email, now()).await {
+        Ok(erased) => reply(
+            StatusCode::OK,
+            json!({ "email": email.trim().to_lowercase(), "found": erased.contains_key("leads"), "removed": erased }),
+        ),
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }

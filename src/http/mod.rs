@@ -47,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/api/leads", post(api::upsert_leads))
-        .route("/api/leads/{email}", get(api::lead_show))
+        .route("/api/leads/{email}", get(api::lead_show).delete(api::lead_forget))
         .route("/api/leads/{email}/events", post(api::lead_event))
         .with_state(state)
 }

@@ -2,8 +2,9 @@
 //! [`audience`] (sweep queries), [`enrolments`], [`deliveries`] (the
 //! contact history), [`tasks`], [`timers`] (and replicas' claims),
 //! [`pauses`] (sending held back), [`report`] (status counts), [`outcomes`]
-//! (what each step led to, for `report`) and [`copy`] (forecast's scratch
-//! copy). Each
+//! (what each step led to, for `report`), [`copy`] (forecast's scratch
+//! copy), and keeping data: [`erase`] (`leads forget`), [`retention`],
+//! [`backup`] (SQLite) and [`transfer`] (`db copy`). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -14,36 +15,44 @@
 //! through matching leads by id.
 
 pub mod audience;
+pub mod backup;
 pub mod copy;
 pub mod deliveries;
 pub mod enrolments;
+pub mod erase;
 pub mod inbound;
 pub mod leads;
 pub mod outcomes;
 pub mod pauses;
 mod postgres;
 pub mod report;
+pub mod retention;
 mod sql;
 mod sqlite;
 pub mod tasks;
 pub mod timers;
+pub mod transfer;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use audience::{AudienceQuery, Audiences, Since};
+pub use backup::Backups;
 pub use copy::{Copied, Copying, Table};
 pub use deliveries::{Deliveries, Finish, Kind, Outcome, State, Touch};
 pub use enrolments::{Due, DueLead, Enrolments, Next};
+pub use erase::{Erased, Erasure};
 pub use inbound::{Handled, Inbox, Mark, Sent};
 pub use leads::{LeadEvent, Leads, NewLead, Source};
 pub use outcomes::{Credited, Outcomes, StepCount, TaskTimes};
 pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
+pub use retention::{Expired, Retention};
 pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;
+pub use transfer::{Copied as TableCopied, Transfer};
 
 use crate::replica::{Claimer, DEFAULT_LEASE};
 use postgres::PgDb;
@@ -58,6 +67,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     Url(String),
+    /// What this database cannot do, or a file it cannot write: the
+    /// message says what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -65,7 +78,21 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything nurture keeps, on SQLite or PostgreSQL.
 #[async_trait]
 pub trait Store:
-    Leads + Audiences + Enrolments + Deliveries + Tasks + Timers + Pauses + Reports + Copying + Inbox + Outcomes
+    Leads
+    + Audiences
+    + Enrolments
+    + Deliveries
+    + Tasks
+    + Timers
+    + Pauses
+    + Reports
+    + Copying
+    + Inbox
+    + Outcomes
+    + Erasure
+    + Retention
+    + Backups
+    + Transfer
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
@@ -88,6 +115,10 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
 
 /// [`open`], with the lease of this process's claims (`nurture run`).
 pub async fn open_replica(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(open_database(url, max_connections, lease).await?))
+}
+
+async fn open_database(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Database> {
     let backend = if url.starts_with("sqlite:") {
         Backend::Sqlite(SqliteDb::open(url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -95,7 +126,7 @@ pub async fn open_replica(url: &str, max_connections: u32, lease: std::time::Dur
     } else {
         return Err(StoreError::Url(url.to_string()));
     };
-    Ok(Arc::new(Database { backend }))
+    Ok(Database { backend })
 }
 
 impl Database {

@@ -18,6 +18,8 @@ use super::sql::Conn;
 
 pub(super) struct SqliteDb {
     conn: Mutex<SqliteConnection>,
+    /// The database file (none in memory): what a backup copies.
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl SqliteDb {
@@ -37,8 +39,12 @@ impl SqliteDb {
     }
 
     async fn connect(options: SqliteConnectOptions, url: &str) -> Result<SqliteDb> {
-        let mut options = options.create_if_missing(true).busy_timeout(Duration::from_secs(10));
+        // secure_delete: what is deleted is overwritten with zeros, so an
+        // erased lead (`leads forget`) leaves nothing readable in free pages.
+        let mut options =
+            options.create_if_missing(true).busy_timeout(Duration::from_secs(10)).pragma("secure_delete", "on");
         let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let path = (!memory).then(|| options.get_filename().to_path_buf());
         if !memory {
             if let Some(dir) = std::path::Path::new(options.get_filename()).parent() {
                 let _ = std::fs::create_dir_all(dir);
@@ -59,7 +65,7 @@ impl SqliteDb {
                 Err(e) => return Err(e.into()),
             }
         };
-        Ok(SqliteDb { conn: Mutex::new(conn) })
+        Ok(SqliteDb { conn: Mutex::new(conn), path })
     }
 
     /// WAL with synchronous=NORMAL already commits without a disk flush,

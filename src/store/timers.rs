@@ -15,6 +15,9 @@ pub trait Timers: Send + Sync {
     async fn timer(&self, name: &str) -> Result<Option<(DateTime<Utc>, String)>>;
     /// Set a timer's last time and note; ends this replica's claim on it.
     async fn set_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()>;
+    /// Create a timer at `at` with `note` unless it exists (whoever made it
+    /// first, and whatever it holds since, wins).
+    async fn create_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()>;
     /// Increment and return a named counter (round-robin assignment).
     async fn next_counter(&self, name: &str) -> Result<i64>;
     /// The right to run a timer's fire whose last run was at `last`: false
@@ -27,13 +30,15 @@ pub trait Timers: Send + Sync {
     async fn release_claims(&self) -> Result<()>;
 
     /// (last time, note) of a timer, created at the epoch with an empty
-    /// note the first time it is asked for (so it can be claimed).
+    /// note the first time it is asked for (so it can be claimed). Never
+    /// overwrites: two replicas asking at once for a new timer must not
+    /// reset a fire the first has already claimed or run.
     async fn timer_or_start(&self, name: &str) -> Result<(DateTime<Utc>, String)> {
         if let Some(t) = self.timer(name).await? {
             return Ok(t);
         }
-        self.set_timer(name, DateTime::UNIX_EPOCH, "").await?;
-        Ok((DateTime::UNIX_EPOCH, String::new()))
+        self.create_timer(name, DateTime::UNIX_EPOCH, "").await?;
+        Ok(self.timer(name).await?.unwrap_or((DateTime::UNIX_EPOCH, String::new())))
     }
 }
 
@@ -58,6 +63,12 @@ impl Timers for Database {
              ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at, note = excluded.note, \
              claimed_by = NULL, claimed_until = NULL",
         );
+        self.conn().await?.execute(q.bind(name).bind(at).bind(note)).await?;
+        Ok(())
+    }
+
+    async fn create_timer(&self, name: &str, at: DateTime<Utc>, note: &str) -> Result<()> {
+        let q = Sql::new("INSERT INTO timers (name, last_at, note) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
         self.conn().await?.execute(q.bind(name).bind(at).bind(note)).await?;
         Ok(())
     }

@@ -16,7 +16,7 @@ use sqlx::Connection;
 
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -208,6 +208,30 @@ impl World {
         } else {
             let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+        }
+    }
+
+    /// `COUNT(*)`-like `sql` with one bound integer, on its own connection.
+    pub async fn scalar_bind(&self, sql: &str, v: i64) -> i64 {
+        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
+        if self.url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            q.bind(v).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).bind(v).fetch_one(&mut c).await.unwrap()
+        }
+    }
+
+    /// `COUNT(*)`-like `sql` with one bound text, on its own connection.
+    pub async fn scalar_text(&self, sql: &str, v: &str) -> i64 {
+        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
+        if self.url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            q.bind(v).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).bind(v).fetch_one(&mut c).await.unwrap()
         }
     }
 

@@ -10,6 +10,7 @@ mod guardrails;
 mod helpers;
 mod history;
 mod inbound;
+mod keep;
 mod replicas;
 mod report;
 mod spam;

@@ -1,0 +1,82 @@
+//! `[housekeeping]`: the daemon's own recurring jobs (README,
+//! *Housekeeping*), on 6-field cron expressions read in UTC: a checked
+//! backup of a SQLite database kept `keep_backups` deep, and retention,
+//! which empties the text of what is older than `retention`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+
+use super::file::HousekeepingFile;
+use crate::fields::Fields;
+use crate::schedule::cron::CronSpec;
+
+#[derive(Debug, Clone)]
+pub struct Housekeeping {
+    /// When the backup runs; `None`: never (set to "", or PostgreSQL).
+    pub backup: Option<CronSpec>,
+    pub keep_backups: usize,
+    pub backup_dir: PathBuf,
+    /// `None`: everything is kept (set to "").
+    pub retention: Option<TimeDelta>,
+    /// When retention runs.
+    pub expire: CronSpec,
+}
+
+const BACKUP: &str = "0 0 3 * * *";
+const EXPIRE: &str = "0 30 3 * * *";
+
+fn six_fields(s: &str, key: &str) -> Result<CronSpec, String> {
+    let fields = s.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "housekeeping.{key} {s:?} has {fields} fields; housekeeping jobs take 6, seconds first, read in UTC \
+             (e.g. \"0 0 3 * * *\": 03:00:00 UTC daily)"
+        ));
+    }
+    CronSpec::parse(s).map_err(|e| format!("housekeeping.{key}: {e}"))
+}
+
+pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, postgres: bool) -> Housekeeping {
+    let backup = match &raw.backup {
+        Some(b) if b.get_ref().trim().is_empty() => None,
+        Some(b) if postgres => {
+            f.warn(b, "housekeeping.backup copies a SQLite database; on PostgreSQL use pg_dump (deploy/INSTALL.md)");
+            None
+        }
+        Some(b) => f.parse(b, |s| six_fields(s.trim(), "backup")),
+        None if postgres => None,
+        None => CronSpec::parse(BACKUP).ok(),
+    };
+    let keep_backups = match raw.keep_backups {
+        Some(k) if *k.get_ref() == 0 => {
+            f.error(&k, "housekeeping.keep_backups must be at least 1 (set backup = \"\" to take none)");
+            7
+        }
+        Some(k) => *k.get_ref() as usize,
+        None => 7,
+    };
+    let retention = match &raw.retention {
+        Some(r) if r.get_ref().trim().is_empty() => None,
+        Some(r) => match f.duration(r) {
+            Some(d) if d < TimeDelta::days(1) => {
+                f.error(r, "housekeeping.retention must be at least 1d (or \"\" to keep everything)");
+                None
+            }
+            d => d,
+        },
+        None => Some(TimeDelta::days(730)),
+    };
+    let expire = match &raw.expire {
+        Some(e) => f.parse(e, |s| six_fields(s.trim(), "expire")),
+        None => None,
+    };
+    let dir = raw.backup_dir.map(|d| d.into_inner()).filter(|d| !d.trim().is_empty());
+    Housekeeping {
+        backup,
+        keep_backups,
+        backup_dir: base.join(dir.as_deref().unwrap_or("var/backups")),
+        retention,
+        expire: expire.or_else(|| CronSpec::parse(EXPIRE).ok()).expect("the default cron parses"),
+    }
+}
