@@ -76,7 +76,8 @@ pub fn housekeeping(job: &str, ok: bool) {
 /// Each housekeeping job's last run on any replica (from the database, at
 /// scrape time): when, and whether it worked.
 pub fn housekeeping_last(job: &str, at: chrono::DateTime<chrono::Utc>, ok: bool) {
-    metrics::gauge!("nurture_housekeeping_last_run_timestamp_seconds", "job" => job.to_string()).set(at.timestamp() as f64);
+    metrics::gauge!("nurture_housekeeping_last_run_timestamp_seconds", "job" => job.to_string())
+        .set(at.timestamp() as f64);
     metrics::gauge!("nurture_housekeeping_last_ok", "job" => job.to_string()).set(if ok { 1.0 } else { 0.0 });
 }
 

@@ -213,6 +213,25 @@ fn the_api_needs_its_token_and_enrols_and_exits_at_once() {
     assert_eq!(json["lead"]["status"], "won");
     assert_eq!(json["history"][0]["detail"], "lost -> won", "{json}");
     assert_eq!(json["history"][0]["source"], "api");
+
+    // Erased on request: gone at once for the running daemon, and the
+    // address sent again is stored suppressed, never enrolled.
+    let delete =
+        |path: &str, token: &str| request(d.port, "DELETE", path, &format!("Authorization: Bearer {token}\r\n"), "");
+    assert_eq!(delete("/api/leads/cy@cog.test", "wrong").0, 401);
+    assert_eq!(delete("/api/leads/not%20an%20address", TOKEN).0, 400);
+    let (code, body) = delete("/api/leads/Cy@Cog.test", TOKEN);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"found\":true") && body.contains("\"leads\":1"), "{body}");
+    assert_eq!(get("/api/leads/cy@cog.test", TOKEN).0, 404, "gone");
+    let (code, body) = delete("/api/leads/cy@cog.test", TOKEN);
+    assert!(code == 200 && body.contains("\"found\":false"), "a second request is answered: {body}");
+    let back = lead.replace("\"lost\"", "\"nurturing\"");
+    assert_eq!(api(d.port, "/api/leads", TOKEN, &back).0, 200);
+    let (_, body) = get("/api/leads/cy@cog.test", TOKEN);
+    let json: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["suppressed"], true, "recognised by its hash: {json}");
+    assert_eq!(d.active_enrolments(), before, "and enrolled nowhere");
 }
 
 #[test]

@@ -138,3 +138,43 @@ async fn a_replica_killed_mid_batch_loses_and_repeats_nothing() {
     assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
     db.drop_now().await;
 }
+
+/// The "fire" of each "Housekeeping job done." line of replica `n`.
+fn fires(dir: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join(format!("log-{n}.json"))).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "Housekeeping job done.")
+        .map(|v| v["fire"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_replicas_run_each_housekeeping_fire_once() {
+    let db = PgDatabase::create("housekeeping").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_server, port) = smtp_server(&dir.join("inbox"), 0);
+    project(dir, port, 0, "");
+    let jobs = "[housekeeping]\nretention = \"1d\"\nexpire = \"*/2 * * * * *\"\n";
+    let config = std::fs::read_to_string(dir.join("nurture.toml")).unwrap() + jobs;
+    std::fs::write(dir.join("nurture.toml"), config).unwrap();
+    assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
+    let replicas = [replica(dir, &db.url, 0), replica(dir, &db.url, 1)];
+    wait_for("five fires", Duration::from_secs(30), || fires(dir, 0).len() + fires(dir, 1).len() >= 5);
+    for r in replicas {
+        assert!(stop(r));
+    }
+    let mut all: Vec<String> = fires(dir, 0).into_iter().chain(fires(dir, 1)).collect();
+    all.sort();
+    let distinct: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a fire ran twice: {all:?}");
+    // Every fire between the first and the last ran, 2 s apart.
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    for pair in all.windows(2) {
+        assert_eq!(at(&pair[1]) - at(&pair[0]), 2, "a fire was missed: {all:?}");
+    }
+    let (ran0, ran1) = (fires(dir, 0).len(), fires(dir, 1).len());
+    eprintln!("fires run by replica 0: {ran0}, by replica 1: {ran1}");
+    db.drop_now().await;
+}

@@ -8,8 +8,8 @@
 
 mod file;
 pub mod guardrails;
-pub mod inbound;
 pub mod housekeeping;
+pub mod inbound;
 pub mod report;
 pub mod reps;
 
@@ -25,8 +25,8 @@ use crate::schedule::{Caps, CronSpec};
 use crate::source::Source;
 use file::ConfigFile;
 pub use guardrails::Guardrails;
-pub use inbound::Inbound;
 pub use housekeeping::Housekeeping;
+pub use inbound::Inbound;
 pub use report::Report;
 pub use reps::Rep;
 

@@ -8,8 +8,8 @@
 //! rep digests whose cron fired.
 
 mod digest;
-pub mod events;
 pub mod erase;
+pub mod events;
 mod explain;
 pub use explain::{CampaignState, Explanation};
 pub use inbound::Applied;

@@ -72,7 +72,9 @@ mod tests {
         std::fs::write(dir.path().join("nurture-20261204T030000Z.partial"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         let removed = prune(dir.path(), 2).unwrap();
-        let names = |v: Vec<PathBuf>| v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
+        let names = |v: Vec<PathBuf>| {
+            v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>()
+        };
         assert_eq!(names(removed), ["nurture-20261130T030000Z.db", "nurture-20261201T030000Z.db"]);
         assert_eq!(names(backups(dir.path()).unwrap()), ["nurture-20261202T030000Z.db", "nurture-20261203T030000Z.db"]);
         assert!(dir.path().join("notes.txt").exists(), "other files are left alone");

@@ -68,7 +68,11 @@ pub async fn work(engine: &Engine, job: Job, now: DateTime<Utc>) -> Result<Strin
             let counts: Vec<String> = expired.iter().map(|(t, n)| format!("{t} {n}")).collect();
             Ok(match counts.is_empty() {
                 true => format!("nothing older than {}", crate::template::context::rfc3339(now - keep)),
-                false => format!("text emptied before {}: {}", crate::template::context::rfc3339(now - keep), counts.join(", ")),
+                false => format!(
+                    "text emptied before {}: {}",
+                    crate::template::context::rfc3339(now - keep),
+                    counts.join(", ")
+                ),
             })
         }
     }
@@ -99,9 +103,16 @@ pub async fn fire(engine: &Engine, job: Job, fire: DateTime<Utc>, now: DateTime<
     let done = work(engine, job, now).await;
     let ok = done.is_ok();
     let detail = done.unwrap_or_else(|e| e);
+    let at = crate::template::context::rfc3339(fire);
+    let ms = crate::telemetry::ms(started.elapsed());
     match ok {
-        true => tracing::info!(job = job.name(), detail, duration_ms = crate::telemetry::ms(started.elapsed()), "Housekeeping job done."),
-        false => tracing::error!(job = job.name(), error = detail, "Housekeeping job failed; it runs again at its next fire."),
+        true => tracing::info!(job = job.name(), fire = at, detail, duration_ms = ms, "Housekeeping job done."),
+        false => tracing::error!(
+            job = job.name(),
+            fire = at,
+            error = detail,
+            "Housekeeping job failed; it runs again at its next fire."
+        ),
     }
     crate::telemetry::housekeeping(job.name(), ok);
     let note = format!("{}: {detail}", if ok { "ok" } else { "failed" });

@@ -68,9 +68,9 @@ async fn count(db: &Database, table: &str) -> Result<i64> {
 fn value(row: &Row, column: &str, t: Type) -> Result<Arg> {
     Ok(match t {
         // INTEGER columns are 4 bytes in PostgreSQL, 8 in SQLite.
-        Type::Int => Arg::Int(row.get::<Option<i64>>(column).or_else(|_| {
-            row.get::<Option<i32>>(column).map(|v| v.map(i64::from))
-        })?),
+        Type::Int => Arg::Int(
+            row.get::<Option<i64>>(column).or_else(|_| row.get::<Option<i32>>(column).map(|v| v.map(i64::from)))?,
+        ),
         Type::Text => Arg::Text(row.get(column)?),
         Type::Time => Arg::Time(row.get::<Option<DateTime<Utc>>>(column)?),
         Type::Bool => Arg::Bool(row.get::<Option<bool>>(column)?.unwrap_or(false)),
@@ -144,9 +144,8 @@ impl Transfer for Database {
             let numeric = key == "id";
             let (mut after_id, mut after_key) = (0i64, String::new());
             loop {
-                let page = Sql::dynamic(format!(
-                    "SELECT {names} FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT {PAGE}"
-                ));
+                let page =
+                    Sql::dynamic(format!("SELECT {names} FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT {PAGE}"));
                 let page = if numeric { page.bind(after_id) } else { page.bind(&after_key) };
                 let rows = self.conn().await?.fetch_all(page).await?;
                 let Some(last) = rows.last() else { break };
@@ -161,10 +160,8 @@ impl Transfer for Database {
                         args.push(value(row, name, *t)?);
                     }
                 }
-                let insert = format!(
-                    "INSERT INTO {table} ({names}) VALUES {}",
-                    value_rows(1, rows.len(), columns.len(), "")
-                );
+                let insert =
+                    format!("INSERT INTO {table} ({names}) VALUES {}", value_rows(1, rows.len(), columns.len(), ""));
                 tx.execute(Sql::dynamic(insert).bind_all(args)).await?;
                 if (rows.len() as i64) < PAGE {
                     break;

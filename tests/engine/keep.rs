@@ -60,7 +60,9 @@ async fn a_forgotten_lead_is_gone_and_never_contacted_again(b: Backend) {
         // Nothing readable in the files either: free pages are zeroed and
         // the WAL emptied.
         let dir = std::path::Path::new(w.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
-        for f in std::fs::read_dir(&dir).unwrap().flatten().filter(|f| f.file_name().to_string_lossy().starts_with("n.db")) {
+        for f in
+            std::fs::read_dir(&dir).unwrap().flatten().filter(|f| f.file_name().to_string_lossy().starts_with("n.db"))
+        {
             let bytes = std::fs::read(f.path()).unwrap();
             for needle in ["ana@x.test", "Anastasia", "Zyxwvut", "Call me"] {
                 let found = bytes.windows(needle.len()).any(|win| win == needle.as_bytes());
@@ -72,17 +74,22 @@ async fn a_forgotten_lead_is_gone_and_never_contacted_again(b: Backend) {
     // Imported again, by CSV and by the API: stored, suppressed, nothing sent.
     let sent_before = w.rec.sent.lock().unwrap().len();
     w.import(LEADS, start + days(3)).await;
-    let again = nurture::import::parse("email,status\nAna@X.test,nurturing\n", &w.engine.defs().config.statuses).unwrap();
+    let again =
+        nurture::import::parse("email,status\nAna@X.test,nurturing\n", &w.engine.defs().config.statuses).unwrap();
     w.engine.upsert_leads(&again, Source::Api, start + days(3)).await.unwrap();
     assert!(w.store().is_suppressed("ana@x.test").await.unwrap(), "recognised by its hash");
     // A CRM inserting it straight into the table: caught before the sweep.
-    w.crm("INSERT INTO leads (email, status, status_changed_at, created_at, updated_at) \
-           VALUES ('cy@x.test', 'nurturing', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z')")
-        .await;
+    w.crm(
+        "INSERT INTO leads (email, status, status_changed_at, created_at, updated_at) \
+           VALUES ('cy@x.test', 'nurturing', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z')",
+    )
+    .await;
     w.engine.forget("cy@x.test", start + days(3)).await.unwrap();
-    w.crm("INSERT INTO leads (email, status, status_changed_at, created_at, updated_at) \
-           VALUES ('cy@x.test', 'nurturing', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z')")
-        .await;
+    w.crm(
+        "INSERT INTO leads (email, status, status_changed_at, created_at, updated_at) \
+           VALUES ('cy@x.test', 'nurturing', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z')",
+    )
+    .await;
     w.run(start + days(3), start + days(12)).await;
     let to: Vec<String> = w.rec.sent.lock().unwrap()[sent_before..].iter().map(|m| m.to.clone()).collect();
     assert!(!to.iter().any(|t| t == "ana@x.test" || t == "cy@x.test"), "an erased address was contacted: {to:?}");
@@ -128,7 +135,10 @@ async fn a_housekeeping_fire_runs_once_among_replicas(b: Backend) {
     if b == Backend::Postgres {
         assert_eq!(a.is_some() as u8 + b2.is_some() as u8, 1, "one of two replicas ran the fire: {a:?} {b2:?}");
     }
-    assert!(housekeeping::fire(&w.engine, Job::Retention, fire, fire + TimeDelta::seconds(5)).await.is_none(), "not twice");
+    assert!(
+        housekeeping::fire(&w.engine, Job::Retention, fire, fire + TimeDelta::seconds(5)).await.is_none(),
+        "not twice"
+    );
     let next = fire + days(1);
     let ran = housekeeping::fire(&other, Job::Retention, next, next).await.expect("the next fire runs");
     assert!(ran.ok && ran.detail.starts_with("nothing older than 2026-02-01"), "{ran:?}");
