@@ -37,7 +37,9 @@ fn six_fields(s: &str, key: &str) -> Result<CronSpec, String> {
     CronSpec::parse(s).map_err(|e| format!("housekeeping.{key}: {e}"))
 }
 
-pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, postgres: bool) -> Housekeeping {
+/// `db_url` is the database URL as resolved (a SQLite path made absolute).
+pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url: &str) -> Housekeeping {
+    let postgres = !db_url.starts_with("sqlite:");
     let backup = match &raw.backup {
         Some(b) if b.get_ref().trim().is_empty() => None,
         Some(b) if postgres => {
@@ -71,11 +73,23 @@ pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, postgr
         Some(e) => f.parse(e, |s| six_fields(s.trim(), "expire")),
         None => None,
     };
+    // By default beside the database file (`var/backups/` in a project,
+    // `/var/lib/nurture/backups/` as packaged: a folder the unit may write).
+    let beside = db_url
+        .strip_prefix("sqlite://")
+        .map(|p| Path::new(p.split('?').next().unwrap_or(p)))
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join("backups"));
     let dir = raw.backup_dir.map(|d| d.into_inner()).filter(|d| !d.trim().is_empty());
     Housekeeping {
         backup,
         keep_backups,
-        backup_dir: base.join(dir.as_deref().unwrap_or("var/backups")),
+        backup_dir: match (dir, beside) {
+            (Some(d), _) => base.join(d),
+            (None, Some(b)) => b,
+            (None, None) => base.join("var/backups"),
+        },
         retention,
         expire: expire.or_else(|| CronSpec::parse(EXPIRE).ok()).expect("the default cron parses"),
     }

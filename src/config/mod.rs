@@ -266,7 +266,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);
     let report = report::resolve(raw.report, &mut f, &statuses);
-    let housekeeping = housekeeping::resolve(raw.housekeeping, &mut f, base, !database.url.starts_with("sqlite:"));
+    let housekeeping = housekeeping::resolve(raw.housekeeping, &mut f, base, &database.url);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
