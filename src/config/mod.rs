@@ -142,11 +142,19 @@ impl Config {
     }
 
     pub fn from_file(source: &Source, diags: &mut Diagnostics) -> Config {
-        let raw = parse_toml::<ConfigFile>(source, diags).unwrap_or_default();
+        let raw = parse_toml::<ConfigFile>(source, diags);
+        // A file that does not parse is reported once, at its error: the
+        // defaults standing in for it must not add warnings about values
+        // the file may well set (a misspelt key is not a missing address).
+        let parsed = raw.is_some();
         // An empty base keeps paths relative to the working folder as the
         // user typed them ("campaigns/x.toml", not "./campaigns/x.toml").
         let base = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        resolve(raw, source, &base, diags)
+        let config = resolve(raw.unwrap_or_default(), source, &base, diags);
+        if parsed {
+            warnings(&config, diags);
+        }
+        config
     }
 }
 
@@ -291,7 +299,6 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         templates_dir: rel(raw.paths.templates.as_deref().unwrap_or("templates")),
         state_dir: rel("var"),
     };
-    warnings(&config, diags);
     config
 }
 

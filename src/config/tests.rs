@@ -108,3 +108,41 @@ fn report_goal_names_known_statuses_and_imap_needs_a_password_file() {
     let (_, d3) = load("[inbound]\nimap_url = \"imaps://bot@imap.example.com/INBOX\"\n");
     assert!(errors(&d3).iter().any(|m| m.contains("inbound.password_file")), "{:?}", errors(&d3));
 }
+
+#[test]
+fn a_misspelt_key_is_named_with_a_suggestion_and_nothing_else_is_blamed() {
+    let (_, d) = load("[mail]\npostal_address = \"1 Main St\"\nsmtp_ur = \"smtp://x\"\n");
+    let all: Vec<String> = d.0.iter().map(|x| x.message.clone()).collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].contains("unknown field `smtp_ur`") && all[0].contains("did you mean `smtp_url`?"), "{all:?}");
+}
+
+#[test]
+fn a_fixed_offset_zone_is_a_warning_naming_the_region() {
+    let (c, d) = load("[mail]\npostal_address = \"x\"\n[schedule]\ntimezone = \"EST\"\n");
+    assert!(!d.has_errors(), "{d}");
+    assert_eq!(c.timezone, Tz::EST);
+    assert!(
+        d.0.iter().any(|w| w.message.contains("no daylight-saving") && w.message.contains("America/New_York")),
+        "{d}"
+    );
+}
+
+#[test]
+fn housekeeping_defaults_and_its_six_field_crons() {
+    let (c, d) = load("");
+    assert!(!d.has_errors(), "{d}");
+    let h = &c.housekeeping;
+    assert_eq!(h.backup.as_ref().map(|b| b.as_str()), Some("0 0 3 * * *"));
+    assert_eq!((h.keep_backups, h.retention), (7, Some(TimeDelta::days(730))));
+    assert_eq!(h.backup_dir, PathBuf::from("/etc/nurture/var/backups"), "beside the default database");
+    let (_, d) = load("[housekeeping]\nbackup = \"0 3 * * *\"\nkeep_backups = 0\nretention = \"2h\"\n");
+    let e = errors(&d).join("\n");
+    assert!(e.contains("has 5 fields; housekeeping jobs take 6"), "{e}");
+    assert!(e.contains("keep_backups must be at least 1") && e.contains("retention must be at least 1d"), "{e}");
+    let (c, d) =
+        load("[database]\nurl = \"postgres://x@db/n\"\n[housekeeping]\nbackup = \"0 0 3 * * *\"\nretention = \"\"\n");
+    assert!(!d.has_errors(), "{d}");
+    assert!(d.0.iter().any(|w| w.message.contains("pg_dump")), "{d}");
+    assert!(c.housekeeping.backup.is_none() && c.housekeeping.retention.is_none());
+}

@@ -134,9 +134,17 @@ fn check_path(raw: &str, data: &Value) -> Option<String> {
                 let near =
                     map.keys().map(|k| (strsim::levenshtein(k, seg), k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k);
                 let prefix = if walked.is_empty() { String::new() } else { format!("{}.", walked.join(".")) };
+                // A bare `{{company}}` is most often `lead.company`.
+                let nested = || {
+                    map.iter()
+                        .find_map(|(k, v)| v.as_object().filter(|o| o.contains_key(seg)).map(|_| format!("{k}.{seg}")))
+                };
                 let hint = match near {
                     Some(k) => format!("; did you mean `{prefix}{k}`?"),
-                    None if walked.is_empty() => "; see the variable list in the README".to_string(),
+                    None if walked.is_empty() => match nested() {
+                        Some(path) => format!("; did you mean `{path}`?"),
+                        None => "; see the variable list in the README".to_string(),
+                    },
                     None => {
                         format!("; `{}` has {}", walked.join("."), map.keys().cloned().collect::<Vec<_>>().join(", "))
                     }
@@ -153,6 +161,12 @@ fn check_path(raw: &str, data: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bare_field_name_suggests_its_full_path() {
+        let found = lint("Hi {{company}}");
+        assert!(found[0].message.contains("did you mean `lead.company`?"), "{:?}", found[0].message);
+    }
 
     fn lint(src: &str) -> Vec<Finding> {
         let data = json!({"lead": {"company": "Acme", "attributes": {"region": "emea"}}, "unsubscribe_url": "u"});
