@@ -279,7 +279,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         Some(p) => reps::load(&p, diags),
         None => Vec::new(),
     };
-    let config = Config {
+    Config {
         file: source.path.clone(),
         log_format,
         database,
@@ -298,8 +298,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         campaigns_dir: rel(raw.paths.campaigns.as_deref().unwrap_or("campaigns")),
         templates_dir: rel(raw.paths.templates.as_deref().unwrap_or("templates")),
         state_dir: rel("var"),
-    };
-    config
+    }
 }
 
 fn warnings(config: &Config, diags: &mut Diagnostics) {
