@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::store::NewLead;
 
 const FIELDS: [&str; 9] =
@@ -20,19 +20,52 @@ pub const BATCH: usize = 1000;
 /// Validate the whole file (nothing is written if a row is bad), then hand
 /// it to `write` in batches: two streaming passes, so memory does not grow
 /// with the file. A later row for the same email updates the earlier one.
-pub async fn import<F, Fut, E>(path: &Path, statuses: &[String], mut write: F) -> Result<usize, ImportError<E>>
+pub async fn import<F, Fut, E>(path: &Path, statuses: &[String], write: F) -> Result<usize, ImportError<E>>
 where
     F: FnMut(Vec<NewLead>) -> Fut,
     Fut: std::future::Future<Output = Result<(), E>>,
 {
+    import_with(path, statuses, write, |w| eprintln!("{w}")).await
+}
+
+/// [`import`], with each warning about the file (a column named nearly as
+/// a lead field) given to `warn` before anything is read further.
+pub async fn import_with<F, Fut, E>(
+    path: &Path,
+    statuses: &[String],
+    mut write: F,
+    mut warn: impl FnMut(Diagnostic),
+) -> Result<usize, ImportError<E>>
+where
+    F: FnMut(Vec<NewLead>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    // First pass: every bad row (up to a limit), so a file with several
+    // mistakes is fixed in one round, and nothing is written unless all
+    // rows are good.
+    let rows = Rows::open(path, statuses)?;
+    for w in rows.header_warnings() {
+        warn(Diagnostic::warning(path, w).at(1, 1));
+    }
     let mut count = 0;
-    for row in Rows::open(path, statuses)? {
-        row.map_err(|(line, msg)| ImportError::Invalid(Diagnostic::error(path, msg).at(line, 1)))?;
-        count += 1;
+    let mut bad = Diagnostics::default();
+    let mut more = 0;
+    for row in rows {
+        match row {
+            Ok(_) => count += 1,
+            Err(_) if bad.0.len() >= MAX_REPORTED => more += 1,
+            Err((line, msg)) => bad.push(Diagnostic::error(path, msg).at(line, 1)),
+        }
+    }
+    if !bad.0.is_empty() {
+        if more > 0 {
+            bad.push(Diagnostic::error(path, format!("and {more} more bad row(s) not listed")));
+        }
+        return Err(ImportError::Invalid(bad));
     }
     let mut batch = Vec::with_capacity(BATCH);
     for row in Rows::open(path, statuses)? {
-        batch.push(row.map_err(|(line, msg)| ImportError::Invalid(Diagnostic::error(path, msg).at(line, 1)))?);
+        batch.push(row.map_err(|(line, msg)| ImportError::Invalid(one(Diagnostic::error(path, msg).at(line, 1))))?);
         if batch.len() == BATCH {
             write(std::mem::take(&mut batch)).await.map_err(ImportError::Write)?;
         }
@@ -43,15 +76,23 @@ where
     Ok(count)
 }
 
+/// Bad rows listed by one failed import; beyond, a count.
+const MAX_REPORTED: usize = 20;
+
+fn one(d: Diagnostic) -> Diagnostics {
+    Diagnostics(vec![d])
+}
+
 #[derive(Debug)]
 pub enum ImportError<E> {
-    Invalid(Diagnostic),
+    /// Every bad row (up to 20), each at its line.
+    Invalid(Diagnostics),
     Write(E),
 }
 
 impl<E> From<Diagnostic> for ImportError<E> {
     fn from(d: Diagnostic) -> Self {
-        ImportError::Invalid(d)
+        ImportError::Invalid(one(d))
     }
 }
 
@@ -93,6 +134,23 @@ impl<'a> Rows<'a> {
             return Err((1, "no `email` column; the header must name the columns (email,first_name,...)".into()));
         }
         Ok(Rows { records: reader.into_records(), headers, statuses })
+    }
+
+    /// Columns whose name is nearly a lead field (`frist_name`): they would
+    /// silently become attributes, so each is named with the field meant.
+    pub fn header_warnings(&self) -> Vec<String> {
+        let taken: Vec<&str> = self.headers.iter().map(String::as_str).collect();
+        self.headers
+            .iter()
+            .filter(|h| !FIELDS.contains(&h.as_str()) && !MANAGED.contains(&h.as_str()))
+            .filter_map(|h| {
+                let near = crate::fields::nearest(h, FIELDS.iter().copied().filter(|f| !taken.contains(f)), 2)?;
+                Some(format!(
+                    "column `{h}` is not a lead field and becomes the attribute `{h}`; did you mean `{near}`? \
+                     (rename the column to import it as {near})"
+                ))
+            })
+            .collect()
     }
 
     fn lead(&self, record: &csv::StringRecord, line: usize) -> Result<NewLead, (usize, String)> {
@@ -184,6 +242,44 @@ mod tests {
 
     fn statuses() -> Vec<String> {
         crate::config::DEFAULT_STATUSES.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_header_near_a_lead_field_is_named() {
+        let rows = Rows::new(
+            csv::ReaderBuilder::new()
+                .from_reader(Box::new(std::io::Cursor::new("email,frist_name,region\n")) as Box<dyn std::io::Read>),
+            &[],
+        )
+        .unwrap();
+        let w = rows.header_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("`frist_name`") && w[0].contains("did you mean `first_name`?"), "{w:?}");
+    }
+
+    #[tokio::test]
+    async fn every_bad_row_is_reported_not_only_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.csv");
+        let mut csv = String::from("email,status\nok@x.test,new\nnot-an-address,new\nb@x.test,gone\n");
+        for i in 0..30 {
+            csv += &format!("bad{i},new\n");
+        }
+        std::fs::write(&path, csv).unwrap();
+        let statuses = vec!["new".to_string()];
+        let written = std::cell::Cell::new(0);
+        let e = import(&path, &statuses, |_| {
+            written.set(written.get() + 1);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap_err();
+        let ImportError::Invalid(d) = e else { panic!("invalid expected") };
+        let text = d.to_string();
+        assert!(text.contains(":3:1:") && text.contains(":4:1:") && text.contains("unknown status"), "{text}");
+        assert_eq!(d.0.len(), MAX_REPORTED + 1, "{text}");
+        assert!(text.contains("and 12 more bad row(s)"), "{text}");
+        assert_eq!(written.get(), 0, "nothing written");
     }
 
     #[test]

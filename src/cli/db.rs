@@ -80,7 +80,8 @@ pub async fn open_with(
         eprint!("{diags}");
         eprintln!("warning: campaigns with errors are left out until they are fixed");
     }
-    let store = crate::store::open(&defs.config.database.url, defs.config.database.max_connections)
+    let url = defs.config.database.connect_url().map_err(Failure::Environment)?;
+    let store = crate::store::open(&url, defs.config.database.max_connections)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", defs.config.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;

@@ -39,7 +39,8 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         false => None,
     };
     let lease = c.database.lease.to_std().unwrap_or(crate::replica::DEFAULT_LEASE);
-    let store = crate::store::open_replica(&c.database.url, c.database.max_connections, lease)
+    let url = c.database.connect_url().map_err(Failure::Environment)?;
+    let store = crate::store::open_replica(&url, c.database.max_connections, lease)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;

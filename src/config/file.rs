@@ -32,6 +32,8 @@ pub struct DatabaseFile {
     pub url: Option<S>,
     pub max_connections: Option<Spanned<u32>>,
     pub lease: Option<S>,
+    /// The PostgreSQL password, from a file (a systemd credential).
+    pub password_file: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -71,6 +71,23 @@ pub struct Database {
     /// How long a replica's claim on leads and timers outlives the replica
     /// (PostgreSQL): live replicas renew theirs, a dead one's expire.
     pub lease: TimeDelta,
+    /// The PostgreSQL password, read from this file (a systemd credential)
+    /// at each start, never written in the URL or the config.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Database {
+    /// The URL to connect with: `url`, with the password from
+    /// `password_file` (first line) when one is set.
+    pub fn connect_url(&self) -> Result<String, String> {
+        let Some(path) = &self.password_file else { return Ok(self.url.clone()) };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("database.password_file {}: {e}", path.display()))?;
+        let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        let mut u = url::Url::parse(&self.url).map_err(|e| format!("database.url: {e}"))?;
+        u.set_password(Some(password)).map_err(|_| "database.url has no user to give the password to".to_string())?;
+        Ok(u.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +196,14 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         url: resolve_sqlite_url(&url, base),
         max_connections: positive(&mut f, raw.database.max_connections, 8, "database.max_connections"),
         lease: duration_or(&mut f, raw.database.lease, "1m").max(TimeDelta::seconds(1)),
+        password_file: None,
     };
+    if let Some(p) = &raw.database.password_file
+        && database.url.starts_with("sqlite:")
+    {
+        f.warn(p, "database.password_file is for PostgreSQL; SQLite has no password");
+    }
+    let database = Database { password_file: opt_path(raw.database.password_file.map(|p| p.into_inner())), ..database };
 
     let transport = match raw.mail.transport {
         None => Transport::Outbox,

@@ -146,3 +146,18 @@ fn housekeeping_defaults_and_its_six_field_crons() {
     assert!(d.0.iter().any(|w| w.message.contains("pg_dump")), "{d}");
     assert!(c.housekeeping.backup.is_none() && c.housekeeping.retention.is_none());
 }
+
+#[test]
+fn the_database_password_comes_from_its_file_and_never_sits_in_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db-password"), "p@ss:w/rd\n").unwrap();
+    let text = "[database]\nurl = \"postgres://nurture@db.internal/nurture\"\npassword_file = \"db-password\"\n";
+    let mut diags = Diagnostics::default();
+    let c = Config::from_file(&Source::new(dir.path().join("nurture.toml"), text), &mut diags);
+    assert!(!diags.has_errors(), "{diags}");
+    assert_eq!(c.database.url, "postgres://nurture@db.internal/nurture", "the config's URL holds no password");
+    assert_eq!(c.database.connect_url().unwrap(), "postgres://nurture:p%40ss%3Aw%2Frd@db.internal/nurture");
+    std::fs::remove_file(dir.path().join("db-password")).unwrap();
+    let e = c.database.connect_url().unwrap_err();
+    assert!(e.contains("database.password_file") && e.contains("db-password"), "{e}");
+}
