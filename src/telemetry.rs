@@ -64,6 +64,16 @@ pub fn zero<'a>(campaigns: impl IntoIterator<Item = &'a str>) {
         for c in Counter::PER_CAMPAIGN {
             count(c, Some(id), 0);
         }
+        count(Counter::Pauses, Some(id), 0);
+    }
+    count(Counter::Pauses, Some("all"), 0);
+    for kind in ["bounce", "complaint", "auto_reply", "reply", "unmatched"] {
+        metrics::counter!("nurture_inbound_total", "kind" => kind).increment(0);
+    }
+    for job in ["backup", "retention"] {
+        for outcome in ["ok", "failed"] {
+            metrics::counter!("nurture_housekeeping_runs_total", "job" => job, "outcome" => outcome).increment(0);
+        }
     }
 }
 
