@@ -113,6 +113,7 @@ impl Definitions {
         if self.lint(&parts, &data, diags) {
             return;
         }
+        self.blank_fields(&parts, diags);
         match &step.action {
             Action::Task { .. } => {
                 if let Err(e) = self.templates.render_text(&inline, &data) {
@@ -138,6 +139,21 @@ impl Definitions {
                     }
                 }
             },
+        }
+    }
+
+    /// Warn where a subject or task text (all of it), or the first line of
+    /// an email (its greeting), prints a lead field that may be blank.
+    fn blank_fields(&self, parts: &[(String, bool)], diags: &mut Diagnostics) {
+        for (i, (name, html)) in parts.iter().enumerate() {
+            let hb = if *html { self.templates.html_registry() } else { self.templates.text_registry() };
+            let (Some(tpl), Some(origin)) = (hb.get_template(name), self.templates.origin(name, *html)) else {
+                continue;
+            };
+            for f in lint::bare_blank_fields(tpl).into_iter().filter(|f| i == 0 || f.line == 1) {
+                let (line, col) = origin.position(f.line, f.col);
+                diags.push(Diagnostic::warning(&origin.file, f.message).at(line, col));
+            }
         }
     }
 

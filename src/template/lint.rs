@@ -51,6 +51,33 @@ pub fn attribute_refs(t: &Template) -> Vec<String> {
     out
 }
 
+/// Lead fields an import may leave blank: a subject or a greeting that
+/// prints one bare reads "Still weighing 's options?".
+const MAY_BE_BLANK: [&str; 5] = ["first_name", "last_name", "company", "lost_reason", "owner"];
+
+/// `{{lead.FIELD}}` printed bare (outside any `{{#if}}` or helper) for a
+/// field that may be blank, with what to write instead.
+pub fn bare_blank_fields(t: &Template) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, element) in t.elements.iter().enumerate() {
+        let (line, col) = t.mapping.get(i).map_or((1, 1), |m| (m.0, m.1));
+        let (TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht)) = element else { continue };
+        let Parameter::Path(Path::Relative((_, raw))) = &ht.name else { continue };
+        let segs = segments(raw);
+        if ht.params.is_empty() && segs.len() == 2 && segs[0] == "lead" && MAY_BE_BLANK.contains(&segs[1]) {
+            out.push(Finding {
+                line,
+                col,
+                message: format!(
+                    "`{raw}` is blank for leads imported without it, and the text then reads oddly; \
+                     write {{{{default {raw} \"...\"}}}} or {{{{#if {raw}}}}}...{{{{/if}}}}"
+                ),
+            });
+        }
+    }
+    out
+}
+
 type Visit<'a> = dyn FnMut(&str, usize, usize, bool) + 'a;
 
 fn walk(t: &Template, same_scope: bool, hb: &Handlebars, depth: usize, visit: &mut Visit) {
@@ -161,6 +188,18 @@ fn check_path(raw: &str, data: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_field_that_may_be_blank_printed_bare_is_found_and_a_guarded_one_is_not() {
+        let found = |src: &str| bare_blank_fields(&Template::compile(src).unwrap());
+        let f = found("Still weighing {{lead.company}}'s options?");
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("{{default lead.company"), "{}", f[0].message);
+        assert!(
+            found("Hi {{default lead.first_name \"there\"}}, {{#if lead.company}}{{lead.company}}{{/if}}").is_empty()
+        );
+        assert!(found("{{lead.email}} {{campaign.name}}").is_empty());
+    }
 
     #[test]
     fn a_bare_field_name_suggests_its_full_path() {

@@ -11,6 +11,7 @@ pub mod context;
 mod helpers;
 pub mod lint;
 mod load;
+pub mod text;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -131,9 +132,10 @@ impl Templates {
         let html = if self.has_html(template) { Some(self.render(template, true, data)?) } else { None };
         let text = match (&html, self.has_text(template)) {
             (_, true) => self.render(template, false, data)?,
-            (Some(h), false) => html_to_text(h),
+            (Some(h), false) => text::from_html(h),
             (None, false) => return Err(self.missing(template)),
         };
+        let html = html.map(|h| text::document(&h, &subject, LANG));
         Ok(RenderedEmail { subject, text, html })
     }
 
@@ -141,7 +143,8 @@ impl Templates {
     /// `reminders/digest`): built-in or overridden templates.
     pub fn render_rep_email(&self, base: &str, data: &Value) -> Result<(String, String, String), RenderFailure> {
         let subject = self.render_text(&format!("{base}.subject"), data)?;
-        Ok((subject, self.render_text(base, data)?, self.render_html(base, data)?))
+        let html = text::document(&self.render_html(base, data)?, &subject, LANG);
+        Ok((subject, self.render_text(base, data)?, html))
     }
 
     pub fn render_text(&self, name: &str, data: &Value) -> Result<String, RenderFailure> {
@@ -185,12 +188,6 @@ fn describe(e: &RenderError) -> String {
     }
 }
 
-/// Plain-text alternative for HTML-only emails; links keep their URLs.
-pub fn html_to_text(html: &str) -> String {
-    // No markdown-style decoration (`**bold**`): this is a mail client's
-    // plain-text view, not markdown. Links become numbered footnotes.
-    html2text::config::plain_no_decorate()
-        .link_footnotes(true)
-        .string_from_read(html.as_bytes(), 78)
-        .unwrap_or_else(|_| html.to_string())
-}
+/// The `lang` of the HTML documents nurture sends (a template that writes
+/// its own `<html lang>` keeps it).
+const LANG: &str = "en";

@@ -5,7 +5,8 @@ fn preview_renders_subject_text_and_html_with_the_sample_lead() {
     let p = Project::bundled();
     let run = p.run(&["preview", "winback", "--step", "check-in"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("Subject: Still weighing Acme Corp's options?"), "{}", run.stdout);
+    assert!(run.stdout.contains("Subject: Still weighing your options at Acme Corp?"), "{}", run.stdout);
+    assert!(run.stdout.contains("<!doctype html>\n<html lang=\"en\">"), "a whole HTML document: {}", run.stdout);
     assert!(run.stdout.contains("--- text ---\nHi Ana,"), "{}", run.stdout);
     assert!(run.stdout.contains("<a href=\"http://127.0.0.1:8080/u/"), "{}", run.stdout);
     assert!(!run.stdout.contains("whats-new"), "only the asked step");
@@ -18,6 +19,29 @@ fn html_only_email_gets_a_derived_text_part() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = run.stdout.split("--- text ---").nth(1).unwrap().split("--- html ---").next().unwrap();
     assert!(text.contains("Hi Ana,") && !text.contains("<p>"), "{text}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("Unsubscribe (http://127.0.0.1:8080/u/"), "links read as text (address): {text}");
+}
+
+/// A lead imported with nothing but an address reads naturally in every
+/// bundled campaign: no "Still weighing 's options?".
+#[test]
+fn the_bundled_texts_read_well_for_a_lead_with_only_an_address() {
+    let p = Project::bundled();
+    std::fs::write(p.dir.path().join("bare.csv"), "email\nbare@x.test\n").unwrap();
+    let import = p.run(&["leads", "import", "bare.csv"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    for (campaign, step) in
+        [("winback", "check-in"), ("nurture", "guide"), ("requalify", "new-quarter"), ("speed-to-lead", "welcome")]
+    {
+        let run = p.run(&["preview", campaign, "--step", step, "--lead", "bare@x.test"]);
+        assert_eq!(run.code, 0, "{campaign}/{step}: {}", run.stderr);
+        for odd in [" 's", "  ", "about .", "for .", " at ?", "()"] {
+            let subject = run.stdout.lines().find(|l| l.starts_with("Subject:")).unwrap_or("");
+            assert!(!subject.contains(odd), "{campaign}/{step} subject: {subject}");
+        }
+        assert!(!run.stdout.contains("about .") && !run.stdout.contains(" 's"), "{campaign}/{step}: {}", run.stdout);
+    }
 }
 
 #[test]
