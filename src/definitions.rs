@@ -211,6 +211,7 @@ impl Definitions {
             history: &history,
             done_url: "https://nurture.example/t/SAMPLE/done",
             now,
+            zone: self.config.timezone,
         };
         let task_data = context::task(&task, &self.templates.attribute_refs);
         let digest_data = context::digest(&rep, &context::sample_digest_lines(&lead, now), now);

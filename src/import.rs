@@ -9,8 +9,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::store::NewLead;
 
-const FIELDS: [&str; 9] =
-    ["email", "first_name", "last_name", "company", "owner", "status", "status_changed_at", "lost_reason", "timezone"];
+const FIELDS: [&str; 10] = [
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "owner",
+    "status",
+    "status_changed_at",
+    "lost_reason",
+    "phone",
+    "timezone",
+];
 /// Kept by the database, not taken from files.
 const MANAGED: [&str; 3] = ["created_at", "updated_at", "id"];
 
@@ -182,6 +192,12 @@ pub fn set_field(lead: &mut NewLead, name: &str, value: &str, statuses: &[String
         "status_changed_at" if value.is_empty() => {}
         "status_changed_at" => lead.status_changed_at = Some(parse_time(value)?),
         "lost_reason" => lead.lost_reason = given,
+        "phone" if !value.is_empty() && !plausible_phone(value) => {
+            return Err(format!(
+                "phone {value:?} is not a phone number; write digits with an optional +, spaces, dots, dashes or parentheses"
+            ));
+        }
+        "phone" => lead.phone = given,
         "timezone" if !value.is_empty() => {
             crate::fields::parse_zone(value)?;
             lead.timezone = given;
@@ -227,6 +243,18 @@ impl Iterator for Rows<'_> {
 }
 
 /// RFC 3339, or a plain date (midnight UTC).
+/// Digits (at least 5), with the usual separators and a leading `+`, and
+/// an extension (`x12`): a number a rep can dial, as written.
+fn plausible_phone(value: &str) -> bool {
+    let (number, ext) = value.split_once(['x', 'X']).unwrap_or((value, ""));
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let ok = |c: char| c.is_ascii_digit() || " .-()/".contains(c);
+    digits >= 5
+        && number.trim_start().trim_start_matches('+').chars().all(ok)
+        && ext.chars().all(|c| c.is_ascii_digit() || c == ' ')
+        && value.len() <= 40
+}
+
 pub fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));

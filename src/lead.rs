@@ -21,6 +21,8 @@ pub struct Lead {
     pub status: String,
     pub status_changed_at: DateTime<Utc>,
     pub lost_reason: String,
+    /// As given (the CSV's `phone` column, the API); empty when unknown.
+    pub phone: String,
     #[serde(serialize_with = "zone_name")]
     pub timezone: Option<Tz>,
     pub attributes: BTreeMap<String, String>,
@@ -53,6 +55,7 @@ impl Lead {
             status: status.into(),
             status_changed_at: now - TimeDelta::days(200),
             lost_reason: "budget".into(),
+            phone: "+351 21 000 0000".into(),
             timezone: Some(chrono_tz::Europe::Lisbon),
             attributes: BTreeMap::new(),
             created_at: now - TimeDelta::days(400),

@@ -155,7 +155,8 @@ fn a_task_reminder_goes_out_at_once_and_its_done_link_asks_before_closing_the_ta
             .find(|t| t.contains("To: rep@sales.test"))
     });
     assert!(reminder.contains("Subject: Task: Call Ana"), "{reminder}");
-    let done = reminder.lines().find_map(|l| l.strip_prefix("Mark it done: ")).expect("a done link").trim().to_string();
+    let done =
+        reminder.lines().find_map(|l| l.strip_prefix("Done? Mark it here: ")).expect("a done link").trim().to_string();
     let done = d.path(&done);
     assert_eq!(http(d.port, "GET", &done.replace("/done", "x/done"), "").0, 404, "altered token");
     let open = || String::from_utf8_lossy(&nurture(&d.dir, &["tasks", "list"]).output().unwrap().stdout).into_owned();

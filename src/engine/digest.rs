@@ -21,7 +21,7 @@ impl Engine {
         zones
     }
 
-    fn rep_zone(&self, email: &str) -> Tz {
+    pub(super) fn rep_zone(&self, email: &str) -> Tz {
         let config = &self.defs.config;
         config.reps.iter().find(|r| r.email == email).and_then(|r| r.timezone).unwrap_or(config.timezone)
     }
@@ -51,9 +51,10 @@ impl Engine {
             }
             let tasks = self.store.open_tasks(Some(&email)).await?;
             let rep = self.defs.config.rep(&email);
+            let zone = self.rep_zone(&email);
             let mut lines = Vec::with_capacity(tasks.len());
             for t in &tasks {
-                lines.push(digest_line(t, self.links.task_done_url(t.id), self.latest(t.lead_id).await?));
+                lines.push(digest_line(t, self.links.task_done_url(t.id), self.latest(t.lead_id).await?, zone));
             }
             let data = context::digest(&rep, &lines, now);
             let base = Event::new(now, Ev::Digest).to(&email).count(lines.len());

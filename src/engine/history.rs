@@ -80,6 +80,9 @@ impl LeadView {
             out += &format!(" ({})", l.lost_reason);
         }
         out += &format!("\nowner: {}", if l.owner.is_empty() { "(none)" } else { &l.owner });
+        if !l.phone.is_empty() {
+            out += &format!("\nphone: {}", l.phone);
+        }
         if let Some(z) = l.timezone {
             out += &format!("\ntime zone: {}", z.name());
         }

@@ -2,6 +2,7 @@
 //! with the lead's details and recent contact history.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::events::Kind as Ev;
 use super::step::{ATTEMPTED, Ended, outcome};
@@ -94,8 +95,16 @@ impl Engine {
         task: &NewTask,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let history: Vec<context::HistoryLine> =
-            self.store.history(lead.id, HISTORY).await?.iter().map(context::HistoryLine::from).collect();
+        let zone = self.rep_zone(&rep.email);
+        // What happened before this task: the task itself is not news.
+        let history: Vec<context::HistoryLine> = self
+            .store
+            .history(lead.id, HISTORY)
+            .await?
+            .iter()
+            .filter(|t| !(t.kind == "task" && t.campaign == c.id && t.step == step.id))
+            .map(|t| context::HistoryLine::new(t, zone))
+            .collect();
         let done_url = self.links.task_done_url(task_id);
         let input = TaskInput {
             rep,
@@ -107,6 +116,7 @@ impl Engine {
             history: &history,
             done_url: &done_url,
             now,
+            zone,
         };
         let data = context::task(&input, &self.defs.templates.attribute_refs);
         let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/task", &data) else {
@@ -135,10 +145,11 @@ impl Engine {
 }
 
 /// A digest line for an open task.
-pub(super) fn digest_line(t: &TaskRow, done_url: String, latest: String) -> context::DigestLine {
+pub(super) fn digest_line(t: &TaskRow, done_url: String, latest: String, zone: Tz) -> context::DigestLine {
     context::DigestLine {
         text: t.text.clone(),
         due_at: context::rfc3339(t.due_at),
+        due: context::local_time(t.due_at, zone),
         lead_name: t.lead_name.clone(),
         lead_email: t.lead_email.clone(),
         company: t.company.clone(),

@@ -25,6 +25,7 @@ pub struct NewLead {
     /// `None`: now if the status changed (or the lead is new), else unchanged.
     pub status_changed_at: Option<DateTime<Utc>>,
     pub lost_reason: Option<String>,
+    pub phone: Option<String>,
     pub timezone: Option<String>,
     /// Merged into the lead's attributes.
     pub attributes: BTreeMap<String, String>,
@@ -140,7 +141,7 @@ fn status_event(
 
 /// The columns [`lead_from`] reads, on `leads l`.
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.email, l.first_name, l.last_name, l.company, l.owner, l.status, \
-     l.status_changed_at, l.lost_reason, l.timezone, l.attributes, l.replied_at, l.paused_until, l.created_at, l.updated_at";
+     l.status_changed_at, l.lost_reason, l.phone, l.timezone, l.attributes, l.replied_at, l.paused_until, l.created_at, l.updated_at";
 
 pub(super) fn lead_from(r: &Row) -> Result<Lead> {
     let attributes: String = r.get("attributes")?;
@@ -155,6 +156,7 @@ pub(super) fn lead_from(r: &Row) -> Result<Lead> {
         status: r.get("status")?,
         status_changed_at: r.get("status_changed_at")?,
         lost_reason: r.get("lost_reason")?,
+        phone: r.get("phone")?,
         timezone: timezone.parse().ok(),
         attributes: serde_json::from_str(&attributes).unwrap_or_default(),
         created_at: r.get("created_at")?,
@@ -186,12 +188,12 @@ fn merged(n: &NewLead, old: Option<&Lead>, now: DateTime<Utc>) -> Sql {
         Some(_) => Sql::new(
             "UPDATE leads SET first_name = $2, last_name = $3, company = $4, owner = $5, \
              status = $6, known_status = $6, lost_reason = $7, timezone = $8, attributes = $9, \
-             status_changed_at = $10, updated_at = $11 WHERE email = $1 RETURNING id",
+             status_changed_at = $10, updated_at = $11, phone = $12 WHERE email = $1 RETURNING id",
         ),
         None => Sql::new(
             "INSERT INTO leads (email, first_name, last_name, company, owner, status, known_status, \
-             lost_reason, timezone, attributes, status_changed_at, updated_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+             lost_reason, timezone, attributes, status_changed_at, updated_at, created_at, phone) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id",
         ),
     };
     sql.bind(&n.email)
@@ -205,6 +207,7 @@ fn merged(n: &NewLead, old: Option<&Lead>, now: DateTime<Utc>) -> Sql {
         .bind(serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into()))
         .bind(changed_at)
         .bind(now)
+        .bind(pick(&n.phone, old.map(|o| o.phone.as_str())))
 }
 
 #[async_trait]

@@ -5,36 +5,37 @@ pub const TASK_SUBJECT: &str = "Task: {{task.text}}";
 
 pub const TASK_TXT: &str = "Hi {{default rep.name rep.email}},
 
-A new task is yours, due {{task.due_at}}:
+{{task.text}}
 
-  {{task.text}}
+Who:        {{#if lead.first_name}}{{lead.first_name}}{{#if lead.last_name}} {{lead.last_name}}{{/if}}{{else}}{{lead.email}}{{/if}}{{#if lead.company}}, {{lead.company}}{{/if}}
+Email:      {{lead.email}}
+{{#if lead.phone}}Phone:      {{lead.phone}}
+{{/if}}{{#if lead_clock}}Their time: {{lead_clock}}
+{{/if}}Due:        {{task.due}}
 
-Lead: {{lead.first_name}} {{lead.last_name}} <{{lead.email}}>
-Company: {{lead.company}}
-Status: {{lead.status}}{{#if lead.lost_reason}} ({{lead.lost_reason}}){{/if}}, {{days_since_status_change}} days ago
-Why: step {{step.id}} of the campaign \"{{campaign.name}}\"
-{{#if history}}
-Recent contact:
-{{#each history}}  {{this.at}}  {{#if this.campaign}}{{this.campaign}}/{{this.step}}  {{/if}}{{this.kind}}  {{this.outcome}}
-{{/each}}{{else}}
-No earlier contact recorded.
+Why now: {{default lead.first_name \"this lead\"}} has been {{lead.status}}{{#if lead.lost_reason}} ({{lead.lost_reason}}){{/if}} for {{days_since_status_change}} days, and the campaign \"{{campaign.name}}\" asks for this now.
+
+{{#if history}}What happened before:
+{{#each history}}  {{this.when}}  {{this.kind}} {{this.outcome}}{{#if this.campaign}} ({{this.campaign}}){{/if}}
+{{/each}}{{else}}Nothing happened before: this is the first contact.
 {{/if}}
-Mark it done: {{done_url}}
+Done? Mark it here: {{done_url}}
 ";
 
 pub const TASK_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
-<p>A new task is yours, due {{task.due_at}}:</p>
 <p><strong>{{task.text}}</strong></p>
 <table>
-<tr><th align=\"left\">Lead</th><td>{{lead.first_name}} {{lead.last_name}} &lt;{{lead.email}}&gt;</td></tr>
-<tr><th align=\"left\">Company</th><td>{{lead.company}}</td></tr>
-<tr><th align=\"left\">Status</th><td>{{lead.status}}{{#if lead.lost_reason}} ({{lead.lost_reason}}){{/if}}, {{days_since_status_change}} days ago</td></tr>
-<tr><th align=\"left\">Why</th><td>step {{step.id}} of the campaign &ldquo;{{campaign.name}}&rdquo;</td></tr>
+<tr><th align=\"left\">Who</th><td>{{#if lead.first_name}}{{lead.first_name}}{{#if lead.last_name}} {{lead.last_name}}{{/if}}{{else}}{{lead.email}}{{/if}}{{#if lead.company}}, {{lead.company}}{{/if}}</td></tr>
+<tr><th align=\"left\">Email</th><td><a href=\"mailto:{{lead.email}}\">{{lead.email}}</a></td></tr>
+{{#if lead.phone}}<tr><th align=\"left\">Phone</th><td><a href=\"tel:{{lead.phone}}\">{{lead.phone}}</a></td></tr>
+{{/if}}{{#if lead_clock}}<tr><th align=\"left\">Their time</th><td>{{lead_clock}}</td></tr>
+{{/if}}<tr><th align=\"left\">Due</th><td>{{task.due}}</td></tr>
 </table>
-{{#if history}}<p>Recent contact:</p>
-<ul>{{#each history}}<li>{{this.at}} {{#if this.campaign}}{{this.campaign}}/{{this.step}} {{/if}}{{this.kind}} {{this.outcome}}</li>{{/each}}</ul>
-{{else}}<p>No earlier contact recorded.</p>{{/if}}
-<p><a href=\"{{done_url}}\">Mark it done</a></p>
+<p>Why now: {{default lead.first_name \"this lead\"}} has been {{lead.status}}{{#if lead.lost_reason}} ({{lead.lost_reason}}){{/if}} for {{days_since_status_change}} days, and the campaign &ldquo;{{campaign.name}}&rdquo; asks for this now.</p>
+{{#if history}}<p>What happened before:</p>
+<ul>{{#each history}}<li>{{this.when}}: {{this.kind}} {{this.outcome}}{{#if this.campaign}} ({{this.campaign}}){{/if}}</li>{{/each}}</ul>
+{{else}}<p>Nothing happened before: this is the first contact.</p>{{/if}}
+<p><a href=\"{{done_url}}\">Done? Mark it here</a></p>
 ";
 
 pub const DIGEST_SUBJECT: &str = "{{count}} open task{{#if plural}}s{{/if}}";
@@ -43,7 +44,7 @@ pub const DIGEST_TXT: &str = "Hi {{default rep.name rep.email}},
 
 Your open tasks:
 {{#each tasks}}
-- {{this.text}} (due {{this.due_at}})
+- {{this.text}} (due {{this.due}})
   {{this.lead_name}} <{{this.lead_email}}>, {{this.company}}
 {{#if this.latest}}  Latest: {{this.latest}}
 {{/if}}  Done: {{this.done_url}}
@@ -53,7 +54,7 @@ Your open tasks:
 pub const DIGEST_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
 <p>Your open tasks:</p>
 <ul>
-{{#each tasks}}<li><strong>{{this.text}}</strong> (due {{this.due_at}})<br>
+{{#each tasks}}<li><strong>{{this.text}}</strong> (due {{this.due}})<br>
 {{this.lead_name}} &lt;{{this.lead_email}}&gt;, {{this.company}}<br>
 {{#if this.latest}}Latest: {{this.latest}}<br>
 {{/if}}<a href=\"{{this.done_url}}\">Mark done</a></li>

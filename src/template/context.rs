@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -24,22 +25,38 @@ pub struct EmailInput<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryLine {
     pub at: String,
+    /// `at` as the reader's clock shows it: "Tue 1 Dec 2026, 09:00 EST".
+    pub when: String,
     pub campaign: String,
     pub step: String,
     pub kind: String,
     pub outcome: String,
 }
 
-impl From<&crate::store::Touch> for HistoryLine {
-    fn from(t: &crate::store::Touch) -> HistoryLine {
+impl HistoryLine {
+    /// A contact, dated in `tz` (the rep's zone).
+    pub fn new(t: &crate::store::Touch, tz: Tz) -> HistoryLine {
         HistoryLine {
             at: rfc3339(t.at),
+            when: local_time(t.at, tz),
             campaign: t.campaign.clone(),
             step: t.step.clone(),
             kind: t.kind.clone(),
             outcome: t.state.clone(),
         }
     }
+}
+
+/// `t` as a person reads it in `tz`: "Thu 3 Dec 2026, 10:12 EST".
+pub fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%a %-d %b %Y, %H:%M %Z").to_string()
+}
+
+/// The clock in `tz` at `now`, named by its city: "10:12 (Thu) in Lisbon",
+/// so a rep knows whether to call now.
+pub fn clock_in(now: DateTime<Utc>, tz: Tz) -> String {
+    let city = tz.name().rsplit('/').next().unwrap_or(tz.name()).replace('_', " ");
+    format!("{} in {city}", now.with_timezone(&tz).format("%H:%M (%a)"))
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -87,12 +104,15 @@ pub struct TaskInput<'a> {
     pub history: &'a [HistoryLine],
     pub done_url: &'a str,
     pub now: DateTime<Utc>,
+    /// The rep's time zone: due times and dates read in it.
+    pub zone: Tz,
 }
 
 pub fn task(input: &TaskInput, attribute_refs: &BTreeSet<String>) -> Value {
     json!({
         "rep": { "email": input.rep.email, "name": input.rep.name },
-        "task": { "text": input.text, "due_at": rfc3339(input.due_at) },
+        "task": { "text": input.text, "due_at": rfc3339(input.due_at), "due": local_time(input.due_at, input.zone) },
+        "lead_clock": input.lead.timezone.map(|z| clock_in(input.now, z)).unwrap_or_default(),
         "lead": lead_json(input.lead, attribute_refs),
         "campaign": { "id": input.campaign.id, "name": input.campaign.name },
         "step": { "id": input.step.id },
@@ -107,6 +127,8 @@ pub fn task(input: &TaskInput, attribute_refs: &BTreeSet<String>) -> Value {
 pub struct DigestLine {
     pub text: String,
     pub due_at: String,
+    /// `due_at` in the rep's zone.
+    pub due: String,
     pub lead_name: String,
     pub lead_email: String,
     pub company: String,
@@ -133,6 +155,7 @@ pub fn sample_rep() -> Rep {
 pub fn sample_history(now: DateTime<Utc>) -> Vec<HistoryLine> {
     vec![HistoryLine {
         at: rfc3339(now - chrono::TimeDelta::days(3)),
+        when: local_time(now - chrono::TimeDelta::days(3), Tz::UTC),
         campaign: "nurture".into(),
         step: "intro".into(),
         kind: "email".into(),
@@ -144,6 +167,7 @@ pub fn sample_digest_lines(lead: &Lead, now: DateTime<Utc>) -> Vec<DigestLine> {
     vec![DigestLine {
         text: format!("Call {} at {}", lead.first_name, lead.company),
         due_at: rfc3339(now),
+        due: local_time(now, Tz::UTC),
         lead_name: format!("{} {}", lead.first_name, lead.last_name),
         lead_email: lead.email.clone(),
         company: lead.company.clone(),

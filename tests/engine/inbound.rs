@@ -187,7 +187,7 @@ async fn a_reply_shows_in_the_reps_reminder_and_digest(b: Backend) {
         w.rec.sent.lock().unwrap().iter().filter(|m| m.to == "rep@sales.test").cloned().collect();
     let reminder = to_rep.iter().find(|m| m.subject == "Task: Call Ana").expect("the task reminder");
     assert!(
-        reminder.text.contains("2026-03-03T10:00:00Z  c/hi  reply  replied"),
+        reminder.text.contains("What happened before:\n  Tue 3 Mar 2026, 10:00 UTC  reply replied (c)"),
         "the reply is in the reminder's history:\n{}",
         reminder.text
     );

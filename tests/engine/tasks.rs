@@ -25,12 +25,14 @@ due = "1d"
 }
 
 async fn round_robin_tasks_reminders_and_digests(b: Backend) {
-    let reps = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\n[[rep]]\nemail = \"r2@s.test\"\n";
+    let reps = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\ntimezone = \"America/New_York\"\n\
+                [[rep]]\nemail = \"r2@s.test\"\n";
     let config = "[reminders]\nreps_file = \"reps.toml\"\ndigest = \"0 8 * * *\"\n";
     let w = World::with_files(b, config, &[("c", &call("round-robin"))], &[("reps.toml", reps)]).await;
     let start = utc("2026-03-02T00:00:00Z");
     w.import(
-        "email,first_name,status\na@x.test,Ann,nurturing\nb@x.test,Ben,nurturing\nc@x.test,Cat,nurturing\n",
+        "email,first_name,status,phone,timezone\na@x.test,Ann,nurturing,+351 21 123 4567,Europe/Lisbon\n\
+         b@x.test,Ben,nurturing,,\nc@x.test,Cat,nurturing,,\n",
         start,
     )
     .await;
@@ -45,10 +47,27 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
     let reminders = w.events(Ev::Reminder);
     assert_eq!(reminders.len(), 3, "one reminder per task, at once");
     let mail = w.rec.sent.lock().unwrap().clone();
-    let reminder = mail.iter().find(|m| m.to == "r1@s.test" && m.subject.starts_with("Task: Call")).unwrap();
-    assert!(reminder.text.contains("Hi Riley"), "{}", reminder.text);
-    assert!(reminder.text.contains("c/hello  email  sent"), "recent contact history: {}", reminder.text);
-    let link = reminder.text.lines().find_map(|l| l.strip_prefix("Mark it done: ")).unwrap();
+    let reminder = mail.iter().find(|m| m.to == "r1@s.test" && m.subject == "Task: Call Ann").unwrap();
+    let text = &reminder.text;
+    assert!(text.contains("Hi Riley"), "{text}");
+    // Written for a person, in the rep's zone, with the lead's clock.
+    assert!(text.contains("Who:        Ann\n") && text.contains("Phone:      +351 21 123 4567"), "{text}");
+    assert!(text.contains("Due:        Tue 3 Mar 2026, 05:00 EST"), "due in New York time: {text}");
+    assert!(text.contains("Their time: 10:00 (Mon) in Lisbon"), "the lead's clock when the task came: {text}");
+    assert!(
+        text.contains("Mon 2 Mar 2026, 04:00 EST  email sent (c)"),
+        "what happened before, in the rep's zone: {text}"
+    );
+    assert!(!text.contains("task sent"), "the task itself is not in its own history: {text}");
+    assert!(!text.contains("T09:00:00Z"), "no raw UTC: {text}");
+    let other = mail.iter().find(|m| m.to == "r2@s.test").unwrap();
+    assert!(
+        other.text.contains("Due:        Tue 3 Mar 2026, 10:00 UTC"),
+        "a rep without a zone: the config's: {}",
+        other.text
+    );
+    assert!(!other.text.contains("Phone:") && !other.text.contains("Their time:"), "{}", other.text);
+    let link = reminder.text.lines().find_map(|l| l.strip_prefix("Done? Mark it here: ")).unwrap();
     let token = link.strip_prefix("https://n.test/t/").unwrap().strip_suffix("/done").unwrap();
     let task_id = w.engine.links().done_task(token).expect("a valid signed link");
 
