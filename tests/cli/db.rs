@@ -39,6 +39,23 @@ fn a_bad_row_rejects_the_whole_file() {
 }
 
 #[test]
+fn every_bad_row_is_listed_and_a_header_near_a_lead_field_is_a_warning() {
+    let p = Project::bundled();
+    p.write("bad.csv", "email,status\nnot-an-address,new\nok@x.test,gone\nfine@x.test,new\n");
+    let run = p.run(&["leads", "import", "bad.csv"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("bad.csv:2:1:") && run.stderr.contains("bad.csv:3:1:"), "both rows: {}", run.stderr);
+    assert!(run.stderr.contains("nothing was imported"), "{}", run.stderr);
+    p.write("typo.csv", "email,frist_name,phone,status\nana@x.test,Ana,+1 212 555 0100,new\n");
+    let run = p.run(&["leads", "import", "typo.csv"]);
+    assert_eq!(run.code, 0, "a warning, not a refusal: {}", run.stderr);
+    assert!(run.stderr.contains("typo.csv:1:1: warning: column `frist_name`"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `first_name`?"), "{}", run.stderr);
+    let shown = p.run(&["leads", "show", "ana@x.test"]);
+    assert!(shown.stdout.contains("phone: +1 212 555 0100"), "{}", shown.stdout);
+}
+
+#[test]
 fn status_changes_replies_and_suppressions_end_enrolments() {
     let p = Project::bundled();
     p.write("leads.csv", LEADS);
