@@ -211,20 +211,16 @@ impl World {
         }
     }
 
-    /// `COUNT(*)`-like `sql` with one bound integer, on its own connection.
-    pub async fn scalar_bind(&self, sql: &str, v: i64) -> i64 {
-        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
-        if self.url.starts_with("sqlite") {
-            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-            q.bind(v).fetch_one(&mut c).await.unwrap()
-        } else {
-            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).bind(v).fetch_one(&mut c).await.unwrap()
-        }
-    }
-
-    /// `COUNT(*)`-like `sql` with one bound text, on its own connection.
-    pub async fn scalar_text(&self, sql: &str, v: &str) -> i64 {
+    /// `COUNT(*)`-like `sql` with one bound value, on its own connection.
+    pub async fn scalar<T>(&self, sql: &str, v: T) -> i64
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + 'static,
+    {
         let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
         if self.url.starts_with("sqlite") {
             let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();

@@ -30,9 +30,9 @@ async fn traces(w: &World, id: i64, email: &str) -> Vec<(&'static str, i64)> {
     ];
     let mut out = Vec::new();
     for (table, sql) in by_id {
-        out.push((table, w.scalar_bind(sql, id).await));
+        out.push((table, w.scalar(sql, id).await));
     }
-    out.push(("suppressions", w.scalar_text("SELECT COUNT(*) FROM suppressions WHERE email = $1", email).await));
+    out.push(("suppressions", w.scalar("SELECT COUNT(*) FROM suppressions WHERE email = $1", email.to_string()).await));
     out.retain(|(_, n)| *n > 0);
     out
 }
@@ -115,9 +115,9 @@ async fn retention_empties_old_text_and_keeps_the_counts(b: Backend) {
     assert_eq!(expired.get("deliveries"), Some(&4), "the two his and the two calls: {expired:?}");
     assert_eq!(expired.get("tasks"), Some(&1), "the done task; the open one keeps its text: {expired:?}");
     assert!(expired.get("history").is_some_and(|n| *n >= 1), "{expired:?}");
-    let subjects = w.scalar_text("SELECT COUNT(*) FROM deliveries WHERE subject LIKE $1", "Hi %").await;
+    let subjects = w.scalar("SELECT COUNT(*) FROM deliveries WHERE subject LIKE $1", "Hi %".to_string()).await;
     assert_eq!(subjects, 0, "no rendered subject older than the cut-off");
-    assert_eq!(w.scalar_text("SELECT COUNT(*) FROM deliveries WHERE subject = $1", "Again").await, 2);
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM deliveries WHERE subject = $1", "Again".to_string()).await, 2);
     assert_eq!(report(now).await.unwrap(), before, "report counts the same");
     assert!(w.store().expire(start + days(5)).await.unwrap().is_empty(), "a second run finds nothing");
     w.finish().await;
