@@ -268,6 +268,22 @@ fn metrics_serve_the_documented_series() {
     });
 }
 
+/// A housekeeping job's last run shows in `/metrics` and `status --json`,
+/// read from the database (any replica's run).
+#[test]
+fn the_housekeeping_jobs_last_run_is_in_metrics_and_status() {
+    let d = start_with("[housekeeping]\nbackup = \"* * * * * *\"\nkeep_backups = 1\n", |_| {});
+    let metrics = eventually("the backup job in /metrics", || {
+        let (_, m) = http(d.port, "GET", "/metrics", "");
+        m.contains("nurture_housekeeping_last_ok{job=\"backup\"} 1").then_some(m)
+    });
+    assert!(metrics.contains("nurture_housekeeping_last_run_timestamp_seconds{job=\"backup\"}"), "{metrics}");
+    let status = d.status();
+    let job = &status["housekeeping"][0];
+    assert_eq!((job["job"].as_str(), job["ok"].as_bool()), (Some("backup"), Some(true)), "{status}");
+    assert!(job["detail"].as_str().unwrap().contains("integrity ok"), "{status}");
+}
+
 #[test]
 fn a_flood_of_link_requests_is_cut_to_the_rate_limit() {
     let d = start_bundled();
