@@ -1,6 +1,7 @@
 //! Lead CSV files (`leads import`, `simulate --leads`): the lead fields by
 //! column name, any other column an attribute. Validation is all-or-nothing:
-//! the first bad row rejects the file, naming its line.
+//! a bad row rejects the file, and every bad row (up to 20) is named at its
+//! line; a column named nearly as a lead field is a warning.
 
 use std::path::Path;
 
@@ -30,17 +31,9 @@ pub const BATCH: usize = 1000;
 /// Validate the whole file (nothing is written if a row is bad), then hand
 /// it to `write` in batches: two streaming passes, so memory does not grow
 /// with the file. A later row for the same email updates the earlier one.
-pub async fn import<F, Fut, E>(path: &Path, statuses: &[String], write: F) -> Result<usize, ImportError<E>>
-where
-    F: FnMut(Vec<NewLead>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-{
-    import_with(path, statuses, write, |w| eprintln!("{w}")).await
-}
-
-/// [`import`], with each warning about the file (a column named nearly as
-/// a lead field) given to `warn` before anything is read further.
-pub async fn import_with<F, Fut, E>(
+/// Each warning about the file (a column named nearly as a lead field) is
+/// given to `warn` before any row is read.
+pub async fn import<F, Fut, E>(
     path: &Path,
     statuses: &[String],
     mut write: F,
@@ -296,12 +289,11 @@ mod tests {
         std::fs::write(&path, csv).unwrap();
         let statuses = vec!["new".to_string()];
         let written = std::cell::Cell::new(0);
-        let e = import(&path, &statuses, |_| {
+        let write = |_| {
             written.set(written.get() + 1);
             async { Ok::<(), String>(()) }
-        })
-        .await
-        .unwrap_err();
+        };
+        let e = import(&path, &statuses, write, |_| {}).await.unwrap_err();
         let ImportError::Invalid(d) = e else { panic!("invalid expected") };
         let text = d.to_string();
         assert!(text.contains(":3:1:") && text.contains(":4:1:") && text.contains("unknown status"), "{text}");

@@ -14,11 +14,10 @@ pub async fn import(config: Option<&Path>, csv: &Path, now: DateTime<Utc>) -> Re
     let db = db::open(config, now).await?;
     let engine = &db.engine;
     let statuses = db.defs().config.statuses.clone();
-    let count = crate::import::import(csv, &statuses, |batch| async move {
+    let write = |batch: Vec<crate::store::NewLead>| async move {
         engine.upsert_leads(&batch, crate::store::Source::Csv, now).await.map(|_| ()).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(import_failure)?;
+    };
+    let count = crate::import::import(csv, &statuses, write, |w| eprintln!("{w}")).await.map_err(import_failure)?;
     let changes = db.events.0.lock().map(|v| v.len()).unwrap_or(0);
     println!("imported {count} lead(s); {changes} enrolment change(s)");
     Ok(())

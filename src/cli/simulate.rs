@@ -67,11 +67,12 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     let engine = Engine::new(Arc::new(defs), Arc::new(store), Arc::new(Discard), links, printer.clone());
     if let Some(path) = o.leads {
         let engine = &engine;
-        crate::import::import(path, &statuses, |batch| async move {
+        let write = |batch: Vec<crate::store::NewLead>| async move {
             engine.seed_leads(&batch, start).await.map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(super::leads::import_failure)?;
+        };
+        crate::import::import(path, &statuses, write, |w| eprintln!("{w}"))
+            .await
+            .map_err(super::leads::import_failure)?;
     }
     let failed = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
     let mut t = start;
