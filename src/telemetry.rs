@@ -55,24 +55,32 @@ impl Counter {
 
 /// Every documented counter, at 0 from start-up (per campaign for those
 /// labelled with one): a series that is absent until its first event
-/// cannot be told from a daemon that is not there.
+/// cannot be told from a daemon that is not there. The campaigns' series;
+/// a reload calls it again for the campaigns it adds.
 pub fn zero<'a>(campaigns: impl IntoIterator<Item = &'a str>) {
-    for c in Counter::GLOBAL {
-        count(c, None, 0);
-    }
     for id in campaigns {
         for c in Counter::PER_CAMPAIGN {
             count(c, Some(id), 0);
         }
         count(Counter::Pauses, Some(id), 0);
     }
-    count(Counter::Pauses, Some("all"), 0);
-    for kind in ["bounce", "complaint", "auto_reply", "reply", "unmatched"] {
-        metrics::counter!("nurture_inbound_total", "kind" => kind).increment(0);
+}
+
+/// The series not labelled by campaign, at 0 once at start-up: the label
+/// values come from their owners (the inbound kinds, the housekeeping
+/// jobs), so this module stays free of them.
+pub fn zero_global<'a>(inbound_kinds: impl IntoIterator<Item = &'a str>, jobs: impl IntoIterator<Item = &'a str>) {
+    for c in Counter::GLOBAL {
+        count(c, None, 0);
     }
-    for job in ["backup", "retention"] {
+    count(Counter::Pauses, Some("all"), 0);
+    for kind in inbound_kinds {
+        metrics::counter!("nurture_inbound_total", "kind" => kind.to_string()).increment(0);
+    }
+    for job in jobs {
         for outcome in ["ok", "failed"] {
-            metrics::counter!("nurture_housekeeping_runs_total", "job" => job, "outcome" => outcome).increment(0);
+            metrics::counter!("nurture_housekeeping_runs_total", "job" => job.to_string(), "outcome" => outcome)
+                .increment(0);
         }
     }
 }

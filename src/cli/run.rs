@@ -69,6 +69,10 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());
         move |d: Definitions| daemon::engine(d, store.clone(), mailer.clone(), links.clone())
     };
+    crate::telemetry::zero_global(
+        crate::inbound::Kind::ALL.map(crate::inbound::Kind::as_str),
+        crate::housekeeping::JOBS.map(crate::housekeeping::Job::name),
+    );
     crate::telemetry::zero(defs.campaigns.iter().map(|c| c.id.as_str()));
     if c.mail.transport == Transport::Outbox {
         crate::telemetry::smtp_up(true);

@@ -32,6 +32,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Bounce, Kind::Complaint, Kind::AutoReply, Kind::Reply, Kind::Unmatched];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Bounce => "bounce",
