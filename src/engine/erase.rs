@@ -40,6 +40,16 @@ impl Engine {
         if !self.store.any_forgotten().await? {
             return Ok(0);
         }
+        self.suppress_forgotten(emails, now).await
+    }
+
+    /// [`Engine::refuse_forgotten`] once it is known that some address was
+    /// erased.
+    async fn suppress_forgotten<'a>(
+        &self,
+        emails: impl IntoIterator<Item = &'a str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
         let mut by_hash = std::collections::HashMap::new();
         for email in emails {
             for h in self.links().erasure_hashes(email) {
@@ -72,7 +82,7 @@ impl Engine {
             let page = self.store.leads_after(after, PAGE).await?;
             let Some((last_id, _)) = page.last() else { break };
             after = *last_id;
-            self.refuse_forgotten(page.iter().map(|(_, e)| e.as_str()), now).await?;
+            self.suppress_forgotten(page.iter().map(|(_, e)| e.as_str()), now).await?;
             if (page.len() as i64) < PAGE {
                 break;
             }
