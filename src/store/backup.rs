@@ -5,7 +5,6 @@
 //! the copy before it takes its final name. PostgreSQL has `pg_dump`.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,7 +50,7 @@ impl Backups for Database {
             sqlx::query("VACUUM INTO $1").bind(into).execute(&mut c).await?;
         }
         let checked: Vec<String> = {
-            let mut c = SqliteConnectOptions::from_str("sqlite://")?.filename(&partial).connect().await?;
+            let mut c = open(&partial).connect().await?;
             sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&mut c).await?
         };
         if checked != ["ok"] {
