@@ -214,7 +214,7 @@ impl Definitions {
             zone: self.config.timezone,
         };
         let task_data = context::task(&task, &self.templates.attribute_refs);
-        let digest_data = context::digest(&rep, &context::sample_digest_lines(&lead, now), now);
+        let digest_data = context::digest(&rep, &context::sample_digest_lines(&lead, now), 1, now);
         for (base, data) in [("reminders/task", &task_data), ("reminders/digest", &digest_data)] {
             let subject = format!("{base}.subject");
             let parts = [(subject.clone(), false), (base.to_string(), false), (base.to_string(), true)];

@@ -11,6 +11,11 @@ use super::{Engine, Event, Result};
 use crate::mail::Outgoing;
 use crate::template::context;
 
+/// Tasks a digest lists, those due first; it says how many more are open.
+/// A person reads a few dozen; fifty thousand would be megabytes of mail
+/// and of memory, and a query per line.
+pub const DIGEST_TASKS: i64 = 100;
+
 impl Engine {
     pub(super) fn digest_zones(&self) -> Vec<Tz> {
         let config = &self.defs.config;
@@ -44,20 +49,20 @@ impl Engine {
         if firing.is_empty() {
             return Ok(());
         }
-        // One rep's tasks in memory at a time, however many leads.
+        // One rep's first tasks in memory at a time, however many are open.
         for email in self.store.reps_with_open_tasks().await? {
             if !firing.contains(&self.rep_zone(&email)) {
                 continue;
             }
-            let tasks = self.store.open_tasks(Some(&email)).await?;
+            let (tasks, open) = self.store.first_open_tasks(&email, DIGEST_TASKS).await?;
             let rep = self.defs.config.rep(&email);
             let zone = self.rep_zone(&email);
             let mut lines = Vec::with_capacity(tasks.len());
             for t in &tasks {
                 lines.push(digest_line(t, self.links.task_done_url(t.id), self.latest(t.lead_id).await?, zone));
             }
-            let data = context::digest(&rep, &lines, now);
-            let base = Event::new(now, Ev::Digest).to(&email).count(lines.len());
+            let data = context::digest(&rep, &lines, open, now);
+            let base = Event::new(now, Ev::Digest).to(&email).count(usize::try_from(open).unwrap_or(0));
             let Ok((subject, text, html)) = self.defs.templates.render_rep_email("reminders/digest", &data) else {
                 self.emit(Event { event: Ev::Skipped, ..base }.reason("digest template failed to render"));
                 continue;

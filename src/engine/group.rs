@@ -33,24 +33,29 @@ impl<Q: Send, R: Send> Group<Q, R> {
         F: FnOnce(Vec<Q>) -> Fut,
         Fut: Future<Output = Result<Vec<R>, String>>,
     {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.queue.lock().map_err(|e| e.to_string())?.push((item, tx));
-        {
-            let _writing = self.writer.lock().await;
-            let pending = std::mem::take(&mut *self.queue.lock().map_err(|e| e.to_string())?);
-            if !pending.is_empty() {
-                let (items, replies): (Vec<Q>, Vec<Reply<R>>) = pending.into_iter().unzip();
-                match write(items).await {
-                    Ok(answers) => {
-                        for (reply, answer) in replies.into_iter().zip(answers) {
-                            let _ = reply.send(Ok(answer));
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
+        // Wait for the answer or the writer, whichever comes first: a
+        // caller whose item another writer took leaves the line at once
+        // instead of taking the writer in turn (each would then write what
+        // queued meanwhile, and every caller pay for two writes).
+        let _writing = tokio::select! {
+            biased;
+            answer = &mut rx => return answer.map_err(|_| "group write dropped".to_string())?,
+            writing = self.writer.lock() => writing,
+        };
+        // Holding the writer with no answer yet: the item is still queued.
+        let pending = std::mem::take(&mut *self.queue.lock().map_err(|e| e.to_string())?);
+        let (items, replies): (Vec<Q>, Vec<Reply<R>>) = pending.into_iter().unzip();
+        match write(items).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

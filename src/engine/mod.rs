@@ -8,6 +8,7 @@
 //! rep digests whose cron fired.
 
 mod digest;
+pub use digest::DIGEST_TASKS;
 pub mod erase;
 pub mod events;
 mod explain;
@@ -59,8 +60,13 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 /// (the step is then found `sending` later and recorded `uncertain`).
 const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// A step about to be attempted, as the group writer takes it.
-type Attempt = (Due, Kind, DateTime<Utc>);
+/// What a step has the group writer record: its attempt before it acts
+/// (answered with the delivery id and attempt number, or `None`: attempted
+/// before, or paused), or its outcome after.
+enum Write {
+    Begin(Due, Kind, DateTime<Utc>),
+    Finish(Finish),
+}
 
 /// Leads worked on at once per send slot: while some wait for the
 /// database, others send.
@@ -104,9 +110,10 @@ pub struct Engine {
     /// leads than that are worked on at once (their other database waits,
     /// exits and caps, overlap).
     slots: tokio::sync::Semaphore,
-    /// Attempts and outcomes of concurrent steps, written in groups.
-    begins: group::Group<Attempt, Option<(i64, i64)>>,
-    finishes: group::Group<Finish, ()>,
+    /// Attempts and outcomes of concurrent steps, written in groups, one
+    /// transaction each: the outcome one send slot records and the attempt
+    /// the next one makes share a commit.
+    writes: group::Group<Write, Option<(i64, i64)>>,
 }
 
 impl Engine {
@@ -129,8 +136,7 @@ impl Engine {
             paused: Mutex::new(guard::Paused::default()),
             concurrency: 1,
             slots: tokio::sync::Semaphore::new(1),
-            begins: group::Group::new(),
-            finishes: group::Group::new(),
+            writes: group::Group::new(),
         }
     }
 
@@ -381,20 +387,24 @@ impl Engine {
         self.sink.emit(e);
     }
 
-    /// Record attempts before acting, grouped with concurrent steps' (one
-    /// statement per group; see `group.rs`).
+    /// Record an attempt before acting, grouped with concurrent steps'
+    /// attempts and outcomes (see `group.rs`).
     async fn begin(&self, d: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
-        let store = &self.store;
-        let write = |items: Vec<(Due, Kind, DateTime<Utc>)>| async move {
-            // One statement per distinct `now` (one tick's steps share it).
-            let mut answers = Vec::with_capacity(items.len());
-            for chunk in items.chunk_by(|a, b| a.2 == b.2) {
-                let steps: Vec<(Due, Kind)> = chunk.iter().map(|(d, k, _)| (d.clone(), *k)).collect();
-                answers.extend(store.begin_deliveries(&steps, chunk[0].2).await.map_err(|e| e.to_string())?);
+        self.writes.call(Write::Begin(d.clone(), kind, now), |w| self.write(w)).await.map_err(EngineError::Write)
+    }
+
+    /// One group's writes in one transaction; answers in the order queued.
+    async fn write(&self, items: Vec<Write>) -> std::result::Result<Vec<Option<(i64, i64)>>, String> {
+        let is_begin: Vec<bool> = items.iter().map(|w| matches!(w, Write::Begin(..))).collect();
+        let (mut finishes, mut begins) = (Vec::new(), Vec::new());
+        for w in items {
+            match w {
+                Write::Finish(f) => finishes.push(f),
+                Write::Begin(d, k, now) => begins.push((d, k, now)),
             }
-            Ok(answers)
-        };
-        self.begins.call((d.clone(), kind, now), write).await.map_err(EngineError::Write)
+        }
+        let mut attempts = self.store.record_steps(&finishes, &begins).await.map_err(|e| e.to_string())?.into_iter();
+        Ok(is_begin.into_iter().map(|b| if b { attempts.next().flatten() } else { None }).collect())
     }
 
     /// Record an outcome and move the enrolment on, grouped likewise.
@@ -404,16 +414,11 @@ impl Engine {
     /// database is restarting, the network flapped) is tried again, with
     /// backoff, for up to `RECORD_PATIENCE`, holding the step's send slot.
     async fn record(&self, f: Finish) -> Result<()> {
-        let store = &self.store;
         let started = std::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(100);
         loop {
-            let write = |items: Vec<Finish>| async move {
-                store.finish_deliveries(&items).await.map_err(|e| e.to_string())?;
-                Ok(vec![(); items.len()])
-            };
-            match self.finishes.call(f.clone(), write).await {
-                Ok(()) => {
+            match self.writes.call(Write::Finish(f.clone()), |w| self.write(w)).await {
+                Ok(_) => {
                     self.moved();
                     return Ok(());
                 }

@@ -1,7 +1,7 @@
 //! Deliveries: one step carried out for one enrolment, recorded before it
 //! is attempted and again with its outcome (the contact history). Attempts
-//! and outcomes of concurrent steps are written in groups, one statement
-//! for each.
+//! and outcomes of concurrent steps are written in groups, one transaction
+//! per group (see `engine/group.rs`).
 
 use std::collections::HashMap;
 
@@ -129,11 +129,26 @@ pub trait Deliveries: Send + Sync {
     }
     /// [`Deliveries::begin_delivery`] for several steps (of distinct
     /// enrolments) in one statement; answers in the order asked.
-    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>>;
+    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>> {
+        let steps: Vec<(Due, Kind, DateTime<Utc>)> = steps.iter().map(|(d, k)| (d.clone(), *k, now)).collect();
+        self.record_steps(&[], &steps).await
+    }
     /// Record each step's outcome (when there is a delivery) and advance
-    /// or end its enrolment: two statements in all for those with a
-    /// delivery.
-    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()>;
+    /// or end its enrolment.
+    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()> {
+        self.record_steps(steps, &[]).await.map(|_| ())
+    }
+    /// What concurrent steps have to write, in one transaction: the
+    /// outcomes of those that were sent (three statements at most), then
+    /// the attempts of those about to be (one statement, each at its own
+    /// time); answers for the attempts in the order asked. One commit for
+    /// a whole group of send slots: on SQLite one set of WAL frames
+    /// instead of one per statement, on PostgreSQL one flush to disk.
+    async fn record_steps(
+        &self,
+        finishes: &[Finish],
+        begins: &[(Due, Kind, DateTime<Utc>)],
+    ) -> Result<Vec<Option<(i64, i64)>>>;
     /// A temporary failure: the delivery waits as `retrying` and the
     /// enrolment is due again at `at`.
     async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()>;
@@ -152,100 +167,41 @@ pub trait Deliveries: Send + Sync {
 
 #[async_trait]
 impl Deliveries for Database {
-    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>> {
-        // Insert, or take over a row waiting for its retry; a row in any
-        // other state means "attempted before".
+    async fn record_steps(
+        &self,
+        finishes: &[Finish],
+        begins: &[(Due, Kind, DateTime<Utc>)],
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        let pg = self.postgres().is_some();
         let mut found: HashMap<i64, (i64, i64)> = HashMap::new();
-        for chunk in steps.chunks(500) {
-            // A paused campaign (or all sending) records no attempt: the
-            // pause and the attempt are judged in one statement, so no
-            // replica attempts anything once a pause is stored.
-            let sql = format!(
-                "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
-                 created_at, updated_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
-                 'sending', 1, $1, $1 FROM (VALUES {}) AS v \
-                 WHERE NOT EXISTS (SELECT 1 FROM pauses p WHERE p.scope IN ('all', v.column3)) \
-                 ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
-                 attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
-                 WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
-                value_rows(2, chunk.len(), 5, "")
-            );
-            let mut q = Sql::dynamic(sql).bind(now);
-            for (due, kind) in chunk {
-                q = q
-                    .bind(due.enrolment_id)
-                    .bind(due.lead_id)
-                    .bind(&due.campaign)
-                    .bind(&due.step_id)
-                    .bind(kind.as_str());
-            }
-            for r in self.conn().await?.fetch_all(q).await? {
+        let mut c = self.step_conn().await?;
+        // A group is a send slot's worth per slot: one script almost
+        // always; larger ones in parts of `PART`, each atomic.
+        const PART: usize = 200;
+        let parts = finishes.len().div_ceil(PART).max(begins.len().div_ceil(PART));
+        for i in 0..parts {
+            let f = finishes.get(i * PART..finishes.len().min((i + 1) * PART)).unwrap_or_default();
+            let b = begins.get(i * PART..begins.len().min((i + 1) * PART)).unwrap_or_default();
+            let mut script = Script::default();
+            finish(&mut script, f);
+            begin(&mut script, b);
+            let rows = match script.run(&mut c, pg).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    if !pg {
+                        // The script stopped midway: its transaction is
+                        // still open on the one connection.
+                        let _ = c.execute(Sql::new("ROLLBACK")).await;
+                    }
+                    return Err(e);
+                }
+            };
+            for r in rows {
                 let attempts: i32 = r.get("attempts")?;
                 found.insert(r.get("enrolment_id")?, (r.get("id")?, attempts.into()));
             }
         }
-        Ok(steps.iter().map(|(due, _)| found.get(&due.enrolment_id).copied()).collect())
-    }
-
-    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()> {
-        // Deliveries first, then enrolments, without a transaction: a crash
-        // between them leaves a finished delivery and an enrolment still on
-        // its step, which the next try finds "attempted before" and moves
-        // on from without resending. On connections that need not wait for
-        // the disk (see the backends' `outcome_conn`).
-        let mut c = self.outcome_conn().await?;
-        let (known, found_before): (Vec<&Finish>, Vec<&Finish>) = steps.iter().partition(|f| f.delivery_id.is_some());
-        for chunk in known.chunks(200) {
-            let sql = format!(
-                "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
-                 updated_at = v.column5, message_id = v.column6 \
-                 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-                value_rows(1, chunk.len(), 6, "")
-            );
-            let mut q = Sql::dynamic(sql);
-            for f in chunk {
-                let o = &f.outcome;
-                q = q.bind(f.delivery_id).bind(o.state.as_str()).bind(&o.reason).bind(&o.subject).bind(o.at);
-                q = q.bind(&o.message_id);
-            }
-            c.execute(q).await?;
-        }
-        // Found attempted before: an attempt cut off mid-send becomes the
-        // outcome given (uncertain); a finished one stays.
-        for f in &found_before {
-            let q = Sql::new(
-                "UPDATE deliveries SET state = $3, reason = $4, updated_at = $5 \
-                 WHERE enrolment_id = $1 AND step_id = $2 AND state = 'sending'",
-            );
-            let o = &f.outcome;
-            c.execute(
-                q.bind(f.due.enrolment_id).bind(&f.due.step_id).bind(o.state.as_str()).bind(&o.reason).bind(o.at),
-            )
-            .await?;
-        }
-        // Fenced on the step: a replica that lost its claim (its lease ran
-        // out mid-send) cannot move an enrolment that another one already
-        // moved.
-        for chunk in steps.chunks(200) {
-            let sql = format!(
-                "UPDATE enrolments SET last_step_id = enrolments.step_id, step_id = v.column2, \
-                 due_at = v.column3, active = v.column4, ended_at = v.column5, end_reason = v.column6 \
-                 FROM (VALUES {}) AS v \
-                 WHERE enrolments.id = v.column1 AND enrolments.active AND enrolments.step_id = v.column7",
-                value_rows(1, chunk.len(), 7, "")
-            );
-            let mut q = Sql::dynamic(sql);
-            for f in chunk {
-                let (step, due_at, active, ended_at, reason) = match &f.next {
-                    Next::Step { step_id, due_at } => (Some(step_id.clone()), Some(*due_at), true, None, None),
-                    Next::Done => (None, None, false, Some(f.outcome.at), Some("completed")),
-                };
-                q = q.bind(f.due.enrolment_id).bind(step).bind(due_at).bind(active).bind(ended_at).bind(reason);
-                q = q.bind(&f.due.step_id);
-            }
-            c.execute(q).await?;
-        }
-        Ok(())
+        Ok(begins.iter().map(|(due, _, _)| found.get(&due.enrolment_id).copied()).collect())
     }
 
     async fn retry_later(&self, delivery_id: i64, due: &Due, reason: &str, at: DateTime<Utc>) -> Result<()> {
@@ -328,5 +284,145 @@ impl Deliveries for Database {
         touches.sort_by_key(|t| std::cmp::Reverse(t.at));
         touches.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(touches)
+    }
+}
+
+/// The statements of one group, numbered through: run as one script on
+/// SQLite (one call to its thread, one transaction), as one statement of
+/// data-modifying CTEs on PostgreSQL (one round trip, one commit).
+#[derive(Default)]
+struct Script {
+    updates: Vec<String>,
+    insert: Option<String>,
+    args: Vec<super::sql::Arg>,
+}
+
+impl Script {
+    /// The next placeholder's number.
+    fn next(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    fn bind(&mut self, value: impl Into<super::sql::Arg>) {
+        self.args.push(value.into());
+    }
+
+    /// Rows the insert returns, if there is one.
+    async fn run(self, c: &mut impl Run, pg: bool) -> Result<Vec<super::sql::Row>> {
+        if self.updates.is_empty() && self.insert.is_none() {
+            return Ok(Vec::new());
+        }
+        let text = if pg {
+            // Every statement in WITH runs to completion whether or not
+            // the main one reads it; they touch distinct rows.
+            let with: Vec<String> = self.updates.iter().enumerate().map(|(i, u)| format!("u{i} AS ({u})")).collect();
+            let main = self.insert.unwrap_or_else(|| "SELECT 1 WHERE FALSE".into());
+            if with.is_empty() { main } else { format!("WITH {} {main}", with.join(", ")) }
+        } else {
+            let mut all = vec!["BEGIN IMMEDIATE".to_string()];
+            all.extend(self.updates);
+            all.extend(self.insert);
+            all.push("COMMIT".into());
+            all.join(";\n")
+        };
+        let q = Sql::dynamic(text).bind_all(self.args);
+        let rows = c.fetch_all(q).await?;
+        Ok(rows.into_iter().filter(|r| r.get::<i64>("enrolment_id").is_ok()).collect())
+    }
+}
+
+/// Attempts: insert, or take over a row waiting for its retry; a row in
+/// any other state means "attempted before".
+fn begin(s: &mut Script, steps: &[(Due, Kind, DateTime<Utc>)]) {
+    if steps.is_empty() {
+        return;
+    }
+    // A paused campaign (or all sending) records no attempt: the pause
+    // and the attempt are judged in one statement, so no replica attempts
+    // anything once a pause is stored.
+    s.insert = Some(format!(
+        "INSERT INTO deliveries (enrolment_id, lead_id, campaign, step_id, kind, state, attempts, \
+         created_at, updated_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
+         'sending', 1, v.column6, v.column6 FROM (VALUES {}) AS v \
+         WHERE NOT EXISTS (SELECT 1 FROM pauses p WHERE p.scope IN ('all', v.column3)) \
+         ON CONFLICT (enrolment_id, step_id) DO UPDATE SET state = 'sending', \
+         attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
+         WHERE deliveries.state = 'retrying' RETURNING enrolment_id, id, attempts",
+        value_rows(s.next(), steps.len(), 6, "")
+    ));
+    for (due, kind, now) in steps {
+        s.bind(due.enrolment_id);
+        s.bind(due.lead_id);
+        s.bind(&due.campaign);
+        s.bind(&due.step_id);
+        s.bind(kind.as_str());
+        s.bind(*now);
+    }
+}
+
+/// Outcomes: deliveries, then their enrolments.
+fn finish(s: &mut Script, steps: &[Finish]) {
+    let (known, found_before): (Vec<&Finish>, Vec<&Finish>) = steps.iter().partition(|f| f.delivery_id.is_some());
+    if !known.is_empty() {
+        s.updates.push(format!(
+            "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
+             updated_at = v.column5, message_id = v.column6 \
+             FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
+            value_rows(s.next(), known.len(), 6, "")
+        ));
+        for f in known {
+            let o = &f.outcome;
+            s.bind(f.delivery_id);
+            s.bind(o.state.as_str());
+            s.bind(&o.reason);
+            s.bind(&o.subject);
+            s.bind(o.at);
+            s.bind(&o.message_id);
+        }
+    }
+    // Found attempted before: an attempt cut off mid-send becomes the
+    // outcome given (uncertain); a finished one stays.
+    for f in found_before {
+        let n = s.next();
+        s.updates.push(format!(
+            "UPDATE deliveries SET state = ${}, reason = ${}, updated_at = ${} \
+             WHERE enrolment_id = ${n} AND step_id = ${} AND state = 'sending'",
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 1
+        ));
+        let o = &f.outcome;
+        s.bind(f.due.enrolment_id);
+        s.bind(&f.due.step_id);
+        s.bind(o.state.as_str());
+        s.bind(&o.reason);
+        s.bind(o.at);
+    }
+    if steps.is_empty() {
+        return;
+    }
+    // Fenced on the step: a replica that lost its claim (its lease ran
+    // out mid-send) cannot move an enrolment that another one already
+    // moved.
+    s.updates.push(format!(
+        "UPDATE enrolments SET last_step_id = enrolments.step_id, step_id = v.column2, \
+         due_at = v.column3, active = v.column4, ended_at = v.column5, end_reason = v.column6 \
+         FROM (VALUES {}) AS v \
+         WHERE enrolments.id = v.column1 AND enrolments.active AND enrolments.step_id = v.column7",
+        value_rows(s.next(), steps.len(), 7, "")
+    ));
+    for f in steps {
+        let (step, due_at, active, ended_at, reason) = match &f.next {
+            Next::Step { step_id, due_at } => (Some(step_id.clone()), Some(*due_at), true, None, None),
+            Next::Done => (None, None, false, Some(f.outcome.at), Some("completed")),
+        };
+        s.bind(f.due.enrolment_id);
+        s.bind(step);
+        s.bind(due_at);
+        s.bind(active);
+        s.bind(ended_at);
+        s.bind(reason);
+        s.bind(&f.due.step_id);
     }
 }

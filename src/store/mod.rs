@@ -144,11 +144,11 @@ impl Database {
         }
     }
 
-    /// Where outcomes are written (see `PgDb::outcomes`).
-    async fn outcome_conn(&self) -> Result<Conn<'_>> {
+    /// Where steps' attempts and outcomes are written (see `PgDb::steps`).
+    async fn step_conn(&self) -> Result<Conn<'_>> {
         match &self.backend {
             Backend::Sqlite(db) => Ok(db.conn().await),
-            Backend::Postgres(db) => db.outcome_conn().await,
+            Backend::Postgres(db) => db.step_conn().await,
         }
     }
 

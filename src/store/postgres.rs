@@ -16,14 +16,13 @@ use crate::replica::Claimer;
 
 pub(super) struct PgDb {
     pool: PgPool,
-    /// Outcome writes (`finish_deliveries`) go through connections of
-    /// their own, set up so that they do not wait for the WAL to reach the
-    /// disk (an outcome lost to a database crash leaves its step `sending`,
-    /// later recorded `uncertain`, never resent; attempts stay durable),
-    /// and update by primary key even while the planner's statistics still
-    /// say a table is empty (a new database's first big send chose a
-    /// sequential scan per write, O(deliveries) each).
-    outcomes: PgPool,
+    /// Steps' attempts and outcomes (`record_steps`) go through connections
+    /// of their own, set up to update by primary key even while the
+    /// planner's statistics still say a table is empty (a new database's
+    /// first big send chose a sequential scan per write, O(deliveries)
+    /// each). Their commits wait for the disk: a group's outcomes share
+    /// the flush its attempts need anyway.
+    steps: PgPool,
     /// Replicas share the work by claiming leads.
     claimer: Claimer,
 }
@@ -43,23 +42,22 @@ impl PgDb {
             .test_before_acquire(false)
             .connect(url)
             .await?;
-        let relaxed =
-            PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off"), ("enable_seqscan", "off")]);
-        let outcomes = PgPoolOptions::new()
+        let by_key = PgConnectOptions::from_str(url)?.options([("enable_seqscan", "off")]);
+        let steps = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect_with(relaxed)
+            .connect_with(by_key)
             .await?;
-        Ok(PgDb { pool, outcomes, claimer })
+        Ok(PgDb { pool, steps, claimer })
     }
 
     pub async fn conn(&self) -> Result<Conn<'_>> {
         Ok(Conn::Pg(self.pool.acquire().await?))
     }
 
-    pub async fn outcome_conn(&self) -> Result<Conn<'_>> {
-        Ok(Conn::Pg(self.outcomes.acquire().await?))
+    pub async fn step_conn(&self) -> Result<Conn<'_>> {
+        Ok(Conn::Pg(self.steps.acquire().await?))
     }
 
     pub async fn migrate(&self) -> Result<()> {

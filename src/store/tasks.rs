@@ -37,6 +37,9 @@ pub struct TaskRow {
 pub trait Tasks: Send + Sync {
     async fn create_task(&self, delivery_id: i64, due: &Due, task: &NewTask) -> Result<i64>;
     async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>>;
+    /// A rep's first `limit` open tasks by due time, and how many are open
+    /// in all: a digest never holds more than it lists.
+    async fn first_open_tasks(&self, rep: &str, limit: i64) -> Result<(Vec<TaskRow>, i64)>;
     /// Reps with at least one open task.
     async fn reps_with_open_tasks(&self) -> Result<Vec<String>>;
     async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
@@ -90,6 +93,24 @@ impl Tasks for Database {
             None => Sql::dynamic(format!("{TASK_SELECT} WHERE t.done_at IS NULL ORDER BY t.rep, t.due_at, t.id")),
         };
         self.conn().await?.fetch_all(q).await?.iter().map(task_from).collect()
+    }
+
+    async fn first_open_tasks(&self, rep: &str, limit: i64) -> Result<(Vec<TaskRow>, i64)> {
+        let rep = rep.trim().to_lowercase();
+        let first = Sql::dynamic(format!(
+            "{TASK_SELECT} WHERE t.done_at IS NULL AND t.rep = $1 ORDER BY t.due_at, t.id LIMIT $2"
+        ));
+        let tasks: Vec<TaskRow> = self
+            .conn()
+            .await?
+            .fetch_all(first.bind(rep.as_str()).bind(limit))
+            .await?
+            .iter()
+            .map(task_from)
+            .collect::<Result<_>>()?;
+        let count = Sql::new("SELECT COUNT(*) AS n FROM tasks WHERE done_at IS NULL AND rep = $1").bind(rep);
+        let total: i64 = self.conn().await?.fetch_one(count).await?.get("n")?;
+        Ok((tasks, total))
     }
 
     async fn reps_with_open_tasks(&self) -> Result<Vec<String>> {

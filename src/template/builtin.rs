@@ -48,8 +48,9 @@ Your open tasks:
   {{this.lead_name}} <{{this.lead_email}}>, {{this.company}}
 {{#if this.latest}}  Latest: {{this.latest}}
 {{/if}}  Done: {{this.done_url}}
-{{/each}}
-";
+{{/each}}{{#if more}}
+...and {{more}} more, due later.
+{{/if}}";
 
 pub const DIGEST_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
 <p>Your open tasks:</p>
@@ -59,6 +60,7 @@ pub const DIGEST_HTML: &str = "<p>Hi {{default rep.name rep.email}},</p>
 {{#if this.latest}}Latest: {{this.latest}}<br>
 {{/if}}<a href=\"{{this.done_url}}\">Mark done</a></li>
 {{/each}}</ul>
+{{#if more}}<p>...and {{more}} more, due later.</p>{{/if}}
 ";
 
 /// (registry name, file suffix under templates/reminders/, is html, source)

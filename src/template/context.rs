@@ -138,12 +138,15 @@ pub struct DigestLine {
     pub latest: String,
 }
 
-pub fn digest(rep: &Rep, tasks: &[DigestLine], now: DateTime<Utc>) -> Value {
+/// `open`: the rep's open tasks in all, of which `tasks` are the first.
+pub fn digest(rep: &Rep, tasks: &[DigestLine], open: i64, now: DateTime<Utc>) -> Value {
+    let more = (open - tasks.len() as i64).max(0);
     json!({
         "rep": { "email": rep.email, "name": rep.name },
         "tasks": tasks,
-        "count": tasks.len(),
-        "plural": tasks.len() != 1,
+        "count": open,
+        "more": more,
+        "plural": open != 1,
         "now": rfc3339(now),
     })
 }

@@ -85,6 +85,32 @@ async fn round_robin_tasks_reminders_and_digests(b: Backend) {
 }
 both!(round_robin_tasks_reminders_and_digests);
 
+/// A rep with more open tasks than a digest lists gets the ones due first
+/// and the count of the rest, not all of them.
+async fn a_digest_lists_the_tasks_due_first_and_counts_the_rest(b: Backend) {
+    let reps = "[[rep]]\nemail = \"r1@s.test\"\n";
+    let config = "[reminders]\nreps_file = \"reps.toml\"\ndigest = \"0 8 * * *\"\n";
+    let w = World::with_files(b, config, &[("c", &call("round-robin"))], &[("reps.toml", reps)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    let open = nurture::engine::DIGEST_TASKS as usize + 30;
+    let mut csv = String::from("email,first_name,status\n");
+    for i in 0..open {
+        csv += &format!("l{i:03}@x.test,L{i:03},nurturing\n");
+    }
+    w.import(&csv, start).await;
+    w.run(start, utc("2026-03-03T12:00:00Z")).await;
+    let digests: Vec<usize> = w.events(Ev::Digest).into_iter().map(|e| e.count.unwrap()).collect();
+    assert_eq!(digests, [open], "the count is every open task");
+    let mail = w.rec.sent.lock().unwrap().clone();
+    let digest = mail.iter().find(|m| m.subject == format!("{open} open tasks")).expect("the digest");
+    let listed = digest.text.lines().filter(|l| l.trim_start().starts_with("Done: ")).count();
+    assert_eq!(listed, nurture::engine::DIGEST_TASKS as usize, "{}", digest.text);
+    assert!(digest.text.contains("...and 30 more, due later."), "{}", digest.text);
+    assert!(digest.html.as_deref().unwrap_or("").contains("...and 30 more, due later."));
+    w.finish().await;
+}
+both!(a_digest_lists_the_tasks_due_first_and_counts_the_rest);
+
 async fn a_task_without_owner_or_reps_is_recorded_as_failed(b: Backend) {
     let w = World::new(b, "", &[("c", &call("owner"))]).await;
     let start = utc("2026-03-02T00:00:00Z");

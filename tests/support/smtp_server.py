@@ -14,6 +14,11 @@ once N messages were accepted every recipient at x.test is refused with
 554 5.7.1 (our sending refused by policy; other domains still pass). DELAY_MS holds every reply to DATA that
 long (a server that is not instant, so concurrent clients overlap). Prints `ready`
 once listening; exits on SIGTERM.
+
+It offers PIPELINING (RFC 2920) as real relays do, unless a file
+OUTDIR.no-pipelining exists; each MAIL that arrived together with the
+commands after it (RCPT already waiting in the buffer) is counted in
+OUTDIR.pipelined, so a test can tell the client did pipeline.
 """
 import asyncio
 import itertools
@@ -33,7 +38,18 @@ class Handler:
         self.count = itertools.count()
         self.accepted = 0
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if os.path.exists(self.out.rstrip("/") + ".no-pipelining"):
+            return responses
+        return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if server._reader is not None and len(server._reader._buffer) > 0:
+            path = self.out.rstrip("/") + ".pipelined"
+            count = int(open(path).read()) if os.path.exists(path) else 0
+            with open(path, "w") as f:
+                f.write(str(count + 1))
         if os.path.exists(self.out.rstrip("/") + ".busy"):
             return "451 4.3.2 too busy, try again later"
         envelope.mail_from = address
