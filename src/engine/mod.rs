@@ -44,6 +44,10 @@ pub enum EngineError {
     /// A group write (see `group.rs`) failed for every step in it.
     #[error("database: {0}")]
     Write(String),
+    /// The engine stopped while the step waited for a send slot: it was
+    /// not attempted and stays due.
+    #[error("stopped before the step was attempted")]
+    Stopped,
     /// A change to a lead was saved, but the exits and enrolment that
     /// follow it were not (the next step and sweep apply them).
     #[error("saved, but the exits and enrolment that follow failed ({0}); the next step and sweep apply them")]
@@ -65,7 +69,18 @@ const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300)
 /// before, or paused), or its outcome after.
 enum Write {
     Begin(Due, Kind, DateTime<Utc>),
-    Finish(Finish),
+    /// `true` when the step held a send slot (an email attempted).
+    Finish(Finish, bool),
+}
+
+impl group::Item for Write {
+    fn slot(&self) -> group::Slot {
+        match self {
+            Write::Begin(_, Kind::Email, _) => group::Slot::Takes,
+            Write::Finish(_, true) => group::Slot::Frees,
+            _ => group::Slot::Neutral,
+        }
+    }
 }
 
 /// Leads worked on at once per send slot: while some wait for the
@@ -103,16 +118,14 @@ pub struct Engine {
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
     concurrency: usize,
-    /// Send slots, `concurrency` of them: a step takes one before its
-    /// attempt is recorded and gives it back once its outcome is, so at
-    /// most this many steps are ever recorded `sending` without an outcome
-    /// (the bound on `uncertain` after a crash or an outage), while more
-    /// leads than that are worked on at once (their other database waits,
-    /// exits and caps, overlap).
-    slots: tokio::sync::Semaphore,
     /// Attempts and outcomes of concurrent steps, written in groups, one
-    /// transaction each: the outcome one send slot records and the attempt
-    /// the next one makes share a commit.
+    /// transaction each, and the send slots, `concurrency` of them: an
+    /// email's attempt is recorded only into a free slot, and its outcome
+    /// frees it, so at most this many steps are ever recorded `sending`
+    /// without an outcome (the bound on `uncertain` after a crash or an
+    /// outage), while more leads than that are worked on at once (their
+    /// other database waits, exits and caps, overlap). The outcome one
+    /// slot records and the attempt the next one makes share a commit.
     writes: group::Group<Write, Option<(i64, i64)>>,
 }
 
@@ -135,14 +148,13 @@ impl Engine {
             progress: AtomicU64::new(0),
             paused: Mutex::new(guard::Paused::default()),
             concurrency: 1,
-            slots: tokio::sync::Semaphore::new(1),
-            writes: group::Group::new(),
+            writes: group::Group::new(1, Option::is_some),
         }
     }
 
     pub fn with_concurrency(mut self, n: usize) -> Engine {
         self.concurrency = n.max(1);
-        self.slots = tokio::sync::Semaphore::new(self.concurrency);
+        self.writes = group::Group::new(self.concurrency, Option::is_some);
         self
     }
 
@@ -170,6 +182,8 @@ impl Engine {
     /// Stop claiming work; the steps in hand are finished and recorded.
     pub fn stop(&self) {
         self.stop.send_replace(true);
+        // Attempts waiting for a send slot are not made.
+        self.writes.close();
     }
 
     fn is_stopping(&self) -> bool {
@@ -389,8 +403,14 @@ impl Engine {
 
     /// Record an attempt before acting, grouped with concurrent steps'
     /// attempts and outcomes (see `group.rs`).
+    /// An email's attempt waits for a send slot; the engine stopping
+    /// meanwhile is [`EngineError::Stopped`] (nothing was recorded).
     async fn begin(&self, d: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
-        self.writes.call(Write::Begin(d.clone(), kind, now), |w| self.write(w)).await.map_err(EngineError::Write)
+        match self.writes.call(Write::Begin(d.clone(), kind, now), |w| self.write(w)).await {
+            Ok(answer) => Ok(answer),
+            Err(e) if e == group::STOPPED => Err(EngineError::Stopped),
+            Err(e) => Err(EngineError::Write(e)),
+        }
     }
 
     /// One group's writes in one transaction; answers in the order queued.
@@ -399,7 +419,7 @@ impl Engine {
         let (mut finishes, mut begins) = (Vec::new(), Vec::new());
         for w in items {
             match w {
-                Write::Finish(f) => finishes.push(f),
+                Write::Finish(f, _) => finishes.push(f),
                 Write::Begin(d, k, now) => begins.push((d, k, now)),
             }
         }
@@ -412,12 +432,13 @@ impl Engine {
     /// An outcome is known once the transport answered; losing it would
     /// turn a sent message into `uncertain`. So a failed write (the
     /// database is restarting, the network flapped) is tried again, with
-    /// backoff, for up to `RECORD_PATIENCE`, holding the step's send slot.
-    async fn record(&self, f: Finish) -> Result<()> {
+    /// backoff, for up to `RECORD_PATIENCE`, holding the step's send slot
+    /// (`holds`: it held one) until it is written or given up on.
+    async fn record(&self, f: Finish, holds: bool) -> Result<()> {
         let started = std::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(100);
         loop {
-            match self.writes.call(Write::Finish(f.clone()), |w| self.write(w)).await {
+            match self.writes.call(Write::Finish(f.clone(), holds), |w| self.write(w)).await {
                 Ok(_) => {
                     self.moved();
                     return Ok(());
@@ -428,7 +449,12 @@ impl Engine {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(std::time::Duration::from_secs(2));
                 }
-                Err(e) => return Err(EngineError::Write(e)),
+                Err(e) => {
+                    if holds {
+                        self.writes.release();
+                    }
+                    return Err(EngineError::Write(e));
+                }
             }
         }
     }

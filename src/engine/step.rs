@@ -127,7 +127,10 @@ impl Engine {
         let bounced = outcome.state == State::Bounced;
         let at = outcome.at;
         let skipped = (outcome.state != State::Sent).then(|| format!("{}: {}", outcome.state.as_str(), outcome.reason));
-        self.record(Finish { delivery_id: id, due: d.clone(), outcome, next: next.clone() }).await?;
+        // An email attempted holds a send slot until this is written.
+        let email = c.steps.iter().find(|s| s.id == d.step_id).is_some_and(|s| step_kind(s) == Kind::Email);
+        let f = Finish { delivery_id: id, due: d.clone(), outcome, next: next.clone() };
+        self.record(f, id.is_some() && email).await?;
         if let Some(why) = skipped {
             let e = Event::new(at, Ev::Skipped).campaign(&c.id).step(&d.step_id).for_lead(lead);
             self.emit(e.reason(&why));
@@ -162,28 +165,35 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(Ended, bool)> {
         let not_sent = |ended: Result<Ended>| ended.map(|e| (e, false));
-        // The slot is held until the outcome is recorded: a crash or a
-        // database outage can then leave at most `pool_size` steps without
-        // one (the bound on `uncertain`).
-        let _slot = self.slots.acquire().await.map_err(|e| EngineError::Write(e.to_string()))?;
         // While the server is known down, or once the engine stops, the
         // step is not attempted: it stays due and spends no retry.
         if self.campaign_paused(&c.id) || !self.mailer.available().await || !self.paced().await {
             return Ok((None, false));
         }
-        let Some((id, attempt)) = self.begin(d, Kind::Email, now).await? else {
+        // The attempt waits for a send slot, held until the outcome is
+        // recorded: a crash or a database outage can then leave at most
+        // `pool_size` steps without one (the bound on `uncertain`).
+        let begun = match self.begin(d, Kind::Email, now).await {
+            Err(EngineError::Stopped) => return Ok((None, false)),
+            other => other?,
+        };
+        let Some((id, attempt)) = begun else {
             if self.refused_by_pause(c).await? {
                 return Ok((None, false));
             }
             // Attempted before (a crash or another replica): never twice.
             return not_sent(self.finish(None, c, d, lead, outcome(State::Uncertain, ATTEMPTED, "", now), next).await);
         };
+        // Given back if the step ends without an outcome written (a retry
+        // scheduled, an error); an outcome written gives it back itself.
+        let slot = Held(Some(&self.writes));
         let unsubscribe = self.links.unsubscribe_url(lead.id);
         let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
         let email = match self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data) {
             Ok(e) => e,
             Err(e) => {
                 let failed = outcome(State::Failed, &e.to_string(), "", now);
+                slot.disarm();
                 return not_sent(self.finish(Some(id), c, d, lead, failed, next).await);
             }
         };
@@ -209,17 +219,20 @@ impl Engine {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
                 self.emit(e.subject(&message.subject).elapsed(elapsed));
+                slot.disarm();
                 let ended = self.finish(Some(id), c, d, lead, handed(State::Sent, "", now), next);
                 ended.await.map(|e| (e, true))
             }
             Err(SendError::Unknown(why)) => {
                 // Never resent: the server may have it (see SendError::Unknown).
                 let unknown = handed(State::Uncertain, &why, now);
+                slot.disarm();
                 not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
             }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), crate::store::Source::Engine, now).await?;
                 let bounced = handed(State::Bounced, &why, now);
+                slot.disarm();
                 let ended = self.finish(Some(id), c, d, lead, bounced, next).await;
                 self.check_rate(Rate::Bounce, c, now).await?;
                 not_sent(ended)
@@ -271,6 +284,7 @@ impl Engine {
                     None => {
                         let why = format!("gave up after {attempt} attempts: {why}");
                         let failed = handed(State::Failed, &why, now);
+                        slot.disarm();
                         not_sent(self.finish(Some(id), c, d, lead, failed, next).await)
                     }
                 }
@@ -285,6 +299,24 @@ impl Engine {
     pub(super) async fn refused_by_pause(&self, c: &Campaign) -> Result<bool> {
         self.refresh_pauses().await?;
         Ok(self.campaign_paused(&c.id))
+    }
+}
+
+/// A send slot held by a step, given back when dropped unless the step's
+/// outcome is about to be written (which gives it back in its write).
+struct Held<'a>(Option<&'a super::group::Group<super::Write, Option<(i64, i64)>>>);
+
+impl Held<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(writes) = self.0 {
+            writes.release();
+        }
     }
 }
 
