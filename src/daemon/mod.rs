@@ -108,9 +108,8 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
         // due before it: fire times come from the engine, in each zone.
         // Waiting is alive: the watchdog is pinged all along.
         let tick = e.defs().config.tick.to_std().unwrap_or(Duration::from_secs(15));
-        let t = now();
-        let next = e.next_wakeup(t).await.ok().flatten().and_then(|n| (n - t).to_std().ok());
-        let wake = tokio::time::Instant::now() + next.map_or(tick, |n| n.min(tick));
+        let next = e.next_wakeup(now()).await.ok().flatten();
+        let wake = tokio::time::Instant::now() + sleep_for(next, tick, Utc::now());
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
@@ -130,6 +129,15 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             }
         }
     }
+}
+
+/// How long to wait for `next` (or the tick, if sooner), measured from the
+/// clock: the engine's `now()` is cut to the whole second, and a wait
+/// measured from it overslept by up to a second at every tick, so steps
+/// falling due second by second fell behind for good. One already past
+/// is not waited for.
+fn sleep_for(next: Option<DateTime<Utc>>, tick: Duration, clock: DateTime<Utc>) -> Duration {
+    next.map_or(tick, |n| (n - clock).to_std().unwrap_or(Duration::ZERO).min(tick))
 }
 
 fn begin_stop(e: &Engine) {
@@ -256,4 +264,22 @@ fn diff(old: &Definitions, new: &Definitions) -> (Vec<String>, Vec<String>, Vec<
     let changed =
         ids(new).into_iter().filter(|id| old.campaign(id).is_some() && text(old, id) != text(new, id)).collect();
     (added, removed, changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_the_next_due_step_is_measured_from_the_clock() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let tick = Duration::from_secs(15);
+        // A tick ran at 12:00:00 (cut from 12:00:00.9); the next step is
+        // due at 12:00:01: a tenth of a second away, not a whole second.
+        let clock = at("2026-03-02T12:00:00.900Z");
+        assert_eq!(sleep_for(Some(at("2026-03-02T12:00:01Z")), tick, clock), Duration::from_millis(100));
+        assert_eq!(sleep_for(Some(at("2026-03-02T11:59:59Z")), tick, clock), Duration::ZERO, "overdue: at once");
+        assert_eq!(sleep_for(Some(at("2026-03-02T13:00:00Z")), tick, clock), tick, "never past the tick");
+        assert_eq!(sleep_for(None, tick, clock), tick);
+    }
 }
