@@ -65,11 +65,16 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
         let started = std::time::Instant::now();
         let mut pending = Pending::default();
         {
-            let mut tick = std::pin::pin!(e.tick(now()));
+            // On a worker of the runtime rather than this thread: the sends'
+            // replies wake it where the runtime polls the sockets, instead
+            // of each waking this thread across cores.
+            let ticking = e.clone();
+            let mut tick = tokio::spawn(async move { ticking.tick(now()).await });
+            let _cancel = Abort(tick.abort_handle());
             let result = loop {
                 let stop_by = pending.stop_by;
                 tokio::select! {
-                    r = &mut tick => break Some(r),
+                    r = &mut tick => break Some(r.unwrap_or_else(|e| Err(crate::engine::EngineError::Write(e.to_string())))),
                     _ = sleep_until(stop_by) => break None,
                     signal = signals.recv(), if stop_by.is_none() => match signal {
                         Signal::Stop => {
@@ -138,6 +143,16 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
 /// is not waited for.
 fn sleep_for(next: Option<DateTime<Utc>>, tick: Duration, clock: DateTime<Utc>) -> Duration {
     next.map_or(tick, |n| (n - clock).to_std().unwrap_or(Duration::ZERO).min(tick))
+}
+
+/// A tick left at the stop deadline ends with the loop, as it did when it
+/// ran on the loop's own task.
+struct Abort(tokio::task::AbortHandle);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn begin_stop(e: &Engine) {
