@@ -20,8 +20,8 @@ pub(super) struct PgDb {
     /// of their own, set up to update by primary key even while the
     /// planner's statistics still say a table is empty (a new database's
     /// first big send chose a sequential scan per write, O(deliveries)
-    /// each). Their commits wait for the disk: a group's outcomes share
-    /// the flush its attempts need anyway.
+    /// each). A group with attempts waits for the disk (its outcomes share
+    /// that flush); one of outcomes alone does not (see `Script::run`).
     steps: PgPool,
     /// Replicas share the work by claiming leads.
     claimer: Claimer,
