@@ -402,9 +402,9 @@ impl Engine {
     }
 
     /// Record an attempt before acting, grouped with concurrent steps'
-    /// attempts and outcomes (see `group.rs`).
-    /// An email's attempt waits for a send slot; the engine stopping
-    /// meanwhile is [`EngineError::Stopped`] (nothing was recorded).
+    /// attempts and outcomes (see `group.rs`). An email's attempt waits for
+    /// a send slot; the engine stopping meanwhile is
+    /// [`EngineError::Stopped`] (nothing was recorded).
     async fn begin(&self, d: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
         match self.writes.call(Write::Begin(d.clone(), kind, now), |w| self.write(w)).await {
             Ok(answer) => Ok(answer),
