@@ -170,6 +170,12 @@ impl Engine {
         if self.campaign_paused(&c.id) || !self.mailer.available().await || !self.paced().await {
             return Ok((None, false));
         }
+        // Rendered before a send slot is taken (the text needs no delivery
+        // id; only the Message-ID does), so the slot is held for the send
+        // and its two writes only.
+        let unsubscribe = self.links.unsubscribe_url(lead.id);
+        let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
+        let rendered = self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data);
         // The attempt waits for a send slot, held until the outcome is
         // recorded: a crash or a database outage can then leave at most
         // `pool_size` steps without one (the bound on `uncertain`).
@@ -187,9 +193,7 @@ impl Engine {
         // Given back if the step ends without an outcome written (a retry
         // scheduled, an error); an outcome written gives it back itself.
         let slot = Held(Some(&self.writes));
-        let unsubscribe = self.links.unsubscribe_url(lead.id);
-        let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
-        let email = match self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data) {
+        let email = match rendered {
             Ok(e) => e,
             Err(e) => {
                 let failed = outcome(State::Failed, &e.to_string(), "", now);
