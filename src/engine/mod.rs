@@ -90,7 +90,7 @@ const LEADS_PER_SLOT: usize = 4;
 /// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
 /// enough to keep every connection busy, few enough that replicas share.
 fn batch(concurrency: usize) -> i64 {
-    (concurrency as i64 * 64).clamp(32, 500)
+    (concurrency as i64 * 16).clamp(32, 500)
 }
 
 pub struct Engine {
