@@ -125,18 +125,7 @@ pub trait Deliveries: Send + Sync {
     /// not waiting for a retry (it must not be repeated), or its campaign
     /// (or all sending) is paused.
     async fn begin_delivery(&self, due: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
-        Ok(self.begin_deliveries(&[(due.clone(), kind)], now).await?.pop().flatten())
-    }
-    /// [`Deliveries::begin_delivery`] for several steps (of distinct
-    /// enrolments) in one statement; answers in the order asked.
-    async fn begin_deliveries(&self, steps: &[(Due, Kind)], now: DateTime<Utc>) -> Result<Vec<Option<(i64, i64)>>> {
-        let steps: Vec<(Due, Kind, DateTime<Utc>)> = steps.iter().map(|(d, k)| (d.clone(), *k, now)).collect();
-        self.record_steps(&[], &steps).await
-    }
-    /// Record each step's outcome (when there is a delivery) and advance
-    /// or end its enrolment.
-    async fn finish_deliveries(&self, steps: &[Finish]) -> Result<()> {
-        self.record_steps(steps, &[]).await.map(|_| ())
+        Ok(self.record_steps(&[], &[(due.clone(), kind, now)]).await?.pop().flatten())
     }
     /// What concurrent steps have to write, in one transaction: the
     /// outcomes of those that were sent (three statements at most), then
