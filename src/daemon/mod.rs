@@ -88,7 +88,7 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
                             }
                         }
                     },
-                    _ = watchdog.every() => watchdog.ping_if_moved(e.progress()),
+                    _ = watchdog.every() => { watchdog.ping_if_alive(e.progress(), e.pacing()); }
                 }
             };
             match result {
@@ -101,7 +101,7 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             }
         }
         crate::telemetry::tick_seconds(started.elapsed().as_secs_f64());
-        watchdog.ping_if_moved(e.progress());
+        watchdog.ping_if_alive(e.progress(), e.pacing());
         if pending.stop_by.is_some() {
             return;
         }
@@ -242,14 +242,18 @@ impl Watchdog {
         notify::watchdog();
     }
 
-    /// Ping if the engine moved since the last look; either way, look
-    /// again at the next ping time.
-    fn ping_if_moved(&mut self, progress: u64) {
-        if progress != self.seen {
+    /// Ping if the engine moved since the last look or is waiting for the
+    /// mail rate (a deliberate wait, not a hang); either way, look again
+    /// at the next ping time.
+    /// Returns whether it pinged.
+    fn ping_if_alive(&mut self, progress: u64, pacing: bool) -> bool {
+        if progress != self.seen || pacing {
             self.seen = progress;
             self.ping();
+            true
         } else {
             self.next = tokio::time::Instant::now() + self.every.unwrap_or_default();
+            false
         }
     }
 }
@@ -296,5 +300,15 @@ mod tests {
         assert_eq!(sleep_for(Some(at("2026-03-02T11:59:59Z")), tick, clock), Duration::ZERO, "overdue: at once");
         assert_eq!(sleep_for(Some(at("2026-03-02T13:00:00Z")), tick, clock), tick, "never past the tick");
         assert_eq!(sleep_for(None, tick, clock), tick);
+    }
+
+    #[tokio::test]
+    async fn a_tick_feeds_the_watchdog_while_it_moves_or_waits_for_the_mail_rate_never_while_stuck() {
+        let mut w = Watchdog::new();
+        assert!(!w.ping_if_alive(0, false), "nothing done, nothing waited for: stuck");
+        assert!(w.ping_if_alive(1, false), "a step recorded");
+        assert!(!w.ping_if_alive(1, false), "nothing since the last look");
+        assert!(w.ping_if_alive(1, true), "waiting for the mail rate's turn is alive");
+        assert!(!w.ping_if_alive(1, false));
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
                 unsubscribe_url: None,
                 ..Default::default()
             };
-            self.mailer.pace().await;
+            self.turn().await;
             let (result, elapsed) = self.send(&message).await;
             let base = base.elapsed(elapsed);
             match result {

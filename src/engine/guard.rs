@@ -141,7 +141,7 @@ impl Engine {
             unsubscribe_url: None,
             ..Default::default()
         };
-        self.mailer.pace().await;
+        self.turn().await;
         if let (Err(e), _) = self.send(&message).await {
             tracing::warn!(to, error = %e, "Could not email the pause to guardrails.notify.");
         }

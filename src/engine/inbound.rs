@@ -271,7 +271,7 @@ impl Engine {
             text,
             ..Default::default()
         };
-        self.mailer.pace().await;
+        self.turn().await;
         let (result, _) = self.send(&message).await;
         if let Err(e) = result {
             tracing::error!(lead_id = lead.id, to = lead.owner, reason = %e, "The reply notice to the owner was not sent.");

@@ -25,7 +25,7 @@ mod sweep;
 mod task;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -112,6 +112,11 @@ pub struct Engine {
     /// pages): the daemon pings systemd's watchdog only while it moves, so
     /// a tick stuck on a dead database call is still caught.
     progress: AtomicU64,
+    /// Steps waiting for their mail-rate turn: a deliberate wait, alive as
+    /// the wait between ticks is (at one message a second the counter
+    /// above can stand still for a whole watchdog period while all is
+    /// well).
+    pacing: AtomicUsize,
     /// Pauses in force (see `guard.rs`), read at each tick and batch.
     paused: Mutex<guard::Paused>,
     /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
@@ -146,6 +151,7 @@ impl Engine {
             timers: Mutex::new(HashMap::new()),
             stop: tokio::sync::watch::Sender::new(false),
             progress: AtomicU64::new(0),
+            pacing: AtomicUsize::new(0),
             paused: Mutex::new(guard::Paused::default()),
             concurrency: 1,
             writes: group::Group::new(1, Option::is_some),
@@ -210,12 +216,31 @@ impl Engine {
         self.progress.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether a step is waiting for its mail-rate turn (see `pacing`).
+    pub fn pacing(&self) -> bool {
+        self.pacing.load(Ordering::Relaxed) > 0
+    }
+
+    /// The mail rate's next turn, counted in `pacing` while it is awaited
+    /// (also when the wait is dropped: the engine stopped).
+    async fn turn(&self) {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.pacing.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.pacing);
+        self.mailer.pace().await;
+    }
+
     /// Wait for the mail rate's next turn (`mail.rate_per_second`) before
     /// a step is attempted; false if the engine stopped meanwhile, and the
     /// step is then left due, not attempted.
     async fn paced(&self) -> bool {
         tokio::select! {
-            _ = self.mailer.pace() => !self.is_stopping(),
+            _ = self.turn() => !self.is_stopping(),
             _ = self.stopped() => false,
         }
     }

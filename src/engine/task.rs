@@ -133,7 +133,7 @@ impl Engine {
             ..Default::default()
         };
         let base = Event::new(now, Ev::Reminder).campaign(&c.id).step(&step.id).for_lead(lead).to(&rep.email);
-        self.mailer.pace().await;
+        self.turn().await;
         let (result, elapsed) = self.send(&message).await;
         let base = base.elapsed(elapsed);
         match result {
