@@ -8,6 +8,7 @@
 //! rep digests whose cron fired.
 
 mod digest;
+mod due;
 pub use digest::DIGEST_TASKS;
 pub mod erase;
 pub mod events;
@@ -29,12 +30,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 
 use crate::definitions::Definitions;
 use crate::links::Links;
 use crate::mail::{Mailer, Outgoing, SendError};
-use crate::store::{Due, DueLead, Finish, Kind, Store, StoreError};
+use crate::store::{Due, Finish, Kind, Store, StoreError};
 pub use events::{Event, Sink};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,16 +81,6 @@ impl group::Item for Write {
             _ => group::Slot::Neutral,
         }
     }
-}
-
-/// Leads worked on at once per send slot: while some wait for the
-/// database, others send.
-const LEADS_PER_SLOT: usize = 4;
-
-/// Due steps fetched (and, on PostgreSQL, leads claimed) per round trip:
-/// enough to keep every connection busy, few enough that replicas share.
-fn batch(concurrency: usize) -> i64 {
-    (concurrency as i64 * 16).clamp(32, 500)
 }
 
 pub struct Engine {
@@ -177,12 +167,6 @@ impl Engine {
 
     pub fn links(&self) -> &Links {
         &self.links
-    }
-
-    /// Leads worked on at once: one when sends are one at a time
-    /// (`simulate` then prints a stable order), else several per slot.
-    fn lead_parallelism(&self) -> usize {
-        if self.concurrency == 1 { 1 } else { self.concurrency * LEADS_PER_SLOT }
     }
 
     /// Stop claiming work; the steps in hand are finished and recorded.
@@ -342,83 +326,6 @@ impl Engine {
             consider(self.defs.config.digest.next_after(now, zone));
         }
         Ok(next)
-    }
-
-    async fn run_due(&self, now: DateTime<Utc>) -> Result<()> {
-        let campaigns = self.enabled();
-        // Each step either advances, is pushed past `now`, or ends its
-        // enrolment, so this drains; the bound guards against a bug
-        // turning into a hot loop.
-        for _ in 0..10_000 {
-            // A mail server known down: what is due waits for it (see
-            // `mail/health.rs`), attempted once it answers.
-            if !self.mailer.available().await {
-                break;
-            }
-            // A pause stored meanwhile (a guardrail, another replica, the
-            // CLI) holds from the next batch; the database refuses the
-            // attempts of this one already.
-            self.refresh_pauses().await?;
-            if self.sending_paused() {
-                break;
-            }
-            let campaigns: Vec<String> = campaigns.iter().filter(|c| !self.campaign_paused(c)).cloned().collect();
-            if campaigns.is_empty() {
-                break;
-            }
-            let due = self.store.due(now, &campaigns, batch(self.concurrency)).await?;
-            if due.is_empty() {
-                break;
-            }
-            let result = self.run_batch(due, now).await;
-            // Claimed leads go back to the pool whatever happened, so
-            // other replicas need not wait for the lease to run out.
-            self.store.release_claims().await?;
-            result?;
-            if self.is_stopping() {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Leads in parallel, each lead's steps in due order; sends bounded
-    /// by the slots.
-    async fn run_batch(&self, due: Vec<DueLead>, now: DateTime<Utc>) -> Result<()> {
-        let mut groups: Vec<Vec<DueLead>> = Vec::new();
-        let mut index: HashMap<i64, usize> = HashMap::new();
-        for d in due {
-            match index.get(&d.lead.id) {
-                Some(&i) => groups[i].push(d),
-                None => {
-                    index.insert(d.lead.id, groups.len());
-                    groups.push(vec![d]);
-                }
-            }
-        }
-        // The caps' look-back for every lead of the batch, in one query;
-        // each lead's list then follows its own sends.
-        let caps = &self.defs.config.policy.caps;
-        let leads: Vec<i64> = groups.iter().map(|g| g[0].lead.id).collect();
-        let mut recent = self.store.recent_emails_of(&leads, now - caps.per.max(caps.min_gap)).await?;
-        let results: Vec<Result<()>> = futures::stream::iter(groups)
-            .map(|group| {
-                let mut sent = recent.remove(&group[0].lead.id).unwrap_or_default();
-                async move {
-                    for d in group {
-                        if self.is_stopping() {
-                            break;
-                        }
-                        self.run_step(d.due, d.lead, d.suppressed, &mut sent, now).await?;
-                    }
-                    Ok(())
-                }
-            })
-            .buffer_unordered(self.lead_parallelism())
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<Vec<()>>>()?;
-        Ok(())
     }
 
     fn emit(&self, e: Event) {

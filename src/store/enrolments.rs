@@ -62,7 +62,9 @@ pub trait Enrolments: Send + Sync {
     /// whether the lead's address is suppressed: one query per batch. On
     /// PostgreSQL only the leads this replica could claim (see
     /// `postgres.rs`); they stay claimed until `Timers::release_claims`.
-    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>>;
+    /// Leads in `exclude` are left out: this process is working on them
+    /// (the next batch is fetched while the last leads of one finish).
+    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64, exclude: &[i64]) -> Result<Vec<DueLead>>;
     async fn next_due_at(&self, campaigns: &[String]) -> Result<Option<DateTime<Utc>>>;
     async fn reschedule(&self, enrolment_id: i64, due_at: DateTime<Utc>) -> Result<()>;
     /// A lead's active enrolments, each with its next step.
@@ -84,6 +86,11 @@ pub trait Enrolments: Send + Sync {
         cancelled: &[(String, Kind)],
         now: DateTime<Utc>,
     ) -> Result<()>;
+}
+
+/// ` AND column NOT IN ($from, ...)` for `n` values; nothing for none.
+pub(super) fn not_in(column: &str, from: usize, n: usize) -> String {
+    if n == 0 { String::new() } else { format!(" AND {column} NOT IN ({})", placeholders(from, n)) }
 }
 
 /// Due steps with their leads, to be filtered by [`due_condition`].
@@ -161,18 +168,20 @@ impl Enrolments for Database {
         Ok(enrolled)
     }
 
-    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Result<Vec<DueLead>> {
+    async fn due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64, exclude: &[i64]) -> Result<Vec<DueLead>> {
         if campaigns.is_empty() {
             return Ok(Vec::new());
         }
         let q = match self.postgres() {
-            Some(pg) => pg.claim_due(now, campaigns, limit),
+            Some(pg) => pg.claim_due(now, campaigns, limit, exclude),
             None => {
                 let due = due_condition(3, campaigns.len());
-                Sql::dynamic(format!("{} WHERE {due} ORDER BY e.due_at, e.id LIMIT $2", due_select()))
+                let other = not_in("e.lead_id", 3 + campaigns.len(), exclude.len());
+                Sql::dynamic(format!("{} WHERE {due}{other} ORDER BY e.due_at, e.id LIMIT $2", due_select()))
                     .bind(now)
                     .bind(limit)
                     .bind_all(campaigns.iter().map(Into::into))
+                    .bind_all(exclude.iter().copied().map(Into::into))
             }
         };
         self.conn().await?.fetch_all(q).await?.iter().map(due_lead_from).collect()

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use super::Result;
-use super::enrolments::{due_condition, due_select};
+use super::enrolments::{due_condition, due_select, not_in};
 use super::sql::{Conn, Run, Sql};
 use crate::replica::Claimer;
 
@@ -72,11 +72,12 @@ impl PgDb {
     /// step of the leads claimed, as `enrolments::due` reads them: one
     /// lead's steps stay with one replica, so its caps see each send before
     /// the next. They stay claimed until [`PgDb::release_claims`].
-    pub fn claim_due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64) -> Sql {
+    pub fn claim_due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64, exclude: &[i64]) -> Sql {
         let due = due_condition(5, campaigns.len());
+        let other = not_in("e.lead_id", 5 + campaigns.len(), exclude.len());
         let sql = format!(
             "WITH candidates AS (SELECT DISTINCT lead_id FROM (SELECT e.lead_id FROM enrolments e \
-             WHERE {due} AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lead_id = e.lead_id \
+             WHERE {due}{other} AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lead_id = e.lead_id \
              AND c.until > now() AND c.owner <> $3) ORDER BY e.due_at, e.id LIMIT $2 \
              FOR UPDATE OF e SKIP LOCKED) d), \
              claimed AS (INSERT INTO claims (lead_id, owner, until) \
@@ -92,6 +93,7 @@ impl PgDb {
             .bind(&self.claimer.owner)
             .bind(self.claimer.lease_seconds)
             .bind_all(campaigns.iter().map(Into::into))
+            .bind_all(exclude.iter().copied().map(Into::into))
     }
 
     /// Extend this replica's claims on leads and timers by a lease.
@@ -106,9 +108,11 @@ impl PgDb {
         Ok(())
     }
 
-    /// Give up this replica's claims on leads (a batch is done).
-    pub async fn release_claims(&self) -> Result<()> {
-        let q = Sql::new("DELETE FROM claims WHERE owner = $1").bind(&self.claimer.owner);
+    /// Give up this replica's claims on leads but those in `keep` (still
+    /// being worked on).
+    pub async fn release_claims_except(&self, keep: &[i64]) -> Result<()> {
+        let sql = format!("DELETE FROM claims WHERE owner = $1{}", not_in("lead_id", 2, keep.len()));
+        let q = Sql::dynamic(sql).bind(&self.claimer.owner).bind_all(keep.iter().copied().map(Into::into));
         self.conn().await?.execute(q).await?;
         Ok(())
     }

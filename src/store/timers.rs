@@ -26,8 +26,13 @@ pub trait Timers: Send + Sync {
     async fn claim_timer(&self, name: &str, last: DateTime<Utc>) -> Result<bool>;
     /// Extend this replica's claims on leads and timers by a lease.
     async fn renew_claims(&self) -> Result<()>;
-    /// Give up this replica's claims on leads (a batch is done).
-    async fn release_claims(&self) -> Result<()>;
+    /// Give up this replica's claims on leads (its work is done).
+    async fn release_claims(&self) -> Result<()> {
+        self.release_claims_except(&[]).await
+    }
+    /// Give up this replica's claims on leads but those in `keep`: the
+    /// batch before is done, the leads in `keep` are still in hand.
+    async fn release_claims_except(&self, keep: &[i64]) -> Result<()>;
 
     /// (last time, note) of a timer, created at the epoch with an empty
     /// note the first time it is asked for (so it can be claimed). Never
@@ -95,9 +100,9 @@ impl Timers for Database {
         }
     }
 
-    async fn release_claims(&self) -> Result<()> {
+    async fn release_claims_except(&self, keep: &[i64]) -> Result<()> {
         match self.postgres() {
-            Some(pg) => pg.release_claims().await,
+            Some(pg) => pg.release_claims_except(keep).await,
             None => Ok(()),
         }
     }

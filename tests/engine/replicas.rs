@@ -92,7 +92,7 @@ async fn a_replica_leaves_the_leads_another_has_claimed() {
 
     let ten = utc("2026-03-02T10:00:00Z");
     let campaigns = vec!["c".to_string()];
-    let held = a.store().due(ten, &campaigns, 10).await.unwrap();
+    let held = a.store().due(ten, &campaigns, 10, &[]).await.unwrap();
     assert_eq!(held.len(), 10, "replica a claims ten leads' calls");
     b.tick(ten).await.unwrap();
     assert_eq!(count(&b_rec, Ev::Task), 40, "replica b does every call but the claimed ones");
