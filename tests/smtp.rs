@@ -24,8 +24,9 @@ fn project_with(dir: &Path, port: u16, leads: &str, s2_after: &str, http: Option
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(dir.join("campaigns/fast.toml"), support::drip::campaign("first_name", s2_after)).unwrap();
-    std::fs::write(dir.join("templates/t.txt.hbs"), "Hi {{lead.first_name}}\nUnsubscribe: {{unsubscribe_url}}\n")
-        .unwrap();
+    // A line of one dot would end the message early were it not stuffed.
+    let text = "Hi {{lead.first_name}}\n.\n.dotted line\nUnsubscribe: {{unsubscribe_url}}\n";
+    std::fs::write(dir.join("templates/t.txt.hbs"), text).unwrap();
     std::fs::write(
         dir.join("templates/t.html.hbs"),
         "<p>Hi {{lead.first_name}}</p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a>",
@@ -110,6 +111,7 @@ async fn delivers_exactly_once(database_url: Option<String>, pipelining: bool) {
         assert_eq!(header(m, "List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
         assert!(header(m, "Message-ID").is_some_and(|id| id.ends_with("@example.com>")));
         assert!(m.contains("multipart/alternative") && m.contains("text/plain") && m.contains("text/html"));
+        assert!(m.contains("\n.\r\n.dotted line\r\n") || m.contains("\n.\n.dotted line\n"), "dots lost: {m}");
     }
     let ids: std::collections::BTreeSet<_> = mail.iter().map(|m| header(m, "Message-ID").unwrap()).collect();
     assert_eq!(ids.len(), mail.len(), "unique Message-IDs");

@@ -1,6 +1,7 @@
 //! SMTP: messages built with lettre, carried over our own connection pool
 //! (`pool.rs` says why), each send under its own deadline.
 
+mod data;
 mod pool;
 mod server;
 

@@ -192,7 +192,14 @@ async fn transact(
         }
         command(&mut conn.smtp, Data, "DATA", until).await?;
     }
-    match tokio::time::timeout_at(until, conn.smtp.message(message)).await {
+    // One write for the message and its end (see `data.rs`); lettre's
+    // own two writes for a message that is not UTF-8 (ours always are).
+    let data = super::data::stuffed(message);
+    let handed = match std::str::from_utf8(&data) {
+        Ok(text) => tokio::time::timeout_at(until, conn.smtp.command(text)).await,
+        Err(_) => tokio::time::timeout_at(until, conn.smtp.message(message)).await,
+    };
+    match handed {
         Ok(Ok(_)) => Ok(()),
         // The server answered: its verdict stands (4xx retry, 5xx bounce).
         Ok(Err(e)) if e.status().is_some() => Err(Failure::Smtp(e)),
