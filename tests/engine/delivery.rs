@@ -108,6 +108,16 @@ async fn retries_exhausted_fail_the_step_and_bounces_suppress(b: Backend) {
 }
 both!(retries_exhausted_fail_the_step_and_bounces_suppress);
 
+/// Each lead's marketing email times, in order.
+fn emails_by_lead(w: &World) -> std::collections::BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> {
+    let mut by_lead: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    for e in w.events(Ev::Email) {
+        by_lead.entry(e.lead.unwrap()).or_default().push(e.at);
+    }
+    by_lead.values_mut().for_each(|at| at.sort());
+    by_lead
+}
+
 async fn concurrent_senders_keep_each_leads_caps(b: Backend) {
     let config = "[policy]\nmax_emails = 2\nper = \"7d\"\nmin_gap = \"1d\"\n";
     let w = World::new(b, config, &[("a", &drip("a", &["0d", "1h"])), ("b", &drip("b", &["0d", "2h"]))]).await;
@@ -116,13 +126,9 @@ async fn concurrent_senders_keep_each_leads_caps(b: Backend) {
     let leads: String = (0..2).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
     w.import(&format!("email,status\n{leads}"), start).await;
     w.run(start, start + days(30)).await;
-    let mut by_lead: std::collections::BTreeMap<String, Vec<_>> = Default::default();
-    for e in w.events(Ev::Email) {
-        by_lead.entry(e.lead.unwrap()).or_default().push(e.at);
-    }
+    let by_lead = emails_by_lead(&w);
     assert_eq!(by_lead.len(), 2);
-    for (lead, mut at) in by_lead {
-        at.sort();
+    for (lead, at) in by_lead {
         assert_eq!(at.len(), 4, "{lead}: every step sent");
         assert!(at.windows(2).all(|p| p[1] - p[0] >= days(1)), "{lead}: min_gap broken {at:?}");
         assert!(at.windows(3).all(|t| t[2] - t[0] >= days(7)), "{lead}: cap broken {at:?}");
@@ -146,13 +152,9 @@ async fn batches_fetched_early_never_run_one_leads_steps_at_once(b: Backend) {
     let leads: String = (0..10).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
     w.import(&format!("email,status\n{leads}"), start).await;
     w.run(start, start + days(3)).await;
-    let mut by_lead: std::collections::BTreeMap<String, Vec<_>> = Default::default();
-    for e in w.events(Ev::Email) {
-        by_lead.entry(e.lead.unwrap()).or_default().push(e.at);
-    }
+    let by_lead = emails_by_lead(&w);
     assert_eq!(by_lead.len(), 10);
-    for (lead, mut at) in by_lead {
-        at.sort();
+    for (lead, at) in by_lead {
         assert_eq!(at.len(), 24, "{lead}: every step sent once");
         assert!(at.windows(2).all(|p| p[1] - p[0] >= chrono::TimeDelta::hours(1)), "{lead}: min_gap broken {at:?}");
     }
