@@ -243,9 +243,9 @@ impl Watchdog {
     }
 
     /// Ping if the engine moved since the last look or is waiting for the
-    /// mail rate (a deliberate wait, not a hang); either way, look again
-    /// at the next ping time.
-    /// Returns whether it pinged.
+    /// mail rate (a deliberate wait, not a hang; a stuck write still
+    /// starves it once the leads in hand have had their turns), and say
+    /// whether it did; either way, look again at the next ping time.
     fn ping_if_alive(&mut self, progress: u64, pacing: bool) -> bool {
         if progress != self.seen || pacing {
             self.seen = progress;

@@ -92,7 +92,12 @@ impl Engine {
                         queue.clear();
                     }
                 }
-                fetched = async { fetch.as_mut().expect("polled only when set").await }, if fetch.is_some() => {
+                fetched = async {
+                    match fetch.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if fetch.is_some() => {
                     fetch = None;
                     match fetched {
                         Ok(groups) if groups.is_empty() => {

@@ -71,7 +71,7 @@ impl PgDb {
     /// replicas never wait on each other in a cycle), and return every due
     /// step of the leads claimed, as `enrolments::due` reads them: one
     /// lead's steps stay with one replica, so its caps see each send before
-    /// the next. They stay claimed until [`PgDb::release_claims`].
+    /// the next. They stay claimed until [`PgDb::release_claims_except`].
     pub fn claim_due(&self, now: DateTime<Utc>, campaigns: &[String], limit: i64, exclude: &[i64]) -> Sql {
         let due = due_condition(5, campaigns.len());
         let other = not_in("e.lead_id", 5 + campaigns.len(), exclude.len());
