@@ -123,8 +123,7 @@ async fn concurrent_senders_keep_each_leads_caps(b: Backend) {
     let w = World::new(b, config, &[("a", &drip("a", &["0d", "1h"])), ("b", &drip("b", &["0d", "2h"]))]).await;
     let w = w.with_concurrency(8);
     let start = utc("2026-03-01T00:00:00Z");
-    let leads: String = (0..2).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
-    w.import(&format!("email,status\n{leads}"), start).await;
+    w.import_nurturing(2, start).await;
     w.run(start, start + days(30)).await;
     let by_lead = emails_by_lead(&w);
     assert_eq!(by_lead.len(), 2);
@@ -149,8 +148,7 @@ async fn batches_fetched_early_never_run_one_leads_steps_at_once(b: Backend) {
     let campaigns: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(defs.iter().map(String::as_str)).collect();
     let w = World::new(b, config, &campaigns).await.with_concurrency(2);
     let start = utc("2026-03-01T00:00:00Z");
-    let leads: String = (0..10).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
-    w.import(&format!("email,status\n{leads}"), start).await;
+    w.import_nurturing(10, start).await;
     w.run(start, start + days(3)).await;
     let by_lead = emails_by_lead(&w);
     assert_eq!(by_lead.len(), 10);

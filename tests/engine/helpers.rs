@@ -171,6 +171,12 @@ impl World {
         self.engine.store().as_ref()
     }
 
+    /// Import `n` leads, `l0@x.test` on, in the nurturing status.
+    pub async fn import_nurturing(&self, n: usize, at: DateTime<Utc>) {
+        let leads: String = (0..n).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
+        self.import(&format!("email,status\n{leads}"), at).await;
+    }
+
     pub async fn import(&self, csv: &str, at: DateTime<Utc>) {
         let leads = nurture::import::parse(csv, &self.engine.defs().config.statuses).unwrap();
         self.store().upsert_leads(&leads, nurture::store::Source::Csv, at).await.unwrap();

@@ -138,8 +138,7 @@ async fn complaints_past_the_rate_pause_the_campaign(b: Backend) {
     let config = "[guardrails]\nmax_complaint_rate = 0.1\nmin_sample = 5\nwindow = \"2d\"\n";
     let w = World::new(b, config, &[("c", CAMPAIGN)]).await;
     let start = utc("2026-03-02T00:00:00Z");
-    let csv: String = (0..10).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
-    w.import(&format!("email,status\n{csv}"), start).await;
+    w.import_nurturing(10, start).await;
     w.run(start, start + days(1)).await;
     let ids: Vec<String> = w.rec.sent.lock().unwrap().iter().filter_map(|m| m.message_id.clone()).collect();
     assert_eq!(ids.len(), 10);
