@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{Notify, oneshot};
 
-type Reply<R> = oneshot::Sender<Result<R, String>>;
+type Reply<R> = oneshot::Sender<Result<R, Refused>>;
 
 /// What an item does to the send slots once written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,15 +39,23 @@ pub trait Item {
     fn slot(&self) -> Slot;
 }
 
-/// Why an attempt waiting for a slot was not written: the engine stopped.
-pub const STOPPED: &str = "the engine stopped before a send slot came free";
+/// Why an item was not written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// An attempt waiting for a slot: the engine stopped.
+    #[error("the engine stopped before a send slot came free")]
+    Stopped,
+    /// The group's write failed (every item in it), or the group broke.
+    #[error("{0}")]
+    Failed(String),
+}
 
 struct Queue<Q, R> {
     items: Vec<(Q, Reply<R>)>,
     /// Slots held: attempts recorded whose outcome is not yet.
     held: usize,
     /// Once the engine stops, attempts still waiting are answered
-    /// [`STOPPED`] and none is admitted.
+    /// [`Refused::Stopped`] and none is admitted.
     closed: bool,
 }
 
@@ -80,7 +88,7 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
         self.freed.notify_waiters();
     }
 
-    /// Answer every attempt still waiting for a slot with [`STOPPED`], and
+    /// Answer every attempt still waiting for a slot with [`Refused::Stopped`], and
     /// every later one at once.
     pub fn close(&self) {
         if let Ok(mut q) = self.queue.lock() {
@@ -88,7 +96,7 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
             let (waiting, rest): (Vec<_>, Vec<_>) = q.items.drain(..).partition(|(i, _)| i.slot() == Slot::Takes);
             q.items = rest;
             for (_, reply) in waiting {
-                let _ = reply.send(Err(STOPPED.into()));
+                let _ = reply.send(Err(Refused::Stopped));
             }
         }
         self.freed.notify_waiters();
@@ -102,16 +110,16 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
 
     /// Queue `item` and return its answer; `write` answers a whole group,
     /// in order, or fails it as one.
-    pub async fn call<F, Fut>(&self, item: Q, write: F) -> Result<R, String>
+    pub async fn call<F, Fut>(&self, item: Q, write: F) -> Result<R, Refused>
     where
         F: Fn(Vec<Q>) -> Fut,
         Fut: Future<Output = Result<Vec<R>, String>>,
     {
         let (tx, mut rx) = oneshot::channel();
         {
-            let mut q = self.queue.lock().map_err(|e| e.to_string())?;
+            let mut q = self.queue.lock().map_err(|e| Refused::Failed(e.to_string()))?;
             if q.closed && item.slot() == Slot::Takes {
-                return Err(STOPPED.into());
+                return Err(Refused::Stopped);
             }
             q.items.push((item, tx));
         }
@@ -126,7 +134,7 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
             // writes).
             let _writing = tokio::select! {
                 biased;
-                answer = &mut rx => return answer.map_err(|_| "group write dropped".to_string())?,
+                answer = &mut rx => return answer.map_err(|_| Refused::Failed("group write dropped".into()))?,
                 writing = self.writer.lock() => writing,
             };
             let (items, replies, frees) = self.admit()?;
@@ -149,7 +157,7 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
                 }
                 Err(e) => {
                     for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
+                        let _ = reply.send(Err(Refused::Failed(e.clone())));
                     }
                 }
             }
@@ -161,8 +169,8 @@ impl<Q: Item + Send, R: Send> Group<Q, R> {
     /// attempts, in queue order, that the slots have room for once this
     /// group's outcomes are written; the rest wait.
     #[allow(clippy::type_complexity)]
-    fn admit(&self) -> Result<(Vec<Q>, Vec<Reply<R>>, usize), String> {
-        let mut q = self.queue.lock().map_err(|e| e.to_string())?;
+    fn admit(&self) -> Result<(Vec<Q>, Vec<Reply<R>>, usize), Refused> {
+        let mut q = self.queue.lock().map_err(|e| Refused::Failed(e.to_string()))?;
         let frees = q.items.iter().filter(|(i, _)| i.slot() == Slot::Frees).count();
         let mut room = (self.slots + frees).saturating_sub(q.held);
         let (mut items, mut replies, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
@@ -235,7 +243,7 @@ mod tests {
         let group: Group<W, u32> = Group::new(1, |_| false);
         let write = |_: Vec<W>| async { Err::<Vec<u32>, _>("disk full".to_string()) };
         let answers = futures::future::join_all((0..3).map(|i| group.call(W::Other(i), write))).await;
-        assert!(answers.iter().all(|a| a.as_ref().unwrap_err() == "disk full"));
+        assert!(answers.iter().all(|a| a.as_ref().unwrap_err() == &Refused::Failed("disk full".into())));
     }
 
     /// The bound: never more attempts held than slots, however many ask,
@@ -287,8 +295,8 @@ mod tests {
         };
         tokio::task::yield_now().await;
         group.close();
-        assert_eq!(waiting.await.unwrap(), Err(STOPPED.to_string()));
-        assert_eq!(group.call(W::Begin(2), write).await, Err(STOPPED.to_string()), "none after");
+        assert_eq!(waiting.await.unwrap(), Err(Refused::Stopped));
+        assert_eq!(group.call(W::Begin(2), write).await, Err(Refused::Stopped), "none after");
         group.call(W::End(0), write).await.unwrap();
         assert_eq!(group.held(), 0);
     }

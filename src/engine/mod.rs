@@ -340,8 +340,8 @@ impl Engine {
     async fn begin(&self, d: &Due, kind: Kind, now: DateTime<Utc>) -> Result<Option<(i64, i64)>> {
         match self.writes.call(Write::Begin(d.clone(), kind, now), |w| self.write(w)).await {
             Ok(answer) => Ok(answer),
-            Err(e) if e == group::STOPPED => Err(EngineError::Stopped),
-            Err(e) => Err(EngineError::Write(e)),
+            Err(group::Refused::Stopped) => Err(EngineError::Stopped),
+            Err(e) => Err(EngineError::Write(e.to_string())),
         }
     }
 
@@ -377,7 +377,7 @@ impl Engine {
                 }
                 Err(e) if started.elapsed() < RECORD_PATIENCE => {
                     let (campaign, step, lead_id) = (&f.due.campaign, &f.due.step_id, f.due.lead_id);
-                    tracing::warn!(campaign, step, lead_id, error = e, "Cannot record an outcome; trying again.");
+                    tracing::warn!(campaign, step, lead_id, error = %e, "Cannot record an outcome; trying again.");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(std::time::Duration::from_secs(2));
                 }
@@ -385,7 +385,7 @@ impl Engine {
                     if holds {
                         self.writes.release();
                     }
-                    return Err(EngineError::Write(e));
+                    return Err(EngineError::Write(e.to_string()));
                 }
             }
         }
