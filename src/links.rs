@@ -100,29 +100,29 @@ impl Links {
 
     /// The deliveries named by valid tokens anywhere in `text` (a
     /// Message-ID, a return path, a report quoting either), first seen first.
+    /// Walked char by char: the text is a stranger's, any char may stand
+    /// next to a token.
     pub fn deliveries_in(&self, text: &str) -> Vec<i64> {
+        let chars: Vec<char> = text.chars().collect();
         let mut found = vec![];
-        let b = text.as_bytes();
-        for (i, _) in text.match_indices(['d', 'D']) {
-            if i > 0 && (b[i - 1].is_ascii_alphanumeric()) {
+        for (i, c) in chars.iter().enumerate() {
+            if !matches!(c, 'd' | 'D') || i.checked_sub(1).is_some_and(|p| chars[p].is_ascii_alphanumeric()) {
                 continue;
             }
-            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            let dot = i + 1 + digits;
-            if digits == 0 || digits > 18 || b.get(dot) != Some(&b'.') || b.len() < dot + 17 {
+            let digits: String = chars[i + 1..].iter().take(19).take_while(|c| c.is_ascii_digit()).collect();
+            let dot = i + 1 + digits.chars().count();
+            if digits.is_empty() || digits.len() > 18 || chars.get(dot) != Some(&'.') {
                 continue;
             }
-            let hex = &text[dot + 1..dot + 17];
-            if b.get(dot + 17).is_some_and(|c| c.is_ascii_alphanumeric()) || !hex.bytes().all(|c| c.is_ascii_hexdigit())
+            let hex: String = chars.iter().skip(dot + 1).take(16).collect();
+            let after = chars.get(dot + 17);
+            if hex.chars().count() != 16
+                || !hex.chars().all(|c| c.is_ascii_hexdigit())
+                || after.is_some_and(|c| c.is_ascii_alphanumeric())
             {
                 continue;
             }
-            let Ok(id) = text[i + 1..dot].parse::<i64>() else { continue };
-            let Some(tag) =
-                (0..8).map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()).collect::<Option<Vec<u8>>>()
-            else {
-                continue;
-            };
+            let (Ok(id), Some(tag)) = (digits.parse::<i64>(), crate::hex::decode(&hex)) else { continue };
             if self.signed(DELIVERY, id, &tag) && !found.contains(&id) {
                 found.push(id);
             }
@@ -136,7 +136,9 @@ impl Links {
         let needle = format!("{}/u/", self.base);
         let mut found = vec![];
         for (i, _) in text.match_indices(&needle) {
-            let token: String = text[i + needle.len()..]
+            let token: String = text
+                .get(i + needle.len()..)
+                .unwrap_or_default()
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-' || *c == '_')
                 .collect();
@@ -216,5 +218,17 @@ mod tests {
         assert_eq!(rotated.deliveries_in(&id), vec![42], "ids sent before a rotation still match");
         let unsubscribe = links.unsubscribe_url(7);
         assert_eq!(links.unsubscribed_leads_in(&format!("> Unsubscribe: {unsubscribe}\n")), vec![7]);
+    }
+
+    #[test]
+    fn any_char_may_stand_next_to_a_token() {
+        let links = Links::new("https://n.example", b"secret");
+        let id = links.delivery_token(42);
+        for text in ["d1.abcdefabcdefabc\u{e9}", "\u{e9}d1.", "d1\u{e9}", "d12345678901234567890.0", "\u{1F600}d", "d"]
+        {
+            assert!(links.deliveries_in(text).is_empty(), "{text:?}");
+        }
+        assert_eq!(links.deliveries_in(&format!("\u{e9}{id}\u{e9}")), vec![42], "accents around a real id");
+        assert!(links.deliveries_in(&format!("\u{e9}x{id}")).is_empty(), "a letter before it: part of a word");
     }
 }

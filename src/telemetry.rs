@@ -85,6 +85,30 @@ pub fn zero_global<'a>(inbound_kinds: impl IntoIterator<Item = &'a str>, jobs: i
     }
 }
 
+/// A supervised task of the daemon panicked (and was started again).
+pub fn task_panic(task: &str) {
+    metrics::counter!("nurture_task_panics_total", "task" => task.to_string()).increment(1);
+}
+
+/// A connection closed as it came: `[http] max_connections` were open.
+pub fn http_refused() {
+    metrics::counter!("nurture_http_refused_total").increment(1);
+}
+
+/// An inbound message set aside in the quarantine folder.
+pub fn quarantined() {
+    metrics::counter!("nurture_inbound_quarantined_total").increment(1);
+}
+
+/// Every supervised task's panic counter, at 0 from start-up.
+pub fn zero_tasks<'a>(tasks: impl IntoIterator<Item = &'a str>) {
+    for task in tasks {
+        metrics::counter!("nurture_task_panics_total", "task" => task.to_string()).increment(0);
+    }
+    metrics::counter!("nurture_http_refused_total").increment(0);
+    metrics::counter!("nurture_inbound_quarantined_total").increment(0);
+}
+
 /// A housekeeping job ran here, and how it ended.
 pub fn housekeeping(job: &str, ok: bool) {
     let outcome = if ok { "ok" } else { "failed" };

@@ -78,46 +78,57 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         crate::telemetry::smtp_up(true);
     }
     let engine = Arc::new(RwLock::new(Arc::new(make(defs))));
-    let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Every long-lived task under one supervisor: one token stops them
+    // all, a panic is logged, counted, shown and the task started again.
+    let tasks = daemon::Supervisor::new();
+    crate::telemetry::zero_tasks(daemon::supervise::TASKS);
     let mailbox = c.inbound.imap_url.is_some().then(|| Arc::new(crate::mailbox::Health::default()));
-    let http = match c.http.bind {
-        Some(bind) => {
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .map_err(|e| Failure::Environment(format!("http.bind {bind}: {e}")))?;
-            let api_token = match &c.http.api_token_file {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .map_err(|e| Failure::Environment(format!("http.api_token_file {}: {e}", p.display())))?
-                        .trim()
-                        .to_string(),
-                ),
-                None => None,
-            };
-            let console = match &c.http.console_users_file {
-                Some(p) => {
-                    let users = crate::http::console::Users::load(p).map_err(Failure::Invalid)?;
-                    let secure = c.http.public_url.starts_with("https://");
-                    let sessions = crate::http::console::Sessions::new(links.derived_key("console"), secure);
-                    let console = Arc::new(crate::http::console::Console::new(users, sessions));
-                    tokio::spawn(crate::http::console::forecasts(console.clone(), engine.clone()));
-                    Some(console)
-                }
-                None => None,
-            };
-            let app = crate::http::router(crate::http::AppState {
-                engine: engine.clone(),
-                api_token,
-                mailbox: mailbox.clone(),
-                console,
-            });
-            tracing::info!(%bind, "HTTP listening.");
-            Some(tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(async { stopped.await.unwrap_or(()) }).await;
-            }))
-        }
-        None => None,
-    };
+    if let Some(bind) = c.http.bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Failure::Environment(format!("http.bind {bind}: {e}")))?;
+        let api_token = match &c.http.api_token_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| Failure::Environment(format!("http.api_token_file {}: {e}", p.display())))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let console = match &c.http.console_users_file {
+            Some(p) => {
+                let users = crate::http::console::Users::load(p).map_err(Failure::Invalid)?;
+                let secure = c.http.public_url.starts_with("https://");
+                let sessions = crate::http::console::Sessions::new(links.derived_key("console"), secure);
+                let console = Arc::new(crate::http::console::Console::new(users, sessions));
+                let (c, e) = (console.clone(), engine.clone());
+                tasks.spawn("forecast", move |stop| {
+                    let work = crate::http::console::forecasts(c.clone(), e.clone());
+                    async move {
+                        tokio::select! { _ = work => {}, _ = stop.cancelled() => {} }
+                    }
+                });
+                Some(console)
+            }
+            None => None,
+        };
+        let app = crate::http::router(crate::http::AppState {
+            engine: engine.clone(),
+            api_token,
+            mailbox: mailbox.clone(),
+            console,
+            tasks: tasks.panics(),
+            clients: crate::http::client::Clients::new(c.http.trusted_proxies.clone()),
+        });
+        tracing::info!(%bind, "HTTP listening.");
+        let listener = Arc::new(listener);
+        let max = c.http.max_connections as usize;
+        tasks.spawn("http", move |stop| {
+            let (listener, app) = (listener.clone(), app.clone());
+            async move { crate::http::serve::serve(&listener, app, max, stop).await }
+        });
+    }
     let mail = match c.mail.transport {
         Transport::Outbox => format!("outbox {}", c.mail.outbox_dir.display()),
         Transport::Smtp => redact(&c.mail.smtp_url),
@@ -128,31 +139,33 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         campaigns = crate::daemon::current(&engine).defs().campaigns.len(),
         "nurture running."
     );
-    let heartbeat = tokio::spawn(daemon::heartbeat(store.clone(), lease));
-    let mut housekeeping = crate::housekeeping::start(engine.clone()).await.map_err(Failure::Invalid)?;
-    let (stop_reading, reading) = tokio::sync::watch::channel(false);
-    let reader = mailbox.clone().map(|h| tokio::spawn(crate::mailbox::read(engine.clone(), h, reading)));
+    let renewing = store.clone();
+    tasks.spawn("claims", move |stop| {
+        let work = daemon::heartbeat(renewing.clone(), lease);
+        async move {
+            tokio::select! { _ = work => {}, _ = stop.cancelled() => {} }
+        }
+    });
+    let mut housekeeping =
+        crate::housekeeping::start(engine.clone(), tasks.panics()).await.map_err(Failure::Invalid)?;
+    if let Some(h) = mailbox.clone() {
+        let e = engine.clone();
+        tasks.spawn("mailbox", move |stop| crate::mailbox::read(e.clone(), h.clone(), stop));
+    }
     crate::daemon::notify::ready("running");
     let path: Option<PathBuf> = config.map(Path::to_path_buf);
-    daemon::run(engine, signals, move || load(path.as_deref()).map(&make)).await;
-    // The message in hand is finished and filed; an IDLE ends at once.
-    let _ = stop_reading.send(true);
-    if let Some(r) = reader
-        && tokio::time::timeout(std::time::Duration::from_secs(5), r).await.is_err()
-    {
-        tracing::warn!("The inbound mailbox did not stop in time; its message is handled again at the next start.");
-    }
-    heartbeat.abort();
+    daemon::run(engine, signals, tasks.panics(), move || load(path.as_deref()).map(&make)).await;
     if let Some(s) = housekeeping.as_mut() {
         let _ = s.shutdown().await;
+    }
+    // The message in hand is finished and filed; an IDLE ends at once;
+    // requests in progress are answered.
+    if !tasks.shutdown(std::time::Duration::from_secs(5)).await {
+        tracing::warn!("A task did not stop in time; an inbound message in hand is handled again at the next start.");
     }
     // Whatever is still claimed (a stop mid-batch) goes back to the others now.
     if let Err(e) = store.release_claims().await {
         tracing::warn!(error = %e, "Could not release claims; they expire with their lease.");
-    }
-    let _ = stop_http.send(());
-    if let Some(h) = http {
-        let _ = h.await;
     }
     tracing::info!("nurture stopped.");
     Ok(())

@@ -89,6 +89,8 @@ pub struct HttpFile {
     pub previous_secret_files: Option<Vec<String>>,
     pub api_token_file: Option<String>,
     pub console_users_file: Option<String>,
+    pub trusted_proxies: Option<Vec<S>>,
+    pub max_connections: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -129,6 +129,11 @@ pub struct Http {
     /// The console's users (`[[user]] name, password_hash`); `None`: no
     /// console (404).
     pub console_users_file: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` names the client (loopback by
+    /// default: a TLS proxy on the same machine); anyone else's is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections served at once; more are closed as they come.
+    pub max_connections: u32,
 }
 
 impl Config {
@@ -294,6 +299,28 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
             .collect(),
         api_token_file: opt_path(raw.http.api_token_file),
         console_users_file: opt_path(raw.http.console_users_file),
+        trusted_proxies: match raw.http.trusted_proxies {
+            None => vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+            Some(list) => list
+                .iter()
+                .filter_map(|p| {
+                    f.parse(p, |s| {
+                        s.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                            format!("http.trusted_proxies: {s:?} is not an IP address, e.g. \"127.0.0.1\" (list each proxy's address)")
+                        })
+                    })
+                })
+                .collect(),
+        },
+        max_connections: match raw.http.max_connections {
+            None => 512,
+            Some(n) => f
+                .parse(&n, |n| match *n {
+                    16..=100_000 => Ok(*n),
+                    _ => Err(format!("http.max_connections {n} must be between 16 and 100000")),
+                })
+                .unwrap_or(512),
+        },
     };
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);

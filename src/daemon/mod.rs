@@ -2,11 +2,15 @@
 //! `[schedule] tick`; SIGHUP reloads definitions (keeping the old ones if
 //! the new have errors) and they take effect at the next step; SIGTERM or
 //! SIGINT stops claiming work, lets the steps in flight finish and be
-//! recorded, and exits 0 within 10 s. The systemd watchdog is pinged while
-//! the engine makes progress or waits, never while it is stuck.
+//! recorded, and exits 0 within 10 s. The systemd watchdog is pinged on a
+//! timer of its own, whatever the ticks do: always while the loop waits
+//! and after a tick returns; during a tick while the engine moved within
+//! the last ping period. Only a tick stuck on a call that does not return
+//! starves it.
 
 pub mod notify;
 mod signals;
+pub mod supervise;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -20,6 +24,7 @@ use crate::links::Links;
 use crate::mail::Mailer;
 use crate::store::Store;
 pub use signals::{Signal, Signals};
+pub use supervise::Supervisor;
 
 /// The engine in force; replaced whole on reload so a tick never sees half
 /// a reload. HTTP handlers read it too.
@@ -58,12 +63,20 @@ struct Pending {
 /// The tick loop, until a stop signal. Signals are served while a tick
 /// runs: a stop or a reload takes effect at each lead's next step, not at
 /// the end of a tick that may be draining thousands of them.
-pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Option<Engine>) {
+/// A tick that panics is recorded in `panics` (task `tick`) and the next
+/// tick runs as usual: the tick is its own restart.
+pub async fn run(
+    engine: Current,
+    mut signals: Signals,
+    panics: Arc<supervise::Panics>,
+    reload: impl Fn() -> Option<Engine>,
+) {
     let mut watchdog = Watchdog::new();
     loop {
         let e = current(&engine);
         let started = std::time::Instant::now();
         let mut pending = Pending::default();
+        watchdog.tick_began(e.progress());
         {
             // On a worker of the runtime rather than this thread: the sends'
             // replies wake it where the runtime polls the sockets, instead
@@ -74,7 +87,7 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             let result = loop {
                 let stop_by = pending.stop_by;
                 tokio::select! {
-                    r = &mut tick => break Some(r.unwrap_or_else(|e| Err(crate::engine::EngineError::Write(e.to_string())))),
+                    r = &mut tick => break Some(r),
                     _ = sleep_until(stop_by) => break None,
                     signal = signals.recv(), if stop_by.is_none() => match signal {
                         Signal::Stop => {
@@ -88,12 +101,16 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
                             }
                         }
                     },
-                    _ = watchdog.every() => { watchdog.ping_if_alive(e.progress(), e.pacing()); }
+                    _ = watchdog.every() => { watchdog.look(e.progress(), e.pacing()); }
                 }
             };
             match result {
-                Some(Err(err)) => tracing::error!(error = %err, "Tick failed; retrying at the next tick."),
-                Some(Ok(())) => {}
+                Some(Ok(Err(err))) => tracing::error!(error = %err, "Tick failed; retrying at the next tick."),
+                Some(Ok(Ok(()))) => {}
+                Some(Err(joined)) => match joined.try_into_panic() {
+                    Ok(panic) => panics.record("tick", &supervise::message(&*panic)),
+                    Err(_) => tracing::error!("The tick was cancelled; the next tick runs as usual."),
+                },
                 None => tracing::warn!(
                     grace_s = STOP_GRACE.as_secs(),
                     "Steps still in flight at the stop deadline were left; a restart records them uncertain."
@@ -101,7 +118,9 @@ pub async fn run(engine: Current, mut signals: Signals, reload: impl Fn() -> Opt
             }
         }
         crate::telemetry::tick_seconds(started.elapsed().as_secs_f64());
-        watchdog.ping_if_alive(e.progress(), e.pacing());
+        // A tick that returned, even with an error (a server that is down
+        // is a state, retried at the next tick), is a loop that is alive.
+        watchdog.ping();
         if pending.stop_by.is_some() {
             return;
         }
@@ -213,20 +232,27 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// systemd's watchdog, pinged at half its timeout: while waiting for the
-/// next tick always, during a tick only when the engine got something
-/// done since the last ping.
+/// systemd's watchdog, pinged at half its timeout on a timer of its own:
+/// while waiting for the next tick and after a tick returns, always;
+/// during a tick, while the engine moved (a step recorded, or a wait for
+/// the mail rate's turn) within the last ping period. A tick stuck on a
+/// call that never returns stops the pings one period after it last
+/// moved, and systemd restarts the process a timeout later.
 struct Watchdog {
     every: Option<Duration>,
     /// When to consider the next ping, however often ticks come and go.
     next: tokio::time::Instant,
+    /// The engine's progress count at the last look, and when it last
+    /// changed (or the tick began).
     seen: u64,
+    moved: tokio::time::Instant,
 }
 
 impl Watchdog {
     fn new() -> Watchdog {
         let every = notify::watchdog_interval();
-        Watchdog { every, next: tokio::time::Instant::now() + every.unwrap_or_default(), seen: 0 }
+        let now = tokio::time::Instant::now();
+        Watchdog { every, next: now + every.unwrap_or_default(), seen: 0, moved: now }
     }
 
     /// Resolves at the next ping time; never without a watchdog.
@@ -242,17 +268,27 @@ impl Watchdog {
         notify::watchdog();
     }
 
-    /// Ping if the engine moved since the last look or is waiting for the
-    /// mail rate (a deliberate wait, not a hang; a stuck write still
-    /// starves it once the leads in hand have had their turns), and say
-    /// whether it did; either way, look again at the next ping time.
-    fn ping_if_alive(&mut self, progress: u64, pacing: bool) -> bool {
+    /// A tick starts: its deadline to move runs from now.
+    fn tick_began(&mut self, progress: u64) {
+        self.seen = progress;
+        self.moved = tokio::time::Instant::now();
+    }
+
+    /// During a tick: ping if the engine moved since the last look, is
+    /// waiting for the mail rate (a deliberate wait, not a hang), or last
+    /// moved (or began) less than a ping period ago; say whether it did.
+    /// Either way, look again at the next ping time.
+    fn look(&mut self, progress: u64, pacing: bool) -> bool {
+        let now = tokio::time::Instant::now();
         if progress != self.seen || pacing {
             self.seen = progress;
+            self.moved = now;
+        }
+        if now.duration_since(self.moved) < self.every.unwrap_or_default() {
             self.ping();
             true
         } else {
-            self.next = tokio::time::Instant::now() + self.every.unwrap_or_default();
+            self.next = now + self.every.unwrap_or_default();
             false
         }
     }
@@ -302,13 +338,22 @@ mod tests {
         assert_eq!(sleep_for(None, tick, clock), tick);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_tick_feeds_the_watchdog_while_it_moves_or_waits_for_the_mail_rate_never_while_stuck() {
+        let every = Duration::from_secs(30);
         let mut w = Watchdog::new();
-        assert!(!w.ping_if_alive(0, false), "nothing done, nothing waited for: stuck");
-        assert!(w.ping_if_alive(1, false), "a step recorded");
-        assert!(!w.ping_if_alive(1, false), "nothing since the last look");
-        assert!(w.ping_if_alive(1, true), "waiting for the mail rate's turn is alive");
-        assert!(!w.ping_if_alive(1, false));
+        w.every = Some(every);
+        w.tick_began(0);
+        tokio::time::advance(every / 2).await;
+        assert!(w.look(0, false), "a tick that began half a period ago is not stuck yet");
+        tokio::time::advance(every).await;
+        assert!(!w.look(0, false), "nothing done for a whole period: stuck");
+        assert!(w.look(1, false), "a step recorded");
+        tokio::time::advance(every + Duration::from_secs(1)).await;
+        assert!(!w.look(1, false), "nothing since the last look, a period ago");
+        assert!(w.look(1, true), "waiting for the mail rate's turn is alive");
+        tokio::time::advance(every * 3).await;
+        w.tick_began(1);
+        assert!(w.look(1, false), "a new tick starts a new deadline");
     }
 }

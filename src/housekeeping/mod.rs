@@ -139,8 +139,12 @@ pub async fn last_runs(store: &dyn Store) -> crate::store::Result<Vec<LastRun>> 
 /// Register the configured jobs on a scheduler and start it. The jobs read
 /// the engine current at each fire (a reload's store and definitions);
 /// their schedules are the ones at start (README: a change to
-/// `[housekeeping]` takes a restart).
-pub async fn start(engine: Current) -> Result<Option<tokio_cron_scheduler::JobScheduler>, String> {
+/// `[housekeeping]` takes a restart). A fire that panics is recorded in
+/// `panics` (task `housekeeping`); the next fire runs as usual.
+pub async fn start(
+    engine: Current,
+    panics: std::sync::Arc<crate::daemon::supervise::Panics>,
+) -> Result<Option<tokio_cron_scheduler::JobScheduler>, String> {
     use tokio_cron_scheduler::{Job as Scheduled, JobScheduler};
     let h = current(&engine).defs().config.housekeeping.clone();
     let jobs: Vec<(Job, crate::schedule::cron::CronSpec)> =
@@ -150,16 +154,19 @@ pub async fn start(engine: Current) -> Result<Option<tokio_cron_scheduler::JobSc
     }
     let scheduler = JobScheduler::new().await.map_err(|e| format!("housekeeping scheduler: {e}"))?;
     for (job, cron) in jobs {
-        let engine = engine.clone();
+        let (engine, panics) = (engine.clone(), panics.clone());
         let spec = cron.as_str().to_string();
         let scheduled = Scheduled::new_async(spec.as_str(), move |_, _| {
-            let (engine, cron) = (engine.clone(), cron.clone());
+            let (engine, cron, panics) = (engine.clone(), cron.clone(), panics.clone());
             Box::pin(async move {
                 let now = crate::daemon::now();
                 // The fire's own instant (not the moment it woke), the
                 // same on every replica: what the claim is about.
                 let at = cron.last_at_or_before(now, chrono_tz::UTC).unwrap_or(now);
-                fire(&current(&engine), job, at, now).await;
+                let fired = crate::daemon::supervise::caught(fire(&current(&engine), job, at, now)).await;
+                if let Err(panic) = fired {
+                    panics.record("housekeeping", &panic);
+                }
             })
         })
         .map_err(|e| format!("housekeeping.{} {spec:?}: {e}", job.name()))?;

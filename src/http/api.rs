@@ -40,6 +40,20 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Reply> {
     }
 }
 
+/// Every API route checks the token before anything reads the body: a
+/// stranger's request costs no parsing.
+pub async fn guard(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match authorize(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
 /// A JSON lead: the lead fields as strings, `attributes` an object of strings.
 fn lead_from_json(v: &Value, statuses: &[String]) -> Result<NewLead, String> {
     let Value::Object(map) = v else { return Err("a lead must be a JSON object".into()) };

@@ -5,10 +5,13 @@
 //! nothing.
 
 mod api;
+pub mod client;
 pub mod console;
+mod headers;
 pub mod limit;
 pub mod metrics;
 mod pages;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -28,6 +31,10 @@ pub struct AppState {
     pub mailbox: Option<Arc<crate::mailbox::Health>>,
     /// The console, when `[http] console_users_file` is set (else 404).
     pub console: Option<Arc<console::Console>>,
+    /// The supervised tasks' panics, for `/healthz`.
+    pub tasks: Arc<crate::daemon::supervise::Panics>,
+    /// How a client's address is found (trusted proxies).
+    pub clients: client::Clients,
 }
 
 impl FromRef<AppState> for Current {
@@ -40,21 +47,29 @@ pub fn router(state: AppState) -> Router {
     let links = Router::new()
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_page).post(pages::task_done))
-        .route_layer(axum::middleware::from_fn_with_state(limit::shared(), limit::limit));
-    Router::new()
-        .merge(links)
-        .merge(console::router())
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limit::Links::new(state.engine.clone(), state.clients.clone()),
+            limit::limit,
+        ));
+    let api = Router::new()
         .route("/api/leads", post(api::upsert_leads))
         .route("/api/leads/{email}", get(api::lead_show).delete(api::lead_forget))
         .route("/api/leads/{email}/events", post(api::lead_event))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), api::guard));
+    Router::new()
+        .merge(links)
+        .merge(api)
+        .merge(console::router())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .layer(axum::middleware::from_fn(headers::guard))
         .with_state(state)
 }
 
 /// 200 while the database answers, else 503; the body names the state of
-/// the database, the mail server and the inbound mailbox (when one is
-/// read), one `name: state` line each. A mailbox that is down is a state
+/// the database, the mail server, the inbound mailbox (when one is
+/// read) and the supervised tasks (`tasks: ok`, or which panicked, how
+/// often, and the last message), one `name: state` line each. A mailbox that is down is a state
 /// to see, not a failed health check: sending goes on without it.
 async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
     let e = current(&state.engine);
@@ -63,6 +78,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
     if let Some(m) = &state.mailbox {
         parts.push(format!("imap: {}", m.state().unwrap_or_else(|| "connecting".into())));
     }
+    parts.push(state.tasks.health());
     let rest = parts.join("\n");
     match e.store().ping().await {
         Ok(()) => (StatusCode::OK, format!("ok\ndatabase: ok\n{rest}\n")),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Inbound;
 use crate::daemon::{Current, current, now};
@@ -61,13 +61,13 @@ enum Failure {
 
 /// Read the configured mailbox until `stop` turns true. A message being
 /// handled when it does is finished first.
-pub async fn read(engine: Current, health: Arc<Health>, mut stop: watch::Receiver<bool>) {
+pub async fn read(engine: Current, health: Arc<Health>, stop: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let cfg = current(&engine).defs().config.inbound.clone();
         let Some(url) = cfg.imap_url.clone() else { return };
         let target = Target::of(&url);
-        let result = session(&engine, &target, &cfg, &health, &mut stop, &mut backoff).await;
+        let result = session(&engine, &target, &cfg, &health, &stop, &mut backoff).await;
         crate::telemetry::imap_up(false);
         let cap = cfg.poll.to_std().unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
         match result {
@@ -79,7 +79,7 @@ pub async fn read(engine: Current, health: Arc<Health>, mut stop: watch::Receive
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         backoff = (backoff * 2).min(cap.max(Duration::from_secs(1)));
     }
@@ -92,7 +92,7 @@ async fn session(
     t: &Target,
     cfg: &Inbound,
     health: &Health,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
     backoff: &mut Duration,
 ) -> Result<(), Failure> {
     let password = cfg.password_file.clone().unwrap_or_default();
@@ -111,7 +111,7 @@ async fn session(
     loop {
         let mailbox = Mailbox { session: &mut s, server: &server, processed: &processed, moves };
         mailbox.read_new(engine, &format!("imap:{}", t.name()), validity, stop).await?;
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             break;
         }
         if idle {
@@ -127,7 +127,7 @@ async fn session(
                         }
                         IdleResponse::Timeout | IdleResponse::NewData(_) => false,
                     },
-                    _ = stop.wait_for(|s| *s) => true,
+                    _ = stop.cancelled() => true,
                 }
             };
             s = within(&server, h.done()).await?.map_err(imap)?;
@@ -137,7 +137,7 @@ async fn session(
         } else {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
             }
         }
     }
@@ -184,7 +184,7 @@ impl Mailbox<'_> {
         engine: &Current,
         timer: &str,
         validity: u32,
-        stop: &watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<(), Failure> {
         loop {
             let store = current(engine).store().clone();
@@ -197,14 +197,14 @@ impl Mailbox<'_> {
                 return Ok(());
             }
             for &uid in &uids {
-                if *stop.borrow() {
+                if stop.is_cancelled() {
                     break;
                 }
                 self.handle(engine, uid).await?;
                 pos.uid = uid;
             }
             store.set_timer(timer, crate::store::timers::after(last, now()), &pos.note()).await?;
-            if uids.len() < BATCH || *stop.borrow() {
+            if uids.len() < BATCH || stop.is_cancelled() {
                 return Ok(());
             }
         }
