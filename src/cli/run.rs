@@ -83,6 +83,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let tasks = daemon::Supervisor::new();
     crate::telemetry::zero_tasks(daemon::supervise::TASKS);
     let mailbox = c.inbound.imap_url.is_some().then(|| Arc::new(crate::mailbox::Health::default()));
+    let mut console_in_force = None;
     if let Some(bind) = c.http.bind {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -101,7 +102,8 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
                 let users = crate::http::console::Users::load(p).map_err(Failure::Invalid)?;
                 let secure = c.http.public_url.starts_with("https://");
                 let sessions = crate::http::console::Sessions::new(links.derived_key("console"), secure);
-                let console = Arc::new(crate::http::console::Console::new(users, sessions));
+                let console = Arc::new(crate::http::console::Console::new(p.clone(), users, sessions));
+                console_in_force = Some(console.clone());
                 let (c, e) = (console.clone(), engine.clone());
                 tasks.spawn("forecast", move |stop| {
                     let work = crate::http::console::forecasts(c.clone(), e.clone());
@@ -154,7 +156,13 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     }
     crate::daemon::notify::ready("running");
     let path: Option<PathBuf> = config.map(Path::to_path_buf);
-    daemon::run(engine, signals, tasks.panics(), move || load(path.as_deref()).map(&make)).await;
+    let reload = move || {
+        if let Some(console) = &console_in_force {
+            console.reload_users();
+        }
+        load(path.as_deref()).map(&make)
+    };
+    daemon::run(engine, signals, tasks.panics(), reload).await;
     if let Some(s) = housekeeping.as_mut() {
         let _ = s.shutdown().await;
     }

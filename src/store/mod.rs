@@ -4,7 +4,8 @@
 //! [`pauses`] (sending held back), [`report`] (status counts), [`outcomes`]
 //! (what each step led to, for `report`), [`copy`] (forecast's scratch
 //! copy), and keeping data: [`erase`] (`leads forget`), [`retention`],
-//! [`backup`] (SQLite) and [`transfer`] (`db copy`). Each
+//! [`backup`] (SQLite) and [`transfer`] (`db copy`); [`sessions`] (the
+//! console's logins). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -27,6 +28,7 @@ pub mod pauses;
 mod postgres;
 pub mod report;
 pub mod retention;
+pub mod sessions;
 mod sql;
 mod sqlite;
 pub mod tasks;
@@ -49,6 +51,7 @@ pub use outcomes::{Credited, Outcomes, StepCount, TaskTimes};
 pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use retention::{Expired, Retention};
+pub use sessions::Sessions;
 pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;
@@ -93,6 +96,7 @@ pub trait Store:
     + Retention
     + Backups
     + Transfer
+    + Sessions
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;

@@ -30,9 +30,10 @@ const TABLES: [(&str, &str); 11] = [
     ("pauses", "scope"),
 ];
 
-/// Not copied: the migrations' own ledger (the destination has its own)
-/// and the replicas' leases on leads, which belong to running processes.
-const LEFT: [&str; 2] = ["_sqlx_migrations", "claims"];
+/// Not copied: the migrations' own ledger (the destination has its own),
+/// the replicas' leases on leads, which belong to running processes, and
+/// console sessions (people log in again on the new database).
+const LEFT: [&str; 3] = ["_sqlx_migrations", "claims", "console_sessions"];
 
 /// Columns not copied: a timer's claim by a running replica.
 const TRANSIENT: [&str; 2] = ["claimed_by", "claimed_until"];

@@ -1,20 +1,25 @@
 //! The read-only web console at `/console` (when `[http]
 //! console_users_file` is set; else 404): campaigns' funnels, a lead's
 //! explanation, reps' open tasks. Server-rendered, usable without
-//! JavaScript; behind a login (Argon2 password hashes, a signed session
-//! cookie, CSRF tokens on every form, a rate-limited login).
+//! JavaScript; behind a login (Argon2 password hashes, sessions kept by
+//! the server, CSRF tokens on every form, logins limited per address and
+//! per user). The users file is read again on reload (SIGHUP): a removed
+//! user's sessions end at their next request.
 
 mod chart;
 mod pages;
 pub mod session;
+mod throttle;
 pub mod users;
 
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -22,15 +27,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::AppState;
-use super::limit::Bucket;
 use crate::daemon::{current, now};
 pub use session::Sessions;
 pub use users::Users;
-
-/// Login attempts per second for everyone together, and the burst: a
-/// person never notices, a password guesser gets a few a second.
-const LOGIN_RATE: f64 = 2.0;
-const LOGIN_BURST: f64 = 10.0;
 
 /// Days the forecast chart looks ahead.
 const FORECAST_DAYS: u32 = 14;
@@ -39,20 +38,41 @@ const FORECAST_DAYS: u32 = 14;
 type Forecast = (DateTime<Utc>, Vec<(NaiveDate, i64)>);
 
 pub struct Console {
-    pub users: Users,
+    /// The users file, read again by [`Console::reload_users`].
+    path: PathBuf,
+    users: RwLock<Users>,
     pub sessions: Sessions,
-    logins: Mutex<Bucket>,
+    throttle: throttle::Throttle,
     /// Emails per day over the next 14 days, and when that was computed.
     forecast: Mutex<Option<Forecast>>,
 }
 
 impl Console {
-    pub fn new(users: Users, sessions: Sessions) -> Console {
+    pub fn new(path: PathBuf, users: Users, sessions: Sessions) -> Console {
         Console {
-            users,
+            path,
+            users: RwLock::new(users),
             sessions,
-            logins: Mutex::new(Bucket::new(LOGIN_RATE, LOGIN_BURST, Instant::now())),
+            throttle: throttle::Throttle::default(),
             forecast: Mutex::new(None),
+        }
+    }
+
+    fn users(&self) -> Users {
+        self.users.read().map(|u| u.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Read the users file again (on reload); a file with errors keeps the
+    /// users in force, and says so.
+    pub fn reload_users(&self) {
+        match Users::load(&self.path) {
+            Ok(users) => {
+                tracing::info!(users = users.len(), "Console users reloaded.");
+                if let Ok(mut u) = self.users.write() {
+                    *u = users;
+                }
+            }
+            Err(e) => tracing::error!(error = e, "Console users not reloaded; the previous ones stay in force."),
         }
     }
 }
@@ -97,6 +117,8 @@ enum Refused {
     Off,
     /// No valid session: to the login page.
     SignIn,
+    /// The sessions cannot be read.
+    Unavailable(String),
 }
 
 impl IntoResponse for Refused {
@@ -104,12 +126,14 @@ impl IntoResponse for Refused {
         match self {
             Refused::Off => StatusCode::NOT_FOUND.into_response(),
             Refused::SignIn => Redirect::to("/console/login").into_response(),
+            Refused::Unavailable(e) => unavailable(e),
         }
     }
 }
 
 /// A signed-in request: the console, the user and the session's cookie
-/// value. Any handler taking it is behind the login.
+/// value. Any handler taking it is behind the login: the session exists
+/// server-side, has not expired, and its user is still in the users file.
 struct Signed {
     console: Arc<Console>,
     user: String,
@@ -121,10 +145,19 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Signed, Refused> {
         let Some(console) = state.console.clone() else { return Err(Refused::Off) };
-        let value = cookie(&parts.headers).unwrap_or_default();
-        match console.sessions.user(&value, now()) {
-            Some(user) => Ok(Signed { console, user, value }),
-            None => Err(Refused::SignIn),
+        let Some(value) = cookie(&parts.headers, session::COOKIE).filter(|v| !v.is_empty()) else {
+            return Err(Refused::SignIn);
+        };
+        let store = current(&state.engine).store().clone();
+        match store.session_user(&session::id(&value), now()).await {
+            Ok(Some(user)) if console.users().has(&user) => Ok(Signed { console, user, value }),
+            Ok(Some(user)) => {
+                tracing::info!(user, "Console session ended: the user is no longer in the users file.");
+                let _ = store.end_session(&session::id(&value)).await;
+                Err(Refused::SignIn)
+            }
+            Ok(None) => Err(Refused::SignIn),
+            Err(e) => Err(Refused::Unavailable(e.to_string())),
         }
     }
 }
@@ -136,10 +169,10 @@ impl Signed {
     }
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
         let (k, v) = c.trim().split_once('=')?;
-        (k == session::COOKIE).then(|| v.to_string())
+        (k == name).then(|| v.to_string())
     })
 }
 
@@ -203,9 +236,16 @@ async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
     }
 }
 
+/// The login form, with a fresh visitor cookie its CSRF token is bound to.
+fn login_form(console: &Console, status: StatusCode, error: Option<&str>) -> Response {
+    let visitor = session::secret();
+    let html = pages::login(&console.sessions.login_token(&visitor), error);
+    (status, [(header::SET_COOKIE, console.sessions.visitor_cookie(&visitor))], Html(html)).into_response()
+}
+
 async fn login_page(State(state): State<AppState>) -> Response {
     let Some(console) = state.console.clone() else { return StatusCode::NOT_FOUND.into_response() };
-    Html(pages::login(&console.sessions.login_token(), None)).into_response()
+    login_form(&console, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
@@ -218,36 +258,58 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+fn too_many(wait: std::time::Duration) -> Response {
+    let retry = wait.as_secs().max(1).to_string();
+    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry)], "Too many login attempts; try again shortly.\n")
+        .into_response()
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let Some(console) = state.console.clone() else { return StatusCode::NOT_FOUND.into_response() };
-    let allowed = console.logins.lock().map(|mut b| b.take(Instant::now())).unwrap_or(false);
-    if !allowed {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1")],
-            "Too many login attempts; try again shortly.\n",
-        )
-            .into_response();
+    let name = f.name.trim().to_string();
+    let client = state.clients.address(peer, &headers);
+    if !console.throttle.addresses.take(client, Instant::now()) {
+        tracing::warn!(%client, "Console login refused: too many attempts from this address.");
+        return too_many(std::time::Duration::from_secs_f64(1.0 / throttle::ADDRESS_RATE));
     }
-    let token = console.sessions.login_token();
-    if !console.sessions.csrf_ok("login", &f.csrf) {
-        return (StatusCode::FORBIDDEN, Html(pages::login(&token, Some("The form expired; try again."))))
-            .into_response();
+    if let Some(wait) = console.throttle.locked(&name, Instant::now()) {
+        tracing::warn!(user = name, wait_s = wait.as_secs(), "Console login refused: too many failures for this user.");
+        return too_many(wait);
+    }
+    let visitor = cookie(&headers, session::VISITOR).unwrap_or_default();
+    if !console.sessions.login_token_ok(&visitor, &f.csrf) {
+        return login_form(&console, StatusCode::FORBIDDEN, Some("The form expired; try again."));
     }
     // Argon2 is slow on purpose: off the async threads.
-    let (c, name, password) = (console.clone(), f.name.trim().to_string(), f.password);
-    let ok = tokio::task::spawn_blocking(move || c.users.check(&name, &password)).await.unwrap_or(false);
+    let (c, user, password) = (console.clone(), name.clone(), f.password);
+    let ok = tokio::task::spawn_blocking(move || c.users().check(&user, &password)).await.unwrap_or(false);
     if !ok {
-        tracing::warn!(user = f.name.trim(), "Console login refused.");
-        return (StatusCode::UNAUTHORIZED, Html(pages::login(&token, Some("Wrong name or password.")))).into_response();
+        console.throttle.failed(&name, Instant::now());
+        tracing::warn!(user = name, %client, "Console login refused.");
+        return login_form(&console, StatusCode::UNAUTHORIZED, Some("Wrong name or password."));
     }
-    let value = console.sessions.issue(f.name.trim(), now());
-    tracing::info!(user = f.name.trim(), "Console login.");
-    (
-        StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, console.sessions.set_cookie(&value)), (header::LOCATION, "/console".into())],
-    )
-        .into_response()
+    console.throttle.succeeded(&name);
+    let value = session::secret();
+    let t = now();
+    let store = current(&state.engine).store().clone();
+    if let Err(e) = store.create_session(&session::id(&value), &name, t, t + session::LIFETIME).await {
+        return unavailable(e);
+    }
+    tracing::info!(user = name, "Console login.");
+    let mut response = Redirect::to("/console").into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let h = response.headers_mut();
+    for c in [console.sessions.set_cookie(&value), console.sessions.clear_visitor_cookie()] {
+        if let Ok(v) = header::HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -256,10 +318,18 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(Signed { console, value, .. }: Signed, Form(f): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    Signed { console, value, user }: Signed,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     if !console.sessions.csrf_ok(&value, &f.csrf) {
         return (StatusCode::FORBIDDEN, "The form expired; go back and try again.\n").into_response();
     }
+    if let Err(e) = current(&state.engine).store().end_session(&session::id(&value)).await {
+        return unavailable(e);
+    }
+    tracing::info!(user, "Console logout.");
     (
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, console.sessions.clear_cookie()), (header::LOCATION, "/console/login".into())],

@@ -1,21 +1,38 @@
-//! Console sessions: a cookie holding the user and an expiry, signed with
-//! a key derived from the link secret (a forged or altered cookie is no
-//! session), `HttpOnly`, `SameSite=Strict`, `Secure` behind https; and
-//! the CSRF token every form carries, a MAC of the session it belongs to.
+//! Console sessions and the tokens around them. A login stores a session
+//! server-side (`store::sessions`) under the SHA-256 of a random secret;
+//! the cookie holds the secret (`HttpOnly`, `SameSite=Strict`, `Secure`
+//! behind https), so logging out or leaving the users file ends it at once.
+//! Every form carries a CSRF token, a MAC of the session it belongs to
+//! under a key derived from the link secret; the login form's is a MAC of
+//! a random visitor cookie set with the form, so it differs per visitor.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "nurture_console";
+/// The visitor cookie the login form's CSRF token is bound to.
+pub const VISITOR: &str = "nurture_login";
 
 /// How long a login lasts.
-const LIFETIME: TimeDelta = TimeDelta::hours(12);
+pub const LIFETIME: TimeDelta = TimeDelta::hours(12);
 
 #[derive(Clone)]
 pub struct Sessions {
     key: Vec<u8>,
     secure: bool,
+}
+
+/// A fresh random secret: a cookie's value.
+pub fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source");
+    crate::hex::encode(&bytes)
+}
+
+/// What the database keeps of a session cookie's value.
+pub fn id(value: &str) -> String {
+    crate::hex::encode(&Sha256::digest(value.as_bytes()))
 }
 
 impl Sessions {
@@ -34,21 +51,6 @@ impl Sessions {
         self.mac(what).verify_slice(&bytes).is_ok()
     }
 
-    /// A cookie value for `user`, valid until `now` + 12 h.
-    pub fn issue(&self, user: &str, now: DateTime<Utc>) -> String {
-        let until = (now + LIFETIME).timestamp();
-        let tag = crate::hex::encode(&self.mac(&format!("session|{user}|{until}")).finalize().into_bytes());
-        format!("{user}|{until}|{tag}")
-    }
-
-    /// The user of a valid, unexpired cookie value.
-    pub fn user(&self, value: &str, now: DateTime<Utc>) -> Option<String> {
-        let mut parts = value.rsplitn(3, '|');
-        let (tag, until, user) = (parts.next()?, parts.next()?, parts.next()?);
-        let expires: i64 = until.parse().ok()?;
-        (expires > now.timestamp() && self.verify(&format!("session|{user}|{until}"), tag)).then(|| user.to_string())
-    }
-
     /// The CSRF token of a session's forms.
     pub fn csrf(&self, value: &str) -> String {
         crate::hex::encode(&self.mac(&format!("csrf|{value}")).finalize().into_bytes())
@@ -58,42 +60,57 @@ impl Sessions {
         self.verify(&format!("csrf|{value}"), token)
     }
 
-    /// The login form's token: not tied to a session (there is none yet),
-    /// it still proves the form came from this console.
-    pub fn login_token(&self) -> String {
-        self.csrf("login")
+    /// The login form's token for the visitor cookie `visitor`.
+    pub fn login_token(&self, visitor: &str) -> String {
+        crate::hex::encode(&self.mac(&format!("login|{visitor}")).finalize().into_bytes())
+    }
+
+    pub fn login_token_ok(&self, visitor: &str, token: &str) -> bool {
+        !visitor.is_empty() && self.verify(&format!("login|{visitor}"), token)
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
     }
 
     pub fn set_cookie(&self, value: &str) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-            LIFETIME.num_seconds()
-        )
+        self.cookie(COOKIE, value, LIFETIME.num_seconds())
     }
 
     pub fn clear_cookie(&self) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+        self.cookie(COOKIE, "", 0)
+    }
+
+    /// The visitor cookie sent with the login form (an hour to fill it in).
+    pub fn visitor_cookie(&self, visitor: &str) -> String {
+        self.cookie(VISITOR, visitor, 3600)
+    }
+
+    pub fn clear_visitor_cookie(&self) -> String {
+        self.cookie(VISITOR, "", 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Sessions;
-    use chrono::{TimeDelta, Utc};
+    use super::*;
 
     #[test]
-    fn a_session_holds_until_it_expires_and_a_forgery_never_does() {
+    fn tokens_bind_to_their_session_or_visitor_and_forgeries_fail() {
         let s = Sessions::new(b"key".to_vec(), true);
-        let now = Utc::now();
-        let v = s.issue("mia", now);
-        assert_eq!(s.user(&v, now).as_deref(), Some("mia"));
-        assert_eq!(s.user(&v, now + TimeDelta::hours(13)), None, "expired");
-        assert_eq!(s.user(&v.replace("mia", "bob"), now), None, "another user");
-        assert_eq!(Sessions::new(b"other".to_vec(), true).user(&v, now), None, "another key");
-        assert!(s.csrf_ok(&v, &s.csrf(&v)));
-        assert!(!s.csrf_ok(&s.issue("bob", now), &s.csrf(&v)));
-        assert!(s.set_cookie(&v).contains("HttpOnly; SameSite=Strict") && s.set_cookie(&v).ends_with("Secure"));
+        let (a, b) = (secret(), secret());
+        assert_ne!(a, b, "secrets are random");
+        assert_eq!(id(&a).len(), 64);
+        assert_ne!(id(&a), a, "the database never holds the cookie itself");
+        assert!(s.csrf_ok(&a, &s.csrf(&a)));
+        assert!(!s.csrf_ok(&b, &s.csrf(&a)), "another session's token");
+        assert_ne!(s.login_token(&a), s.login_token(&b), "a login token per visitor");
+        assert!(s.login_token_ok(&a, &s.login_token(&a)));
+        assert!(!s.login_token_ok(&b, &s.login_token(&a)));
+        assert!(!s.login_token_ok("", &s.login_token("")), "no visitor cookie, no login");
+        assert!(!Sessions::new(b"other".to_vec(), true).csrf_ok(&a, &s.csrf(&a)), "another key");
+        let c = s.set_cookie(&a);
+        assert!(c.contains("HttpOnly; SameSite=Strict") && c.ends_with("Secure"), "{c}");
     }
 }

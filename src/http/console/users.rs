@@ -56,6 +56,19 @@ impl Users {
         Ok(Users(users))
     }
 
+    /// Whether `name` is a user.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether `password` is this user's.
     pub fn check(&self, name: &str, password: &str) -> bool {
         let (known, hash) = match self.0.get(name) {
