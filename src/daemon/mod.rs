@@ -132,7 +132,9 @@ pub async fn run(
         // due before it: fire times come from the engine, in each zone.
         // Waiting is alive: the watchdog is pinged all along.
         let tick = e.defs().config.tick.to_std().unwrap_or(Duration::from_secs(15));
-        let next = e.next_wakeup(now()).await.ok().flatten();
+        // Bounded: a database that does not answer must not hold the loop
+        // (signals, the watchdog's own judgement of the next tick).
+        let next = tokio::time::timeout(tick, e.next_wakeup(now())).await.ok().and_then(Result::ok).flatten();
         let wake = tokio::time::Instant::now() + sleep_for(next, tick, Utc::now());
         loop {
             tokio::select! {

@@ -5,56 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-
+use crate::proxy::Proxy;
 use crate::support::{PgDatabase, free_port, received};
 use crate::{POOL, drip, log, nurture, scene, start, wait};
 
 /// Retries outlast the outages below.
 const RETRY: &str = "[\"1s\", \"2s\", \"2s\", \"5s\", \"5s\"]";
-
-/// A TCP proxy to PostgreSQL that can go down: while down, every
-/// connection through it is cut and new ones are closed at once.
-struct Proxy {
-    port: u16,
-    down: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let down = Arc::new(AtomicBool::new(false));
-        let flag = down.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if flag.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let flag = flag.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await else { return };
-                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
-                    let cut = async {
-                        while !flag.load(Ordering::SeqCst) {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! { _ = copy => {}, _ = cut => {} }
-                });
-            }
-        });
-        Proxy { port, down }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_network_outage_mid_run_is_survived_without_loss_or_duplicates() {

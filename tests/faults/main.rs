@@ -13,9 +13,11 @@ mod crash;
 mod database;
 mod guardrails;
 mod outbox;
+mod proxy;
 mod reload;
 mod signals;
 mod smtp;
+mod watchdog;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -16,9 +16,9 @@ use crate::support::{Kill, received};
 use crate::{POOL, drip, log, nurture, scene, sqlite_url, start, wait};
 
 /// Every notification the daemon sent, with when it came.
-type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
+pub(crate) type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
 
-fn listen(path: &Path) -> Notes {
+pub(crate) fn listen(path: &Path) -> Notes {
     let socket = UnixDatagram::bind(path).unwrap();
     let notes: Notes = Arc::default();
     let keep = notes.clone();
@@ -32,7 +32,7 @@ fn listen(path: &Path) -> Notes {
     notes
 }
 
-fn said(notes: &Notes, line: &str) -> Vec<Instant> {
+pub(crate) fn said(notes: &Notes, line: &str) -> Vec<Instant> {
     notes.lock().unwrap().iter().filter(|(_, t)| t.lines().any(|l| l == line)).map(|(at, _)| *at).collect()
 }
 
