@@ -116,8 +116,10 @@ pub struct InboundFile {
     pub imap_url: Option<S>,
     pub password_file: Option<String>,
     pub processed_folder: Option<String>,
+    pub quarantine_folder: Option<String>,
     pub poll: Option<S>,
     pub ooo_pause: Option<S>,
+    pub ooo_max: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

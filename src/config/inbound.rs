@@ -15,12 +15,18 @@ pub struct Inbound {
     pub password_file: Option<PathBuf>,
     /// Where handled machine mail is moved (created if missing).
     pub processed_folder: String,
+    /// Where a message whose handling failed three times is set aside for
+    /// a person (created if missing).
+    pub quarantine_folder: String,
     /// How often the mailbox is read when the server offers no IDLE, and
     /// the longest an IDLE waits before it looks again.
     pub poll: TimeDelta,
     /// An out-of-office reply without a readable return date pauses its
     /// lead this long.
     pub ooo_pause: TimeDelta,
+    /// The longest an out-of-office reply pauses its lead, from when
+    /// nurture reads it, whatever date it states.
+    pub ooo_max: TimeDelta,
 }
 
 impl Default for Inbound {
@@ -29,8 +35,10 @@ impl Default for Inbound {
             imap_url: None,
             password_file: None,
             processed_folder: "nurture/processed".into(),
+            quarantine_folder: "nurture/quarantine".into(),
             poll: TimeDelta::seconds(60),
             ooo_pause: TimeDelta::days(7),
+            ooo_max: TimeDelta::days(60),
         }
     }
 }
@@ -52,8 +60,14 @@ pub(super) fn resolve(raw: InboundFile, f: &mut Fields, base: &std::path::Path) 
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
             .unwrap_or(d.processed_folder),
+        quarantine_folder: raw
+            .quarantine_folder
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or(d.quarantine_folder),
         poll: raw.poll.and_then(|p| f.duration(&p)).unwrap_or(d.poll).max(TimeDelta::seconds(1)),
         ooo_pause: raw.ooo_pause.and_then(|p| f.duration(&p)).unwrap_or(d.ooo_pause),
+        ooo_max: raw.ooo_max.and_then(|p| f.duration(&p)).unwrap_or(d.ooo_max).max(TimeDelta::days(1)),
     }
 }
 

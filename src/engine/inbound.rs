@@ -206,11 +206,17 @@ impl Engine {
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
                     .and_then(|t| zone.from_local_datetime(&t).earliest())
                     .map(|t| t.fixed_offset());
-                let back: DateTime<FixedOffset> = match local {
-                    Some(t) if t.with_timezone(&Utc) > now => t,
-                    _ => (now + self.defs.config.inbound.ooo_pause).with_timezone(&zone).fixed_offset(),
+                // Capped from when nurture reads it: a stranger's reply
+                // cannot pause a lead for years.
+                let cap = (now + self.defs.config.inbound.ooo_max).with_timezone(&zone).fixed_offset();
+                let (back, stated): (DateTime<FixedOffset>, _) = match local {
+                    Some(t) if t > cap => (cap, "inbound.ooo_max: the return date it states is later"),
+                    Some(t) if t.with_timezone(&Utc) > now => (t, "the return date it states"),
+                    _ => {
+                        let pause = (now + self.defs.config.inbound.ooo_pause).with_timezone(&zone).fixed_offset();
+                        (pause.min(cap), "inbound.ooo_pause")
+                    }
                 };
-                let stated = if local.is_some() { "the return date it states" } else { "inbound.ooo_pause" };
                 handled.detail = format!("out of office until {} ({stated})", back.to_rfc3339());
                 handled.until = Some(back.with_timezone(&Utc));
                 self.store.pause_lead(lead.id, back.with_timezone(&Utc)).await?;

@@ -34,7 +34,10 @@ pub fn classify(raw: &[u8], now: DateTime<Utc>) -> Inbound {
     let date = m.date().and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
     let text = view::human_text(&m);
     let original = view::original(&m);
-    let verdict = verdict(&m, from.as_deref(), &subject, &text, date.unwrap_or(now), original.as_ref());
+    // When it was written, for dates without a year: never later than now,
+    // nor more than a month before (a stranger writes any Date header).
+    let sent = date.map_or(now, |d| d.clamp(now - chrono::TimeDelta::days(30), now));
+    let verdict = verdict(&m, from.as_deref(), &subject, &text, sent, original.as_ref());
 
     let mut references: Vec<String> = ["In-Reply-To", "References"]
         .iter()

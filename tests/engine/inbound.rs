@@ -134,6 +134,38 @@ async fn an_out_of_office_reply_holds_the_next_step_until_the_return_date(b: Bac
 }
 both!(an_out_of_office_reply_holds_the_next_step_until_the_return_date);
 
+/// A stranger's auto-reply claims any date, in its text and its `Date`
+/// header: the pause never runs past `inbound.ooo_max` (60 days) from
+/// when nurture reads the message.
+async fn an_out_of_office_pause_is_capped_from_when_it_is_read(b: Backend) {
+    let w = World::new(b, "", &[("c", CAMPAIGN)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(1)).await;
+    let id = first_email(&w).message_id.unwrap();
+    let ooo = |n: u32, date: &str, back: &str| {
+        format!(
+            "From: Ana <ana@acme.test>\r\nTo: sales@example.com\r\nSubject: Out of office\r\n\
+             Auto-Submitted: auto-replied\r\nMessage-ID: <o{n}@acme.test>\r\nIn-Reply-To: {id}\r\n\
+             Date: {date}\r\n\r\nI am out of the office and back on {back}.\r\n"
+        )
+    };
+    let read = start + days(1);
+    let cap = utc("2026-05-02T00:00:00Z"); // 60 days after it was read, in her zone (+02:00 then)
+    for (n, date, back) in [
+        (1, "Fri, 31 Dec 9999 10:00:00 +0000", "31 December 9999"),
+        (2, "Tue, 3 Mar 2026 10:00:00 +0000", "4 December 2026"),
+        (3, "Wed, 1 Dec 9999 10:00:00 +0000", "December 4"),
+    ] {
+        let applied = w.engine.inbound(ooo(n, date, back).as_bytes(), read).await.unwrap();
+        assert_eq!(applied.kind, Kind::AutoReply, "{back}");
+        let until = chrono::DateTime::parse_from_rfc3339(applied.until.as_deref().unwrap()).unwrap();
+        assert!(until.to_utc() <= cap && until.to_utc() > read, "{back} (Date {date}): paused until {until}");
+    }
+    w.finish().await;
+}
+both!(an_out_of_office_pause_is_capped_from_when_it_is_read);
+
 async fn complaints_past_the_rate_pause_the_campaign(b: Backend) {
     let config = "[guardrails]\nmax_complaint_rate = 0.1\nmin_sample = 5\nwindow = \"2d\"\n";
     let w = World::new(b, config, &[("c", CAMPAIGN)]).await;
