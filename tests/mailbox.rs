@@ -284,3 +284,51 @@ async fn a_sigkill_mid_batch_of_inbound_mail_handles_each_message_once() {
     assert!((n / 2..=n / 2 + 1).contains(&notices), "{notices} notices for {} replies", n / 2);
     db.drop_now().await;
 }
+
+/// A message whose handling panics (a bug, injected here by the test's
+/// marker: `NURTURE_FAULT_INBOUND_PANIC`) is tried three times, then set
+/// aside in the quarantine folder; the reader goes on with the next
+/// message, and health and metrics say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_quarantined_after_three_tries_and_reading_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, inbox) = (tmp.path(), tmp.path().join("inbox"));
+    let (_smtp, smtp_port) = smtp_server(&inbox, 0);
+    let imap = Dovecot::start();
+    let http = free_port();
+    project(dir, smtp_port, &imap, "1h", &["ana@x.test"], Some(http));
+    let url = sqlite_url(dir);
+    import(dir, &url);
+    let log = std::fs::File::create(dir.join("run.log")).unwrap();
+    let mut daemon = Kill(
+        nurture(dir, &url, &["run"])
+            .env("NURTURE_FAULT_INBOUND_PANIC", "POISON-3f9a")
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
+    let first = inbox.clone();
+    wait(dir, "the first email", 30, || message(&first, "ana@x.test", "s1 for ana@x.test").is_some());
+    let id = header(&message(&inbox, "ana@x.test", "s1 for ana@x.test").unwrap(), "Message-ID").unwrap().to_string();
+    let poison = "From: Stranger <x@else.test>\nTo: sales@example.com\nSubject: POISON-3f9a\n\
+                  Message-ID: <poison@else.test>\n\nPOISON-3f9a\n"
+        .to_string();
+    imap.append(&[poison, reply("ana@x.test", "<r1@x.test>", &id, "Yes, call me.")]).await;
+
+    let notices = inbox.clone();
+    wait(dir, "the reply after the poison", 60, || {
+        message(&notices, OWNER, "ana replied to 's1 for ana@x.test'").is_some()
+    });
+    let held = imap.folder("nurture/quarantine").await;
+    assert_eq!(ids(&held), ["<poison@else.test>"], "the poison message is set aside");
+    assert_eq!(ids(&imap.folder("INBOX").await), ["<r1@x.test>"], "the reply stays where people read it");
+    let (code, health) = request(http, "GET", "/healthz", "", "");
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("1 message(s) quarantined (last: <poison@else.test>"), "{health}");
+    let metrics = request(http, "GET", "/metrics", "", "").1;
+    assert!(metrics.contains("nurture_inbound_quarantined_total 1"), "{metrics}");
+    assert!(metrics.contains("nurture_task_panics_total{task=\"mailbox\"} 3"), "three tries: {metrics}");
+    let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+    assert_eq!(log.matches("Inbound message failed.").count(), 3, "{log}");
+    assert!(drip::stop(&mut daemon.0), "a clean stop");
+}

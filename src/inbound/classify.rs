@@ -168,7 +168,9 @@ fn recipients(m: &Message) -> Vec<String> {
         .collect()
 }
 
-fn hash_key(raw: &[u8]) -> String {
+/// A message's key from its bytes alone (`sha256:…`), for one without a
+/// Message-ID.
+pub fn hash_key(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
     format!("sha256:{}", crate::hex::encode(&digest[..16]))
 }

@@ -18,7 +18,7 @@ pub mod view;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-pub use classify::classify;
+pub use classify::{classify, hash_key};
 
 /// The kinds `nurture inbound` prints (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,9 +4,13 @@
 //! stays where people read it, flagged `$NurtureHandled` (never `\Seen`:
 //! the rep has not read it yet). One replica reads at a time. A server
 //! that is down or refuses the login is a state (logged, `/healthz`,
-//! `nurture_imap_up`), retried with backoff, never a reason to exit.
+//! `nurture_imap_up`), retried with backoff, never a reason to exit. A
+//! message whose handling panics or fails the same way (not a database
+//! that is away) three times is moved to `quarantine_folder` for a
+//! person, logged with its key, and reading goes on with the next.
 
 pub mod connect;
+mod fault;
 mod position;
 
 use std::sync::{Arc, Mutex};
@@ -29,23 +33,41 @@ pub const HANDLED: &str = "$NurtureHandled";
 /// at most this many fetches (never their effects: each is marked).
 const BATCH: usize = 25;
 
+/// Failed attempts at one message before it is set aside.
+pub const QUARANTINE_AFTER: u32 = 3;
+
 /// Retries after a failure wait 1 s, 2 s, 4 s … up to `poll` (at most
 /// five minutes), so a server back after an outage is read again soon.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// The mailbox's state for `/healthz`: `None` until the first attempt.
+/// The mailbox's state for `/healthz`: `None` until the first attempt;
+/// with the messages set aside since start (how many, the last one's key).
 #[derive(Default)]
-pub struct Health(Mutex<Option<String>>);
+pub struct Health {
+    state: Mutex<Option<String>>,
+    quarantined: Mutex<(u64, String)>,
+}
 
 impl Health {
     fn set(&self, state: String) {
-        if let Ok(mut s) = self.0.lock() {
+        if let Ok(mut s) = self.state.lock() {
             *s = Some(state);
         }
     }
 
+    fn quarantined(&self, key: &str, folder: &str) {
+        if let Ok(mut q) = self.quarantined.lock() {
+            q.0 += 1;
+            q.1 = format!("{key} in {folder}");
+        }
+    }
+
     pub fn state(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|s| s.clone())
+        let state = self.state.lock().ok().and_then(|s| s.clone())?;
+        match self.quarantined.lock().map(|q| q.clone()) {
+            Ok((0, _)) | Err(_) => Some(state),
+            Ok((n, last)) => Some(format!("{state}; {n} message(s) quarantined (last: {last})")),
+        }
     }
 }
 
@@ -57,6 +79,20 @@ enum Failure {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// This message could not be handled (a panic, or an error that would
+    /// come again): counted against it, set aside after three.
+    #[error("message {key}: {why}")]
+    Message { key: String, why: String },
+}
+
+/// Whether an engine error is the message's (it would fail the same way
+/// again) rather than the database's being away for a while.
+fn the_messages(e: &crate::engine::EngineError) -> bool {
+    use crate::engine::EngineError as E;
+    matches!(
+        e,
+        E::Store(crate::store::StoreError::Db(sqlx::Error::Database(_))) | E::UnknownLead(_) | E::UnknownStatus { .. }
+    )
 }
 
 /// Read the configured mailbox until `stop` turns true. A message being
@@ -72,6 +108,8 @@ pub async fn read(engine: Current, health: Arc<Health>, stop: CancellationToken)
         let cap = cfg.poll.to_std().unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
         match result {
             Ok(()) => return,
+            // The message's fault, counted against it: the mailbox is fine.
+            Err(Failure::Message { .. }) => {}
             Err(e) => {
                 tracing::warn!(mailbox = target.name(), error = %e, retry_s = backoff.as_secs(), "Inbound mailbox unavailable; retrying.");
                 health.set(format!("unavailable ({e}); retrying"));
@@ -102,6 +140,7 @@ async fn session(
     let caps = within(&server, s.capabilities()).await?.map_err(imap)?;
     let (idle, moves) = (caps.has_str("IDLE"), caps.has_str("MOVE"));
     let processed = processed_folder(&mut s, &server, &cfg.processed_folder).await?;
+    let quarantine = processed_folder(&mut s, &server, &cfg.quarantine_folder).await?;
     let validity = within(&server, s.select(&t.folder)).await?.map_err(imap)?.uid_validity.unwrap_or(0);
     crate::telemetry::imap_up(true);
     health.set("ok".into());
@@ -109,7 +148,8 @@ async fn session(
     tracing::info!(mailbox = t.name(), idle, processed, "Reading the inbound mailbox.");
     let wait = cfg.poll.to_std().unwrap_or(Duration::from_secs(60));
     loop {
-        let mailbox = Mailbox { session: &mut s, server: &server, processed: &processed, moves };
+        let mailbox =
+            Mailbox { session: &mut s, server: &server, processed: &processed, quarantine: &quarantine, moves, health };
         mailbox.read_new(engine, &format!("imap:{}", t.name()), validity, stop).await?;
         if stop.is_cancelled() {
             break;
@@ -145,8 +185,8 @@ async fn session(
     Ok(())
 }
 
-/// The processed folder's name with the server's hierarchy delimiter for
-/// `/`, created when missing.
+/// A folder's name (processed, quarantine) with the server's hierarchy
+/// delimiter for `/`, created when missing.
 async fn processed_folder(s: &mut Session, server: &str, configured: &str) -> Result<String, Error> {
     let imap = |e| Error::Imap(server.to_string(), e);
     let names: Vec<_> = within(server, async { s.list(Some(""), Some("")).await?.try_collect::<Vec<_>>().await })
@@ -168,7 +208,9 @@ struct Mailbox<'a> {
     session: &'a mut Session,
     server: &'a str,
     processed: &'a str,
+    quarantine: &'a str,
     moves: bool,
+    health: &'a Health,
 }
 
 impl Mailbox<'_> {
@@ -200,8 +242,31 @@ impl Mailbox<'_> {
                 if stop.is_cancelled() {
                     break;
                 }
-                self.handle(engine, uid).await?;
-                pos.uid = uid;
+                match self.handle(engine, uid).await {
+                    Ok(()) => pos.past(uid),
+                    Err(Failure::Message { key, why }) => {
+                        pos.tries += 1;
+                        tracing::warn!(uid, key, tries = pos.tries, error = why, "Inbound message failed.");
+                        if pos.tries < QUARANTINE_AFTER {
+                            // Counted before the retry, so a restart counts on.
+                            let at = crate::store::timers::after(last, now());
+                            store.set_timer(timer, at, &pos.note()).await?;
+                            return Err(Failure::Message { key, why });
+                        }
+                        self.file(&uid.to_string(), self.quarantine).await?;
+                        crate::telemetry::quarantined();
+                        self.health.quarantined(&key, self.quarantine);
+                        tracing::error!(
+                            uid,
+                            key,
+                            folder = self.quarantine,
+                            error = why,
+                            "Inbound message set aside after {QUARANTINE_AFTER} failed attempts; a person should look at it."
+                        );
+                        pos.past(uid);
+                    }
+                    Err(other) => return Err(other),
+                }
             }
             store.set_timer(timer, crate::store::timers::after(last, now()), &pos.note()).await?;
             if uids.len() < BATCH || stop.is_cancelled() {
@@ -219,7 +284,23 @@ impl Mailbox<'_> {
                 .map_err(|e| self.imap(e))?;
         // Gone meanwhile (moved or deleted by someone): nothing to handle.
         let Some(raw) = fetched.iter().find_map(|f| f.body()) else { return Ok(()) };
-        let applied = current(engine).inbound(raw, now()).await?;
+        let e = current(engine);
+        let applied = match crate::daemon::supervise::caught(async {
+            fault::inject(raw);
+            e.inbound(raw, now()).await
+        })
+        .await
+        {
+            Ok(Ok(applied)) => applied,
+            Ok(Err(err)) if the_messages(&err) => {
+                return Err(Failure::Message { key: key_of(raw), why: err.to_string() });
+            }
+            Ok(Err(err)) => return Err(err.into()),
+            Err(panic) => {
+                crate::telemetry::task_panic("mailbox");
+                return Err(Failure::Message { key: key_of(raw), why: format!("panicked: {panic}") });
+            }
+        };
         let to = match (&applied.lead, applied.kind) {
             (None, _) => None,
             (Some(_), Kind::Reply) => {
@@ -256,4 +337,11 @@ impl Mailbox<'_> {
             within(server, async { self.session.expunge().await?.try_collect().await }).await?;
         expunged.map(|_| ()).map_err(|e| self.imap(e))
     }
+}
+
+/// A message's key for the log: its Message-ID, else a hash of its bytes
+/// (whatever the bytes: the classifier may be what failed).
+fn key_of(raw: &[u8]) -> String {
+    std::panic::catch_unwind(|| crate::inbound::classify(raw, now()).key)
+        .unwrap_or_else(|_| crate::inbound::hash_key(raw))
 }

@@ -28,6 +28,18 @@ pub(super) enum Arg {
     Float(f64),
 }
 
+impl Arg {
+    /// PostgreSQL refuses a NUL in text (SQLite keeps it): a stranger's
+    /// mail or form field with one would fail the same way every time, so
+    /// it is stored as U+FFFD on both.
+    fn clean(self) -> Arg {
+        match self {
+            Arg::Text(Some(t)) if t.contains('\0') => Arg::Text(Some(t.replace('\0', "\u{FFFD}"))),
+            other => other,
+        }
+    }
+}
+
 macro_rules! arg_from {
     ($($t:ty => $variant:ident $(via $f:expr)?),* $(,)?) => {
         $(impl From<$t> for Arg {
@@ -71,12 +83,12 @@ impl Sql {
     }
 
     pub fn bind(mut self, value: impl Into<Arg>) -> Sql {
-        self.args.push(value.into());
+        self.args.push(value.into().clean());
         self
     }
 
     pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Sql {
-        self.args.extend(values);
+        self.args.extend(values.into_iter().map(Arg::clean));
         self
     }
 
@@ -258,7 +270,15 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::value_rows;
+    use super::{Arg, Sql, value_rows};
+
+    #[test]
+    fn a_nul_in_text_is_bound_as_a_replacement_character() {
+        let q = Sql::new("SELECT $1, $2").bind("a\0b").bind_all([Arg::Text(Some("\0".into()))]);
+        let texts: Vec<String> =
+            q.args.iter().map(|a| if let Arg::Text(Some(t)) = a { t.clone() } else { String::new() }).collect();
+        assert_eq!(texts, ["a\u{FFFD}b", "\u{FFFD}"]);
+    }
 
     #[test]
     fn value_rows_number_placeholders_row_by_row() {
