@@ -165,10 +165,31 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// The longest value of each lead field, in characters (README, *Leads*):
+/// enough for any real name, short enough that a stranger's sign-up
+/// cannot fill a rep's reminder or a subject line. The address's limit is
+/// SMTP's ([`crate::email::MAX_ADDRESS`]).
+pub const LIMITS: [(&str, usize); 5] =
+    [("first_name", 100), ("last_name", 100), ("company", 200), ("lost_reason", 200), ("phone", 50)];
+/// The longest attribute name, and value (free text: notes from a CRM).
+pub const MAX_ATTRIBUTE_NAME: usize = 64;
+pub const MAX_ATTRIBUTE: usize = 20_000;
+
+fn within(name: &str, value: &str, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    match n > max {
+        true => Err(format!("{name} is {n} characters long; at most {max} are kept, shorten it")),
+        false => Ok(()),
+    }
+}
+
 /// Set one field of a lead from its text, as CSV columns and API JSON give
 /// it: the lead fields by name, anything else an attribute.
 pub fn set_field(lead: &mut NewLead, name: &str, value: &str, statuses: &[String]) -> Result<(), String> {
     let given = (!value.is_empty()).then(|| value.to_string());
+    if let Some((_, max)) = LIMITS.iter().find(|(n, _)| *n == name) {
+        within(name, value, *max)?;
+    }
     match name {
         "email" => lead.email = crate::email::parse_address(value)?.to_string(),
         "first_name" => lead.first_name = given,
@@ -198,6 +219,8 @@ pub fn set_field(lead: &mut NewLead, name: &str, value: &str, statuses: &[String
         "timezone" => lead.timezone = Some(String::new()),
         n if MANAGED.contains(&n) || FIELDS.contains(&n) => {}
         n if !value.is_empty() => {
+            within("an attribute's name", n, MAX_ATTRIBUTE_NAME)?;
+            within(&format!("attribute {n:?}"), value, MAX_ATTRIBUTE)?;
             lead.attributes.insert(n.to_string(), value.to_string());
         }
         _ => {}
@@ -334,7 +357,17 @@ mod tests {
             ("email,status_changed_at\na@x.test,yesterday\n", 2, "RFC 3339"),
             ("name\nAna\n", 1, "no `email` column"),
             ("email,status\na@x.test,new,extra\n", 2, "bad CSV"),
+            ("email\n\"hostile <0>\"@evil.example\n", 2, "not an email address nurture can mail"),
+            ("email\na b@x.test\n", 2, "not an email address nurture can mail"),
         ];
+        let long_name = format!("email,first_name\na@x.test,{}\n", "A".repeat(1200));
+        let long_note = format!("email,note\na@x.test,{}\n", "n".repeat(MAX_ATTRIBUTE + 1));
+        let long_address = format!("email\n{}@x.test\n", "a".repeat(250));
+        let cases = cases.into_iter().chain([
+            (long_name.as_str(), 2, "first_name is 1200 characters long; at most 100"),
+            (long_note.as_str(), 2, "attribute \"note\" is 20001 characters long"),
+            (long_address.as_str(), 2, "longer than 254 characters"),
+        ]);
         for (csv, line, want) in cases {
             let (l, msg) = parse(csv, &statuses()).unwrap_err();
             assert_eq!(l, line, "{csv:?}: {msg}");

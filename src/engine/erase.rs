@@ -12,8 +12,13 @@ use crate::store::{Erased, Source};
 /// The suppression reason of an erased address seen again.
 pub const REASON: &str = "erased on request earlier (leads forget): never contact";
 
+/// The suppression reason of an address nurture cannot mail (a CRM wrote
+/// it straight into `leads`; imports, the API and the CLI refuse them).
+pub const UNMAILABLE: &str = "not an address nurture can mail";
+
 /// Timer whose note is the highest lead id already checked against the
-/// erased addresses (leads a CRM wrote straight into the table).
+/// erased addresses and for an address nurture can mail (leads a CRM
+/// wrote straight into the table).
 const TIMER: &str = "forgotten:checked";
 
 /// Leads checked per query.
@@ -70,19 +75,31 @@ impl Engine {
     }
 
     /// Check the leads added since the last look (a CRM may insert into
-    /// `leads` directly) against the erased addresses, before a sweep can
-    /// enrol them.
+    /// `leads` directly) against the erased addresses, and their addresses
+    /// with the intake's own rule, before a sweep can enrol them: an
+    /// address nurture cannot mail is suppressed and logged, so it never
+    /// reaches the mailer (where it would fail every time).
     pub(super) async fn guard_new_leads(&self, now: DateTime<Utc>) -> Result<()> {
-        if !self.store.any_forgotten().await? {
-            return Ok(());
-        }
+        let forgotten = self.store.any_forgotten().await?;
         let (last, note) = self.store.timer_or_start(TIMER).await?;
         let mut after: i64 = note.parse().unwrap_or(0);
         loop {
             let page = self.store.leads_after(after, PAGE).await?;
             let Some((last_id, _)) = page.last() else { break };
             after = *last_id;
-            self.suppress_forgotten(page.iter().map(|(_, e)| e.as_str()), now).await?;
+            if forgotten {
+                self.suppress_forgotten(page.iter().map(|(_, e)| e.as_str()), now).await?;
+            }
+            for (id, email) in &page {
+                if let Err(why) = crate::email::parse_address(email) {
+                    tracing::warn!(
+                        lead_id = id,
+                        reason = why,
+                        "A lead written into the table cannot be mailed; suppressed."
+                    );
+                    self.store.suppress(email, UNMAILABLE, Source::Engine, now).await?;
+                }
+            }
             if (page.len() as i64) < PAGE {
                 break;
             }

@@ -233,6 +233,20 @@ impl Engine {
                 slot.disarm();
                 not_sent(self.finish(Some(id), c, d, lead, unknown, next).await)
             }
+            Err(SendError::Unbuildable(why)) => {
+                // Ours to fix (intake refuses such addresses; an older row
+                // may hold one): never a bounce, never a guardrail's count.
+                tracing::error!(
+                    campaign = c.id,
+                    step = step.id,
+                    lead_id = lead.id,
+                    reason = why,
+                    "nurture could not build this message; the step failed (the lead is not suppressed)."
+                );
+                let failed = outcome(State::Failed, &why, &message.subject, now);
+                slot.disarm();
+                not_sent(self.finish(Some(id), c, d, lead, failed, next).await)
+            }
             Err(SendError::Bounce(why)) => {
                 self.store.suppress(&lead.email, &format!("bounced: {why}"), crate::store::Source::Engine, now).await?;
                 let bounced = handed(State::Bounced, &why, now);

@@ -30,15 +30,41 @@ pub fn message_id(from: &Mailbox) -> String {
     format!("<{id}@{}>", from.email.domain())
 }
 
+/// A subject with a word too long to fold onto a line of its own (a
+/// 1,200-character first name): lettre writes it on one line, which SMTP
+/// servers refuse ("Line too long"). Such a subject goes as RFC 2047
+/// encoded words of at most 39 bytes each (a folded line stays under 78
+/// characters), split between characters, never inside one. `None`: lettre
+/// folds it well.
+fn long_subject(subject: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    if subject.split_whitespace().all(|w| w.len() <= 60) {
+        return None;
+    }
+    let mut chunks = vec![String::new()];
+    for c in subject.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+        if chunks.last().is_some_and(|last| last.len() + c.len_utf8() > 39) {
+            chunks.push(String::new());
+        }
+        chunks.last_mut().map(|last| last.push(c));
+    }
+    let words: Vec<String> =
+        chunks.iter().map(|c| format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(c))).collect();
+    const SUBJECT: HeaderName = HeaderName::new_from_ascii_str("Subject");
+    Some(HeaderValue::dangerous_new_pre_encoded(SUBJECT, subject.to_string(), words.join("\r\n ")))
+}
+
 pub fn build(m: &Outgoing, env: &Envelope) -> Result<Message, BuildError> {
     let fail = |why: String| BuildError { to: m.to.clone(), why };
-    let to: Mailbox = m.to.parse().map_err(|e| fail(format!("recipient: {e}")))?;
-    let mut b = Message::builder()
-        .from(env.from.clone())
-        .to(to)
-        .subject(&m.subject)
-        .date_now()
-        .message_id(Some(m.message_id.clone().unwrap_or_else(|| message_id(env.from))));
+    // The address alone, never parsed as `Name <addr>`: an address is not
+    // a display name.
+    let to = Mailbox::new(None, m.to.parse().map_err(|e| fail(format!("recipient: {e}")))?);
+    let mut b = Message::builder().from(env.from.clone()).to(to);
+    b = match long_subject(&m.subject) {
+        Some(encoded) => b.raw_header(encoded),
+        None => b.subject(&m.subject),
+    };
+    let mut b = b.date_now().message_id(Some(m.message_id.clone().unwrap_or_else(|| message_id(env.from))));
     if let Some(r) = env.reply_to {
         b = b.reply_to(r.clone());
     }
@@ -119,6 +145,24 @@ mod tests {
         m.to = "ana@acme.test\r\nBcc: victim@evil.test".into();
         let from: Mailbox = "s@example.com".parse().unwrap();
         assert!(build(&m, &Envelope { from: &from, reply_to: None }).is_err());
+    }
+
+    #[test]
+    fn no_line_of_any_part_is_longer_than_smtp_allows() {
+        let long = "a".repeat(1200);
+        let mut m = outgoing(true, true);
+        m.subject = format!("Call {long} now");
+        m.text = format!("Hi {long},\n{}\n", "x ".repeat(700));
+        m.html = Some(format!("<p>Hi {long}</p><p>{}</p>", "\u{e9}".repeat(1200)));
+        let text = format(&m);
+        let longest = text.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 78, "a {longest}-character line: {text}");
+        let parsed = mail_parser::MessageParser::default().parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.subject(), Some(m.subject.as_str()), "the subject reads back whole");
+        let mut plain = outgoing(false, false);
+        plain.text = format!("Hi {long}\n");
+        let longest = format(&plain).split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 998, "a {longest}-character line in a rep's plain message");
     }
 
     #[test]

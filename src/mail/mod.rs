@@ -53,6 +53,11 @@ pub enum SendError {
     /// recorded `uncertain` and never sent again.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// nurture could not build the message (an address or header the
+    /// mail library refuses): our failure, never the lead's. The step
+    /// fails, nothing is suppressed, no guardrail counts it.
+    #[error("message not built: {0}")]
+    Unbuildable(String),
     /// The server could not be reached (connection refused or lost before
     /// the message was handed over): temporary, and the transport is then
     /// known down (see `health.rs`).

@@ -28,7 +28,7 @@ impl Outbox {
 impl Mailer for Outbox {
     async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
         let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
-        let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
+        let message = build(m, &env).map_err(|e| SendError::Unbuildable(e.to_string()))?;
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         let mut suffix = [0u8; 4];
         let _ = getrandom::fill(&mut suffix);

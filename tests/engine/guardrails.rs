@@ -114,3 +114,41 @@ async fn a_campaign_paused_by_hand_holds_its_steps_and_not_the_others(b: Backend
     w.finish().await;
 }
 both!(a_campaign_paused_by_hand_holds_its_steps_and_not_the_others);
+
+/// Strangers' sign-ups a CRM wrote straight into `leads`, with addresses
+/// the mail library cannot put in a message: each is suppressed before any
+/// send (the intake's rule, applied to the table), none counts as a
+/// bounce, and the campaign goes on for everyone else. A message nurture
+/// still cannot build fails its step, ours to fix, never a bounce.
+async fn addresses_nurture_cannot_mail_never_pause_a_campaign(b: Backend) {
+    let w = World::new(b, CONFIG, &[("c", &one_email("nurturing"))]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    for i in 0..16 {
+        w.crm(&format!(
+            "INSERT INTO leads (email, status, status_changed_at, created_at, updated_at) VALUES \
+             ('\"hostile <{i}>\"@evil.example', 'nurturing', '2026-03-01T00:00:00Z', '2026-03-01T00:00:00Z', \
+             '2026-03-01T00:00:00Z')"
+        ))
+        .await;
+    }
+    w.import(&format!("email,status\n{}", leads("a", 12, "nurturing")), start).await;
+    // And three messages the mailer cannot build, as an older row could give.
+    for _ in 0..3 {
+        let why = "cannot build the message: recipient".to_string();
+        w.rec.failures.lock().unwrap().push_back(nurture::mail::SendError::Unbuildable(why));
+    }
+    w.run(start, start + days(1)).await;
+
+    assert!(w.engine.pauses().await.unwrap().is_empty(), "no guardrail counted them");
+    assert_eq!(w.events(Ev::Email).len(), 9, "twelve leads less the three messages that could not be built");
+    for i in 0..16 {
+        let email = format!("\"hostile <{i}>\"@evil.example");
+        assert!(w.store().is_suppressed(&email).await.unwrap(), "{email} is suppressed");
+    }
+    let suppressed = w.scalar("SELECT COUNT(*) FROM suppressions WHERE email LIKE $1", "a%@x.test").await;
+    assert_eq!(suppressed, 0, "a message we could not build suppresses no lead");
+    let failed = w.scalar("SELECT COUNT(*) FROM deliveries WHERE state = $1", "failed").await;
+    assert_eq!(failed, 3, "each such step failed");
+    w.finish().await;
+}
+both!(addresses_nurture_cannot_mail_never_pause_a_campaign);

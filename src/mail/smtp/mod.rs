@@ -71,7 +71,7 @@ impl super::health::Probe for Smtp {
 impl Mailer for Smtp {
     async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
         let env = Envelope { from: &self.from, reply_to: self.reply_to.as_ref() };
-        let message = build(m, &env).map_err(|e| SendError::Bounce(e.to_string()))?;
+        let message = build(m, &env).map_err(|e| SendError::Unbuildable(e.to_string()))?;
         let bytes = message.formatted();
         let envelope = match &m.envelope_from {
             Some(sender) => {
