@@ -46,7 +46,9 @@ fn long_subject(subject: &str) -> Option<HeaderValue> {
         if chunks.last().is_some_and(|last| last.len() + c.len_utf8() > 39) {
             chunks.push(String::new());
         }
-        chunks.last_mut().map(|last| last.push(c));
+        if let Some(last) = chunks.last_mut() {
+            last.push(c);
+        }
     }
     let words: Vec<String> =
         chunks.iter().map(|c| format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(c))).collect();
