@@ -365,6 +365,14 @@ fn warnings(config: &Config, diags: &mut Diagnostics) {
             "http.public_url is not https://; mailbox providers expect HTTPS one-click unsubscribe links",
         ));
     }
+    if config.inbound.imap_url.is_some() && config.mail.return_path.is_none() {
+        diags.push(Diagnostic::warning(
+            &config.file,
+            "inbound.imap_url is set but mail.return_path is not: anyone can send a bounce report naming a lead's \
+             address and have it suppressed; set mail.return_path = \"bounces@your-domain\" (signed return paths) \
+             and deliver that address to the mailbox",
+        ));
+    }
 }
 
 fn positive(f: &mut Fields, v: Option<toml::Spanned<u32>>, default: u32, key: &str) -> u32 {

@@ -161,3 +161,26 @@ fn the_database_password_comes_from_its_file_and_never_sits_in_the_url() {
     let e = c.database.connect_url().unwrap_err();
     assert!(e.contains("database.password_file") && e.contains("db-password"), "{e}");
 }
+
+#[test]
+fn a_mailbox_without_a_return_path_is_a_warning() {
+    let inbound = "[inbound]\nimap_url = \"imaps://n@imap.example.com/INBOX\"\npassword_file = \"p\"\n";
+    let (_, d) = load(inbound);
+    assert!(!d.has_errors(), "{d}");
+    assert!(d.0.iter().any(|w| w.message.contains("mail.return_path is not")), "{d}");
+    let (_, d) = load(&format!("[mail]\nreturn_path = \"bounces@example.com\"\n{inbound}"));
+    assert!(!d.0.iter().any(|w| w.message.contains("return_path")), "{d}");
+}
+
+#[test]
+fn http_limits_default_and_are_checked() {
+    let (c, d) = load("");
+    assert!(!d.has_errors(), "{d}");
+    assert_eq!(c.http.max_connections, 512);
+    assert_eq!(c.http.trusted_proxies.len(), 2, "loopback, both families");
+    assert_eq!(c.inbound.ooo_max, TimeDelta::days(60));
+    let (_, d) = load("[http]\ntrusted_proxies = [\"10.0.0.1\", \"proxy.local\"]\nmax_connections = 3\n");
+    let errors = errors(&d);
+    assert!(errors.iter().any(|e| e.contains("\"proxy.local\" is not an IP address")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("max_connections 3 must be between 16")), "{errors:?}");
+}

@@ -300,3 +300,37 @@ fn check_with_the_database_says_which_enrolments_an_edit_ends() {
     assert!(after.stdout.contains("1 wait at step check-in, no longer in the file, and will end"), "{}", after.stdout);
     assert!(!p.run(&["check"]).stdout.contains("active enrolment"), "offline without the flag");
 }
+
+/// What nurture writes holds personal data: the database, its WAL, the
+/// link secret, the outbox and backups are its user's alone (files 0600,
+/// folders 0700), even when started with a permissive umask.
+#[test]
+fn files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::bundled();
+    p.write("leads.csv", "email,status\nana@x.test,new\n");
+    let exe = env!("CARGO_BIN_EXE_nurture");
+    for args in ["leads import leads.csv", "simulate --days 1", "backup backups/one.db"] {
+        let shell = format!("umask 000; exec {exe} --config nurture.toml {args}");
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &shell])
+            .current_dir(p.dir.path())
+            .env_remove("NURTURE_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut seen = 0;
+    let mut walk = vec![p.path("var"), p.path("backups")];
+    while let Some(path) = walk.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            walk.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the database, the secret and the backup at least: {seen} files");
+}
