@@ -52,6 +52,9 @@ fn complaints_name_the_recipient_when_the_report_does() {
         if name.starts_with("yahoo") {
             assert_eq!(recipient.as_deref(), Some("mia@yahoo.test"), "{name}");
         }
+        if name.starts_with("ses") {
+            assert_eq!(recipient.as_deref(), Some("mia@yahoo.test"), "{name}: complainedRecipients");
+        }
         if name.starts_with("hotmail") {
             assert_eq!(recipient.as_deref(), Some("ana.ruiz@outlook.test"), "{name}: X-HmXmrOriginalRecipient");
         }
@@ -89,6 +92,19 @@ fn replies_keep_what_the_person_wrote_without_the_quote() {
             !first_lines.contains('>') && !first_lines.contains("Hi Ana") && !first_lines.contains("Hi Carla"),
             "{name}: {first_lines}"
         );
+    }
+}
+
+#[test]
+fn requests_to_be_removed_unsubscribe() {
+    for (name, raw) in corpus("unsubscribe") {
+        let inbound = classify(&raw, now());
+        assert!(matches!(inbound.verdict, Verdict::Unsubscribe { .. }), "{name}: {:?}", inbound.verdict);
+        assert_eq!(inbound.verdict.kind(), Kind::Reply, "{name}: a person's reply, to `nurture inbound`");
+    }
+    // A reply that only quotes our footer's "Unsubscribe" is a reply.
+    for (name, raw) in corpus("reply") {
+        assert!(matches!(classify(&raw, now()).verdict, Verdict::Reply { .. }), "{name}");
     }
 }
 

@@ -64,6 +64,9 @@ impl Engine {
         if let Verdict::Machine(why) = &msg.verdict {
             applied.reason = Some((*why).to_string());
         }
+        if let Verdict::Unsubscribe { why, .. } = &msg.verdict {
+            applied.reason = Some((*why).to_string());
+        }
         if let Verdict::Delivered = &msg.verdict {
             applied.reason = Some("a delivery success report".into());
         }
@@ -126,7 +129,7 @@ impl Engine {
             }
         }
         let address = match &msg.verdict {
-            Verdict::Reply { .. } | Verdict::AutoReply { .. } => msg.from.clone(),
+            Verdict::Reply { .. } | Verdict::Unsubscribe { .. } | Verdict::AutoReply { .. } => msg.from.clone(),
             // A report names a failed recipient anyone could write: only
             // trusted while no signed return path is in use.
             Verdict::Bounce(b) if self.defs.config.mail.return_path.is_none() => b.recipient.clone(),
@@ -138,7 +141,13 @@ impl Engine {
             None => None,
         };
         if lead.is_none()
-            && matches!(msg.verdict, Verdict::Reply { .. } | Verdict::AutoReply { .. } | Verdict::Complaint { .. })
+            && matches!(
+                msg.verdict,
+                Verdict::Reply { .. }
+                    | Verdict::Unsubscribe { .. }
+                    | Verdict::AutoReply { .. }
+                    | Verdict::Complaint { .. }
+            )
         {
             // A reply from another address of the lead quotes our email,
             // and with it its signed unsubscribe link.
@@ -228,6 +237,12 @@ impl Engine {
                 self.store.record_reply(lead.id, Source::Inbound, now).await?;
                 self.emit(event(Ev::Replied).to(&lead.owner));
                 self.tell_owner(lead, msg, first_lines).await?;
+                self.follow(lead.id, now).await?;
+            }
+            Verdict::Unsubscribe { why, first_lines } => {
+                handled.detail = format!("{why}: {first_lines}");
+                self.store.suppress(&lead.email, "unsubscribed (asked by email)", Source::Inbound, now).await?;
+                self.emit(event(Ev::Replied).reason(why));
                 self.follow(lead.id, now).await?;
             }
             Verdict::Delivered | Verdict::Machine(_) => {}

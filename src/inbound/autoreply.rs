@@ -23,8 +23,11 @@ pub fn automatic(m: &Message, subject: &str, text: &str) -> Option<&'static str>
     // Outlook's `X-Auto-Response-Suppress` alone decides nothing: bulk
     // senders set it too. Its automatic replies are known by their
     // out-of-office subject or text, below.
+    // `Precedence: bulk` or `junk` alone is a newsletter's as often as a
+    // vacation program's: such a message is automatic only when it reads
+    // as out of office (below); else it is bulk mail (classify.rs).
     if let Some(p) = view::header(m, "Precedence").or_else(|| view::header(m, "X-Precedence"))
-        && ["auto_reply", "auto-reply", "bulk", "junk"].contains(&p.trim().to_ascii_lowercase().as_str())
+        && ["auto_reply", "auto-reply"].contains(&p.trim().to_ascii_lowercase().as_str())
     {
         return Some("Precedence");
     }

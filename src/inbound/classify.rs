@@ -87,24 +87,37 @@ fn verdict(
         });
         return Verdict::Complaint { feedback_type: "abuse".into(), recipient };
     }
+    if let Some(v) = super::ses::verdict(text) {
+        return v;
+    }
     if bounce::looks_like_report(m, from, subject) {
         return bounce::verdict(m, subject);
     }
     if report.as_deref() == Some("disposition-notification") {
         return Verdict::Machine("a read receipt");
     }
+    if view::header(m, "X-Apple-Unsubscribe").is_some() {
+        return Verdict::Unsubscribe {
+            why: "an unsubscribe request from Apple Mail",
+            first_lines: reply::first_lines(text, FIRST_LINES),
+        };
+    }
     if autoreply::automatic(m, subject, text).is_some() {
         let said = format!("{subject}\n{text}");
         return Verdict::AutoReply { until: dates::return_date(&said, sent.date_naive()) };
     }
-    if let Some(why) = machine(m, from) {
+    if let Some(why) = machine(m, from, subject) {
         return Verdict::Machine(why);
     }
     // Its own words only: a person quoting a bounce is still a person.
     if bounce::reads_like_failure(&reply::first_lines(text, 40)) {
         return bounce::verdict(m, subject);
     }
-    Verdict::Reply { first_lines: reply::first_lines(text, FIRST_LINES) }
+    let first_lines = reply::first_lines(text, FIRST_LINES);
+    match super::unsubscribe::requested(m, subject, &first_lines) {
+        Some(why) => Verdict::Unsubscribe { why, first_lines },
+        None => Verdict::Reply { first_lines },
+    }
 }
 
 /// RFC 5965: `Feedback-Type: abuse` (or `fraud`, `virus`, ...) about the
@@ -129,9 +142,30 @@ fn complaint(feedback: &[String], original: Option<&Message>) -> Verdict {
     Verdict::Complaint { feedback_type, recipient }
 }
 
+/// A mailing list manager writing about a message sent to its list
+/// ("you are not a member", "awaits moderator approval"): Mailman's
+/// administrivia headers, the manager's own addresses (`LIST-owner`,
+/// `LIST-bounces`, `LIST-request`, `mailman`, `listserv`, `sympa`,
+/// `majordomo`), or a moderation subject.
+fn list_manager(m: &Message, local: &str, subject: &str) -> bool {
+    if view::header(m, "X-List-Administrivia").is_some() || view::header(m, "X-Mailman-Version").is_some() {
+        return true;
+    }
+    let managers = ["mailman", "listserv", "sympa", "majordomo", "ezmlm", "lyris", "googlegroups"];
+    let suffixes = ["-owner", "-bounces", "-request", "-admin", "-help"];
+    if managers.iter().any(|n| local == *n) || suffixes.iter().any(|s| local.ends_with(s)) {
+        return true;
+    }
+    let subject = subject.to_lowercase();
+    ["not a member", "not allowed to post", "moderator approval", "awaits moderator", "requires approval"]
+        .iter()
+        .any(|p| subject.contains(p))
+}
+
 /// Machine mail that is no report and no automatic reply: a sender that
-/// takes no answers, a list, or a null return path.
-fn machine(m: &Message, from: Option<&str>) -> Option<&'static str> {
+/// takes no answers, a list or bulk mail, a list manager's notice, or a
+/// null return path.
+fn machine(m: &Message, from: Option<&str>, subject: &str) -> Option<&'static str> {
     let local = from.and_then(|f| f.split('@').next()).unwrap_or("").to_ascii_lowercase();
     let no_reply =
         ["noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "bounce", "notification"]
@@ -142,6 +176,14 @@ fn machine(m: &Message, from: Option<&str>) -> Option<&'static str> {
     }
     if view::header(m, "List-Id").is_some() || view::header(m, "List-Unsubscribe").is_some() {
         return Some("list mail");
+    }
+    if let Some(p) = view::header(m, "Precedence").or_else(|| view::header(m, "X-Precedence"))
+        && ["bulk", "junk", "list"].contains(&p.trim().to_ascii_lowercase().as_str())
+    {
+        return Some("bulk mail");
+    }
+    if list_manager(m, &local, subject) {
+        return Some("a mailing list manager's notice");
     }
     if view::header(m, "Return-Path").is_some_and(|r| r.trim() == "<>") {
         return Some("a null return path");

@@ -13,6 +13,8 @@ pub mod bounce;
 pub mod classify;
 pub mod dates;
 pub mod reply;
+pub mod ses;
+pub mod unsubscribe;
 pub mod view;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -98,6 +100,12 @@ pub enum Verdict {
     Reply {
         first_lines: String,
     },
+    /// A person asked to be unsubscribed (a reply saying so, or their mail
+    /// program's request): a reply that unsubscribes.
+    Unsubscribe {
+        why: &'static str,
+        first_lines: String,
+    },
     /// A report that a message was delivered or relayed: not a bounce.
     Delivered,
     /// Other machine mail (read receipts, newsletters, notifications).
@@ -110,7 +118,7 @@ impl Verdict {
             Verdict::Bounce(_) => Kind::Bounce,
             Verdict::Complaint { .. } => Kind::Complaint,
             Verdict::AutoReply { .. } => Kind::AutoReply,
-            Verdict::Reply { .. } => Kind::Reply,
+            Verdict::Reply { .. } | Verdict::Unsubscribe { .. } => Kind::Reply,
             Verdict::Delivered | Verdict::Machine(_) => Kind::Unmatched,
         }
     }

@@ -134,6 +134,29 @@ async fn an_out_of_office_reply_holds_the_next_step_until_the_return_date(b: Bac
 }
 both!(an_out_of_office_reply_holds_the_next_step_until_the_return_date);
 
+/// A reply asking to be removed unsubscribes, as the link does: the lead
+/// is suppressed and gets nothing more (and `nurture inbound` says
+/// `reply`, the kind SPEC fixes for a person's answer).
+async fn a_reply_asking_to_be_removed_unsubscribes(b: Backend) {
+    let w = World::new(b, "", &[("c", CAMPAIGN)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import(LEADS, start).await;
+    w.run(start, start + days(1)).await;
+    let id = first_email(&w).message_id.unwrap();
+    let reply = format!(
+        "From: Ana <ana@acme.test>\r\nTo: sales@example.com\r\nSubject: Re: Still weighing it?\r\n\
+         Message-ID: <u1@acme.test>\r\nIn-Reply-To: {id}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\n\
+         Please take me off this list.\r\n\r\n> Hi Ana\r\n"
+    );
+    let applied = w.engine.inbound(reply.as_bytes(), start + days(1)).await.unwrap();
+    assert_eq!((applied.kind, applied.lead.as_deref()), (Kind::Reply, Some("ana@acme.test")));
+    assert!(w.store().is_suppressed("ana@acme.test").await.unwrap(), "unsubscribed");
+    w.run(start + days(1), start + days(20)).await;
+    assert_eq!(leads_emails(&w), ["hi"], "nothing more");
+    w.finish().await;
+}
+both!(a_reply_asking_to_be_removed_unsubscribes);
+
 /// A stranger's auto-reply claims any date, in its text and its `Date`
 /// header: the pause never runs past `inbound.ooo_max` (60 days) from
 /// when nurture reads the message.
