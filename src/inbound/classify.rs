@@ -153,7 +153,7 @@ fn list_manager(m: &Message, local: &str, subject: &str) -> bool {
     }
     let managers = ["mailman", "listserv", "sympa", "majordomo", "ezmlm", "lyris", "googlegroups"];
     let suffixes = ["-owner", "-bounces", "-request", "-admin", "-help"];
-    if managers.iter().any(|n| local == *n) || suffixes.iter().any(|s| local.ends_with(s)) {
+    if managers.contains(&local) || suffixes.iter().any(|s| local.ends_with(s)) {
         return true;
     }
     let subject = subject.to_lowercase();
