@@ -23,7 +23,7 @@
 //! [`links`] and [`secret`] (signed unsubscribe and task links), [`diag`]
 //! (positioned problems), [`source`] (files read with limits), [`fields`]
 //! (value parsers that report at the value), [`duration`] (`1d 12h`),
-//! [`email`] (address syntax).
+//! [`email`] (address syntax), [`tls`] (whom TLS trusts).
 
 pub mod campaign;
 pub mod cli;
@@ -53,3 +53,4 @@ pub mod source;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+pub mod tls;

@@ -81,7 +81,8 @@ pub async fn open_with(
         eprintln!("warning: campaigns with errors are left out until they are fixed");
     }
     let url = defs.config.database.connect_url().map_err(Failure::Environment)?;
-    let store = crate::store::open(&url, defs.config.database.max_connections)
+    let pg = crate::store::PgOptions::of(&defs.config.database);
+    let store = crate::store::open_with(&url, defs.config.database.max_connections, crate::replica::DEFAULT_LEASE, &pg)
         .await
         .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", defs.config.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;

@@ -40,9 +40,10 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     };
     let lease = c.database.lease.to_std().unwrap_or(crate::replica::DEFAULT_LEASE);
     let url = c.database.connect_url().map_err(Failure::Environment)?;
-    let store = crate::store::open_replica(&url, c.database.max_connections, lease)
-        .await
-        .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
+    let store =
+        crate::store::open_with(&url, c.database.max_connections, lease, &crate::store::PgOptions::of(&c.database))
+            .await
+            .map_err(|e| Failure::Environment(format!("cannot open {}: {e}", c.database.url)))?;
     store.migrate().await.map_err(|e| Failure::Environment(e.to_string()))?;
     let rate = c.mail.rate_per_second;
     let mailer: Arc<dyn Mailer> = match c.mail.transport {

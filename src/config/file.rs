@@ -34,6 +34,8 @@ pub struct DatabaseFile {
     pub lease: Option<S>,
     /// The PostgreSQL password, from a file (a systemd credential).
     pub password_file: Option<S>,
+    pub pooler: Option<S>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +51,7 @@ pub struct MailFile {
     pub reply_to: Option<S>,
     pub postal_address: Option<String>,
     pub return_path: Option<S>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +123,7 @@ pub struct InboundFile {
     pub poll: Option<S>,
     pub ooo_pause: Option<S>,
     pub ooo_max: Option<S>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

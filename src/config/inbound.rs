@@ -27,6 +27,8 @@ pub struct Inbound {
     /// The longest an out-of-office reply pauses its lead, from when
     /// nurture reads it, whatever date it states.
     pub ooo_max: TimeDelta,
+    /// CA certificates (PEM) trusted besides the system's store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Inbound {
@@ -39,6 +41,7 @@ impl Default for Inbound {
             poll: TimeDelta::seconds(60),
             ooo_pause: TimeDelta::days(7),
             ooo_max: TimeDelta::days(60),
+            ca_file: None,
         }
     }
 }
@@ -68,6 +71,7 @@ pub(super) fn resolve(raw: InboundFile, f: &mut Fields, base: &std::path::Path) 
         poll: raw.poll.and_then(|p| f.duration(&p)).unwrap_or(d.poll).max(TimeDelta::seconds(1)),
         ooo_pause: raw.ooo_pause.and_then(|p| f.duration(&p)).unwrap_or(d.ooo_pause),
         ooo_max: raw.ooo_max.and_then(|p| f.duration(&p)).unwrap_or(d.ooo_max).max(TimeDelta::days(1)),
+        ca_file: raw.ca_file.filter(|p| !p.trim().is_empty()).map(|p| base.join(p)),
     }
 }
 

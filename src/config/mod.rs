@@ -74,6 +74,12 @@ pub struct Database {
     /// The PostgreSQL password, read from this file (a systemd credential)
     /// at each start, never written in the URL or the config.
     pub password_file: Option<PathBuf>,
+    /// `"transaction"`: a pooler (PgBouncer `pool_mode = transaction`)
+    /// stands between nurture and PostgreSQL: no named prepared
+    /// statements, each statement in a transaction of its own.
+    pub pooler: bool,
+    /// CA certificates (PEM) trusted besides the system's store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Database {
@@ -110,6 +116,8 @@ pub struct Mail {
     /// `bounces@example.com`: each message's envelope sender becomes a
     /// signed `bounces+TOKEN@example.com` naming its delivery (VERP).
     pub return_path: Option<lettre::Address>,
+    /// CA certificates (PEM) trusted besides the system's store.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -202,13 +210,31 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         max_connections: positive(&mut f, raw.database.max_connections, 8, "database.max_connections"),
         lease: duration_or(&mut f, raw.database.lease, "1m").max(TimeDelta::seconds(1)),
         password_file: None,
+        pooler: false,
+        ca_file: None,
     };
     if let Some(p) = &raw.database.password_file
         && database.url.starts_with("sqlite:")
     {
         f.warn(p, "database.password_file is for PostgreSQL; SQLite has no password");
     }
-    let database = Database { password_file: opt_path(raw.database.password_file.map(|p| p.into_inner())), ..database };
+    let pooler = match &raw.database.pooler {
+        None => false,
+        Some(p) => match p.get_ref().trim() {
+            "" | "none" => false,
+            "transaction" => true,
+            other => {
+                f.error(p, format!("database.pooler {other:?}: use \"transaction\" (PgBouncer's pool_mode = transaction) or \"none\""));
+                false
+            }
+        },
+    };
+    let database = Database {
+        password_file: opt_path(raw.database.password_file.map(|p| p.into_inner())),
+        pooler,
+        ca_file: opt_path(raw.database.ca_file),
+        ..database
+    };
 
     let transport = match raw.mail.transport {
         None => Transport::Outbox,
@@ -253,6 +279,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
                 Ok(a)
             })
         }),
+        ca_file: opt_path(raw.mail.ca_file),
     };
 
     let tick = duration_or(&mut f, raw.schedule.tick, "15s");

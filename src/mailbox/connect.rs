@@ -1,5 +1,6 @@
-//! Reaching the IMAP server: TCP, TLS for `imaps://` (rustls with the web
-//! PKI roots, as lettre's SMTP uses), the greeting and the login. The
+//! Reaching the IMAP server: TCP, TLS for `imaps://` (rustls, trusting the
+//! system's CA store and `inbound.ca_file`, as SMTP and PostgreSQL do),
+//! the greeting and the login. The
 //! password is read from `inbound.password_file` at each connection, so a
 //! new password needs no restart.
 
@@ -73,7 +74,7 @@ impl Target {
 }
 
 /// A logged-in session.
-pub async fn connect(t: &Target, password_file: &Path) -> Result<Session, Error> {
+pub async fn connect(t: &Target, password_file: &Path, ca_file: Option<&Path>) -> Result<Session, Error> {
     let password =
         std::fs::read_to_string(password_file).map_err(|e| Error::Password(password_file.display().to_string(), e))?;
     let password = password.trim_end_matches(['\r', '\n']);
@@ -83,7 +84,10 @@ pub async fn connect(t: &Target, password_file: &Path) -> Result<Session, Error>
         .await?
         .map_err(|e| unreachable(e.to_string()))?;
     let stream: Box<dyn Io> = match t.tls {
-        true => Box::new(within(&server, tls(&t.host, tcp)).await?.map_err(|e| unreachable(format!("TLS: {e}")))?),
+        true => {
+            let tls = within(&server, tls(&t.host, tcp, ca_file)).await?;
+            Box::new(tls.map_err(|e| unreachable(format!("TLS: {e}")))?)
+        }
         false => Box::new(tcp),
     };
     let mut client = async_imap::Client::new(stream);
@@ -101,8 +105,12 @@ pub async fn connect(t: &Target, password_file: &Path) -> Result<Session, Error>
     }
 }
 
-async fn tls(host: &str, tcp: TcpStream) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+async fn tls(
+    host: &str,
+    tcp: TcpStream,
+    ca_file: Option<&Path>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let roots = crate::tls::roots(ca_file).map_err(|e| std::io::Error::other(format!("inbound.{e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -134,7 +134,7 @@ async fn session(
     backoff: &mut Duration,
 ) -> Result<(), Failure> {
     let password = cfg.password_file.clone().unwrap_or_default();
-    let mut s = connect::connect(t, &password).await?;
+    let mut s = connect::connect(t, &password, cfg.ca_file.as_deref()).await?;
     let server = format!("{}:{}", t.host, t.port);
     let imap = |e| Error::Imap(server.clone(), e);
     let caps = within(&server, s.capabilities()).await?.map_err(imap)?;

@@ -112,6 +112,22 @@ enum Backend {
     Postgres(PgDb),
 }
 
+/// How nurture reaches PostgreSQL beyond its URL (`sslmode` and
+/// `sslrootcert` are read from the URL as libpq reads them).
+#[derive(Debug, Clone, Default)]
+pub struct PgOptions {
+    /// A transaction-pooling proxy (PgBouncer) stands in between.
+    pub pooler: bool,
+    /// CA certificates trusted besides the system's store.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl PgOptions {
+    pub fn of(db: &crate::config::Database) -> PgOptions {
+        PgOptions { pooler: db.pooler, ca_file: db.ca_file.clone() }
+    }
+}
+
 /// Open the database named by `url` (not yet migrated).
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
     open_replica(url, max_connections, DEFAULT_LEASE).await
@@ -119,14 +135,29 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
 
 /// [`open`], with the lease of this process's claims (`nurture run`).
 pub async fn open_replica(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(open_database(url, max_connections, lease).await?))
+    open_with(url, max_connections, lease, &PgOptions::default()).await
 }
 
-async fn open_database(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Database> {
+/// [`open_replica`], with PostgreSQL's options from the config.
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    lease: std::time::Duration,
+    pg: &PgOptions,
+) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(open_database(url, max_connections, lease, pg).await?))
+}
+
+async fn open_database(
+    url: &str,
+    max_connections: u32,
+    lease: std::time::Duration,
+    pg: &PgOptions,
+) -> Result<Database> {
     let backend = if url.starts_with("sqlite:") {
         Backend::Sqlite(SqliteDb::open(url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Backend::Postgres(PgDb::open(url, max_connections, Claimer::new(lease)).await?)
+        Backend::Postgres(PgDb::open(url, max_connections, Claimer::new(lease), pg).await?)
     } else {
         return Err(StoreError::Url(url.to_string()));
     };

@@ -6,12 +6,12 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{Connection, PgPool};
 
-use super::Result;
 use super::enrolments::{due_condition, due_select, not_in};
-use super::sql::{Conn, Run, Sql};
+use super::sql::{Conn, Pooling, Run, Sql};
+use super::{PgOptions, Result};
 use crate::replica::Claimer;
 
 pub(super) struct PgDb {
@@ -25,13 +25,36 @@ pub(super) struct PgDb {
     steps: PgPool,
     /// Replicas share the work by claiming leads.
     claimer: Claimer,
+    /// Behind a transaction pooler: how each pool's statements run.
+    pooling: Pooling,
+    steps_pooling: Pooling,
+}
+
+/// `url` as sqlx connects with it: `sslmode` and `sslrootcert` as libpq
+/// reads them (`require` with a root certificate, from the URL or
+/// `ca_file`, verifies the server's chain as `verify-ca` does), the
+/// system's CA store besides, and no statement cache behind a pooler.
+fn connect_options(url: &str, pg: &PgOptions) -> Result<PgConnectOptions> {
+    let mut options = PgConnectOptions::from_str(url)?;
+    let root_in_url = url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "sslrootcert"));
+    if let Some(ca) = &pg.ca_file {
+        options = options.ssl_root_cert(ca);
+    }
+    if (root_in_url || pg.ca_file.is_some()) && matches!(options.get_ssl_mode(), PgSslMode::Require) {
+        options = options.ssl_mode(PgSslMode::VerifyCa);
+    }
+    if pg.pooler {
+        options = options.statement_cache_capacity(0);
+    }
+    Ok(options)
 }
 
 impl PgDb {
-    pub async fn open(url: &str, max_connections: u32, claimer: Claimer) -> Result<PgDb> {
+    pub async fn open(url: &str, max_connections: u32, claimer: Claimer, pg: &PgOptions) -> Result<PgDb> {
+        let options = connect_options(url, pg)?;
         // One plain connection first: an unreachable server fails now, not
         // after the pool has retried for its whole acquire timeout.
-        sqlx::PgConnection::connect(url).await?.close().await?;
+        sqlx::PgConnection::connect_with(&options).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -40,28 +63,52 @@ impl PgDb {
             // restart) fails its next query instead, is dropped, and the
             // engine retries at the next tick.
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
-        let by_key = PgConnectOptions::from_str(url)?.options([("enable_seqscan", "off")]);
+        // A pooler passes no startup `options` on (PgBouncer refuses them):
+        // there the setting is made in each statement's transaction.
+        const BY_KEY: &str = "SET LOCAL enable_seqscan = off";
+        let (by_key, pooling, steps_pooling) = match pg.pooler {
+            false => (options.options([("enable_seqscan", "off")]), Pooling::Off, Pooling::Off),
+            true => (options, Pooling::On(None), Pooling::On(Some(BY_KEY))),
+        };
         let steps = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .test_before_acquire(false)
             .connect_with(by_key)
             .await?;
-        Ok(PgDb { pool, steps, claimer })
+        Ok(PgDb { pool, steps, claimer, pooling, steps_pooling })
     }
 
     pub async fn conn(&self) -> Result<Conn<'_>> {
-        Ok(Conn::Pg(self.pool.acquire().await?))
+        Ok(Conn::Pg(self.pool.acquire().await?, self.pooling))
     }
 
     pub async fn step_conn(&self) -> Result<Conn<'_>> {
-        Ok(Conn::Pg(self.steps.acquire().await?))
+        Ok(Conn::Pg(self.steps.acquire().await?, self.steps_pooling))
     }
 
+    /// Behind a pooler, the migrator's session-level advisory lock would
+    /// be taken on one server connection and released (or not) on
+    /// another: it runs without it, and only when a migration is pending
+    /// (README: run `nurture migrate` once before starting replicas on a
+    /// new version).
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        let mut migrator = sqlx::migrate!("migrations/postgres");
+        if let Pooling::On(_) = self.pooling {
+            let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+            let applied = Sql::new("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations WHERE success");
+            let found = match self.conn().await?.fetch_one(applied).await {
+                Ok(row) => row.get::<i64>("v")?,
+                Err(_) => 0,
+            };
+            if found >= latest {
+                return Ok(());
+            }
+            migrator.set_locking(false);
+        }
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 

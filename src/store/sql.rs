@@ -155,31 +155,79 @@ impl Row {
     }
 }
 
+/// How PostgreSQL statements run. Behind a transaction pooler
+/// (PgBouncer's `pool_mode = transaction`), each transaction may run on
+/// another server connection: a named prepared statement made on one is
+/// missing (or, made by another client, already there) on the next, and
+/// an unnamed one lives only until the next Sync, which sqlx sends between
+/// preparing and executing. So there every statement is unnamed and runs
+/// inside a transaction (its own, or the caller's), with the setting given
+/// (`SET LOCAL ...`) first.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pooling {
+    Off,
+    On(Option<&'static str>),
+}
+
 /// A connection of either database, lent for a few statements.
 pub(super) enum Conn<'a> {
     /// The one SQLite connection, held for as long as this lives.
     Sqlite(MutexGuard<'a, SqliteConnection>),
-    Pg(PoolConnection<Postgres>),
+    Pg(PoolConnection<Postgres>, Pooling),
 }
 
 /// An open transaction: committed by [`Tx::commit`], rolled back when
 /// dropped without it.
 pub(super) enum Tx<'a> {
     Sqlite(sqlx::Transaction<'a, Sqlite>),
-    Pg(sqlx::Transaction<'a, Postgres>),
+    Pg(sqlx::Transaction<'a, Postgres>, Pooling),
 }
 
 /// Where a statement runs: a plain connection or one inside a transaction.
 pub(super) enum Target<'a> {
     Sqlite(&'a mut SqliteConnection),
+    /// Named (cached) prepared statements, as sqlx does by default.
     Pg(&'a mut sqlx::PgConnection),
+    /// Behind a pooler, inside a transaction already: unnamed statements.
+    PgUnnamed(&'a mut sqlx::PgConnection),
+    /// Behind a pooler, outside a transaction: each statement in its own.
+    PgAlone(&'a mut sqlx::PgConnection, Option<&'static str>),
+}
+
+/// The rows of `q` on PostgreSQL, named or unnamed.
+async fn pg_rows(c: &mut sqlx::PgConnection, q: Sql, named: bool) -> Result<Vec<Row>> {
+    Ok(q.query().persistent(named).fetch_all(c).await?.into_iter().map(Row::Pg).collect())
+}
+
+async fn pg_execute(c: &mut sqlx::PgConnection, q: Sql, named: bool) -> Result<u64> {
+    Ok(q.query().persistent(named).execute(c).await?.rows_affected())
+}
+
+/// A transaction of its own on `c`, with `setup` first.
+async fn pg_begin<'c>(
+    c: &'c mut sqlx::PgConnection,
+    setup: Option<&'static str>,
+) -> Result<sqlx::Transaction<'c, Postgres>> {
+    use sqlx::Connection;
+    let mut tx = c.begin().await?;
+    if let Some(s) = setup {
+        sqlx::raw_sql(AssertSqlSafe(s)).execute(&mut *tx).await?;
+    }
+    Ok(tx)
 }
 
 impl Target<'_> {
     async fn fetch_all(self, q: Sql) -> Result<Vec<Row>> {
         Ok(match self {
             Target::Sqlite(c) => q.query().fetch_all(c).await?.into_iter().map(Row::Sqlite).collect(),
-            Target::Pg(c) => q.query().fetch_all(c).await?.into_iter().map(Row::Pg).collect(),
+            Target::Pg(c) => pg_rows(c, q, true).await?,
+            Target::PgUnnamed(c) => pg_rows(c, q, false).await?,
+            Target::PgAlone(c, setup) => {
+                let mut tx = pg_begin(c, setup).await?;
+                let rows = pg_rows(&mut tx, q, false).await?;
+                tx.commit().await?;
+                rows
+            }
         })
     }
 
@@ -187,6 +235,7 @@ impl Target<'_> {
         Ok(match self {
             Target::Sqlite(c) => q.query().fetch_optional(c).await?.map(Row::Sqlite),
             Target::Pg(c) => q.query().fetch_optional(c).await?.map(Row::Pg),
+            pooled => pooled.fetch_all(q).await?.into_iter().next(),
         })
     }
 
@@ -197,7 +246,14 @@ impl Target<'_> {
     async fn execute(self, q: Sql) -> Result<u64> {
         Ok(match self {
             Target::Sqlite(c) => q.query().execute(c).await?.rows_affected(),
-            Target::Pg(c) => q.query().execute(c).await?.rows_affected(),
+            Target::Pg(c) => pg_execute(c, q, true).await?,
+            Target::PgUnnamed(c) => pg_execute(c, q, false).await?,
+            Target::PgAlone(c, setup) => {
+                let mut tx = pg_begin(c, setup).await?;
+                let n = pg_execute(&mut tx, q, false).await?;
+                tx.commit().await?;
+                n
+            }
         })
     }
 }
@@ -229,7 +285,8 @@ impl Run for Conn<'_> {
     fn target(&mut self) -> Target<'_> {
         match self {
             Conn::Sqlite(c) => Target::Sqlite(c),
-            Conn::Pg(c) => Target::Pg(c),
+            Conn::Pg(c, Pooling::Off) => Target::Pg(c),
+            Conn::Pg(c, Pooling::On(setup)) => Target::PgAlone(c, *setup),
         }
     }
 }
@@ -238,7 +295,8 @@ impl Run for Tx<'_> {
     fn target(&mut self) -> Target<'_> {
         match self {
             Tx::Sqlite(t) => Target::Sqlite(t),
-            Tx::Pg(t) => Target::Pg(t),
+            Tx::Pg(t, Pooling::Off) => Target::Pg(t),
+            Tx::Pg(t, Pooling::On(_)) => Target::PgUnnamed(t),
         }
     }
 }
@@ -253,7 +311,11 @@ impl Conn<'_> {
         use sqlx::Connection;
         Ok(match self {
             Conn::Sqlite(c) => Tx::Sqlite(c.begin_with("BEGIN IMMEDIATE").await?),
-            Conn::Pg(c) => Tx::Pg(c.begin().await?),
+            Conn::Pg(c, Pooling::Off) => Tx::Pg(c.begin().await?, Pooling::Off),
+            Conn::Pg(c, Pooling::On(setup)) => {
+                let setup = *setup;
+                Tx::Pg(pg_begin(c, setup).await?, Pooling::On(setup))
+            }
         })
     }
 }
@@ -262,7 +324,7 @@ impl Tx<'_> {
     pub async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await?,
-            Tx::Pg(t) => t.commit().await?,
+            Tx::Pg(t, _) => t.commit().await?,
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ impl Transfer for Database {
                 "db copy writes to PostgreSQL: give --to postgres://USER@HOST/DB, not {url:?}"
             )));
         }
-        let to = super::open_database(url, 2, crate::replica::DEFAULT_LEASE).await?;
+        let to = super::open_database(url, 2, crate::replica::DEFAULT_LEASE, &super::PgOptions::default()).await?;
         super::Store::migrate(&to).await?;
         let pg = to.postgres().ok_or_else(|| StoreError::Url(url.to_string()))?;
 

@@ -35,7 +35,11 @@ impl Smtp {
             ),
             None => None,
         };
-        let server = Server::parse(&mail.smtp_url, password)?;
+        let mut server = Server::parse(&mail.smtp_url, password)?;
+        if let Some(path) = &mail.ca_file {
+            crate::tls::certificates(path).map_err(|e| format!("mail.{e}"))?;
+            server.ca_pem = Some(std::fs::read(path).map_err(|e| format!("mail.ca_file {}: {e}", path.display()))?);
+        }
         Ok(Smtp {
             pool: Pool::new(server, mail.pool_size as usize),
             from: mail.from.clone(),

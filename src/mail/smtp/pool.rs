@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::DEFAULT_MECHANISMS;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
@@ -117,7 +117,15 @@ impl Pool {
 
     async fn connect(&self) -> Result<Conn, Failure> {
         let s = &self.server;
-        let tls = || TlsParameters::new(s.host.clone()).map_err(Failure::Smtp);
+        // The system's CA store (lettre's rustls-native-certs), and
+        // `mail.ca_file`'s certificates.
+        let tls = || {
+            let mut b = TlsParameters::builder(s.host.clone());
+            if let Some(pem) = &s.ca_pem {
+                b = b.add_root_certificate(Certificate::from_pem(pem).map_err(Failure::Smtp)?);
+            }
+            b.build_rustls().map_err(Failure::Smtp)
+        };
         let mut conn = match s.tls {
             // Implicit TLS: lettre opens this socket itself, without
             // nodelay (README: prefer 587 with STARTTLS for throughput).

@@ -24,6 +24,8 @@ pub struct Server {
     pub tls: Tls,
     pub hello: ClientId,
     pub credentials: Option<Credentials>,
+    /// `mail.ca_file`'s certificates (PEM), trusted besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Never prints the credentials.
@@ -66,7 +68,7 @@ impl Server {
             None => url.password().map(decode).transpose()?,
         };
         let credentials = password.map(|p| Credentials::new(user, p));
-        Ok(Server { port: url.port().unwrap_or(default_port), host, tls, hello, credentials })
+        Ok(Server { port: url.port().unwrap_or(default_port), host, tls, hello, credentials, ca_pem: None })
     }
 }
 
