@@ -11,7 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::{Connection, Row};
+use support::cluster::Cluster;
 use support::drip::{self, nurture, states};
+use support::pgbouncer::PgBouncer;
 use support::{Kill, PgDatabase, header, received, smtp_server, wait_for};
 
 const POOL: usize = 4;
@@ -46,9 +48,11 @@ async fn scalar(url: &str, sql: &'static str) -> i64 {
     sqlx::query(sql).fetch_one(&mut c).await.unwrap().get::<i64, _>(0)
 }
 
-#[tokio::test]
-async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
-    let db = PgDatabase::create("three_replicas").await;
+/// Three replicas on `via` (a URL of the database `db` reaches directly,
+/// or a way to it: a pooler, TLS), with `database` keys added to the
+/// config: every (lead, step) of 150 leads goes out exactly once, the work
+/// is shared, nothing collides.
+async fn three_replicas_send_each_step_exactly_once(db: &str, via: &str, database: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let inbox = dir.join("inbox");
@@ -56,14 +60,16 @@ async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
     let (_server, port) = smtp_server(&inbox, 50);
     let leads = 150;
     project(dir, port, leads, "");
-    assert!(nurture(dir, &db.url, &["migrate"]).status().unwrap().success());
-    let replicas: Vec<Kill> = (0..3).map(|n| replica(dir, &db.url, n)).collect();
+    let config = std::fs::read_to_string(dir.join("nurture.toml")).unwrap();
+    std::fs::write(dir.join("nurture.toml"), config.replace("[database]\n", &format!("[database]\n{database}")))
+        .unwrap();
+    assert!(nurture(dir, via, &["migrate"]).status().unwrap().success(), "migrate through {via}");
+    let replicas: Vec<Kill> = (0..3).map(|n| replica(dir, via, n)).collect();
 
-    assert!(nurture(dir, &db.url, &["leads", "import", "leads.csv"]).status().unwrap().success());
+    assert!(nurture(dir, db, &["leads", "import", "leads.csv"]).status().unwrap().success());
     let want = 2 * leads;
     wait_for("every step sent", Duration::from_secs(90), || received(&inbox).len() >= want);
-    let url = db.url.clone();
-    let settled = || async { states(&url).await.get("sent").copied().unwrap_or(0) };
+    let settled = || async { states(db).await.get("sent").copied().unwrap_or(0) };
     for _ in 0..50 {
         if settled().await == want as i64 {
             break;
@@ -78,9 +84,9 @@ async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
     assert_eq!(counts.len(), want, "every (lead, step) received");
     assert!(counts.values().all(|&n| n == 1), "a message came twice: {counts:?}");
     assert_eq!(received(&inbox).len(), want);
-    assert_eq!(states(&db.url).await, HashMap::from([("sent".to_string(), want as i64)]));
-    assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
-    assert_eq!(scalar(&db.url, "SELECT COUNT(*) FROM claims").await, 0, "a clean stop releases claims");
+    assert_eq!(states(db).await, HashMap::from([("sent".to_string(), want as i64)]));
+    assert_eq!(scalar(db, "SELECT COUNT(*) FROM enrolments WHERE active").await, 0);
+    assert_eq!(scalar(db, "SELECT COUNT(*) FROM claims").await, 0, "a clean stop releases claims");
     let per_replica: Vec<usize> = (0..3).map(|n| logged(dir, n, "Email sent.")).collect();
     eprintln!("sends per replica: {per_replica:?}");
     assert_eq!(per_replica.iter().sum::<usize>(), want, "{per_replica:?}");
@@ -89,7 +95,55 @@ async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
     // another had begun (which it would have had to record as uncertain).
     let collisions: usize = (0..3).map(|n| logged(dir, n, "Step not carried out.")).sum();
     assert_eq!(collisions, 0, "replicas collided on a step");
+    let failed: usize = (0..3).map(|n| logged(dir, n, "Tick failed; retrying at the next tick.")).sum();
+    assert_eq!(failed, 0, "a tick failed");
+}
+
+#[tokio::test]
+async fn three_replicas_share_the_work_and_send_each_step_exactly_once() {
+    let db = PgDatabase::create("three_replicas").await;
+    three_replicas_send_each_step_exactly_once(&db.url, &db.url, "").await;
     db.drop_now().await;
+}
+
+/// Fleets put PgBouncer in transaction mode in front of PostgreSQL (each
+/// transaction may run on another server connection): with `pooler =
+/// "transaction"` the same scenario holds through it.
+#[tokio::test]
+async fn through_pgbouncer_in_transaction_mode_each_step_goes_out_once() {
+    let db = PgDatabase::create("pgbouncer").await;
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let bouncer = tokio::task::spawn_blocking(move || PgBouncer::start(&name)).await.unwrap();
+    let via = bouncer.url(&db.url);
+    three_replicas_send_each_step_exactly_once(&db.url, &via, "pooler = \"transaction\"\n").await;
+    assert!(bouncer.log().contains("login attempt"), "the replicas went through PgBouncer: {}", bouncer.log());
+    drop(bouncer);
+    db.drop_now().await;
+}
+
+/// A managed database that accepts only TLS (`hostssl`, a CA of its own):
+/// replicas verify the server against `sslrootcert` in the URL, or against
+/// `[database] ca_file`; a connection without TLS is refused (exit 3).
+#[tokio::test]
+async fn against_a_server_that_accepts_only_tls_each_step_goes_out_once() {
+    let (cluster, ca) = tokio::task::spawn_blocking(|| {
+        let mut c = Cluster::init();
+        let ca = c.tls_only();
+        c.start();
+        (c, ca)
+    })
+    .await
+    .unwrap();
+    let plain = format!("{}?sslmode=disable", cluster.url());
+    let admin = format!("{}?sslmode=verify-full&sslrootcert={}", cluster.url(), ca.display());
+    let tmp = tempfile::tempdir().unwrap();
+    drip::project(tmp.path(), support::free_port(), POOL, "[\"1s\"]", 0, "");
+    let refused = nurture(tmp.path(), &plain, &["migrate"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(3), "no TLS, no database: {}", String::from_utf8_lossy(&refused.stderr));
+    let with_ca_file = format!("{}?sslmode=verify-full", cluster.url());
+    let ca_file = format!("ca_file = \"{}\"\n", ca.display());
+    three_replicas_send_each_step_exactly_once(&admin, &with_ca_file, &ca_file).await;
+    drop(cluster);
 }
 
 #[tokio::test]

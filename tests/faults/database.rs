@@ -3,12 +3,11 @@
 //! restarts (a private cluster, so the server other tests use stays up).
 //! The daemon keeps running, reconnects, and loses or repeats nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::proxy::Proxy;
-use crate::support::{PgDatabase, free_port, received};
+use crate::support::cluster::Cluster;
+use crate::support::{PgDatabase, received};
 use crate::{POOL, drip, log, nurture, scene, start, wait};
 
 /// Retries outlast the outages below.
@@ -46,86 +45,6 @@ async fn a_database_network_outage_mid_run_is_survived_without_loss_or_duplicate
     let noticed = ["Tick failed", "Cannot record an outcome"].iter().any(|m| logs.contains(m));
     assert!(noticed, "the outage was noticed and logged");
     db.drop_now().await;
-}
-
-/// A PostgreSQL cluster of this test's own on a free port, so it can be
-/// stopped and started like a server restart. Run as the `postgres` user
-/// when the tests run as root (PostgreSQL refuses root).
-struct Cluster {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl Cluster {
-    fn init() -> Cluster {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL's server binaries in /usr/lib/postgresql (Debian's postgresql package)")
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .find(|b| b.join("initdb").exists())
-            .expect("initdb under /usr/lib/postgresql/*/bin");
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let cluster = Cluster { data, bin, port: free_port(), _dir: dir };
-        if is_root() {
-            let owned = Command::new("chown").args(["-R", "postgres:"]).arg(cluster._dir.path()).status().unwrap();
-            assert!(owned.success());
-        }
-        cluster.pg("initdb", &["-A", "trust", "-U", "postgres", "--no-sync", "-D"], &[&cluster.data]);
-        cluster
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn start(&self) {
-        let opts =
-            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.socket().display());
-        let log = self.data.parent().unwrap().join("server.log");
-        self.pg("pg_ctl", &["-w", "-o", &opts, "-l"], &[&log, Path::new("-D"), &self.data, Path::new("start")]);
-    }
-
-    /// `-m fast`: what `systemctl restart postgresql` does; sessions are
-    /// terminated (FATAL 57P01), then new connections are refused.
-    fn stop(&self) {
-        self.pg("pg_ctl", &["-w", "-m", "fast", "-D"], &[&self.data, Path::new("stop")]);
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.data.parent().unwrap().to_path_buf()
-    }
-
-    fn pg(&self, tool: &str, args: &[&str], paths: &[&Path]) {
-        let out = self.command(tool).args(args).args(paths).output().unwrap();
-        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn command(&self, tool: &str) -> Command {
-        let exe = self.bin.join(tool);
-        let mut c = match is_root() {
-            true => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(exe);
-                c
-            }
-            false => Command::new(exe),
-        };
-        c.current_dir("/");
-        c
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.command("pg_ctl").args(["-m", "immediate", "-D"]).arg(&self.data).arg("stop").output();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 /// The database server restarts mid-run (stopped for 3 s): the daemon

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cluster;
 pub mod dovecot;
 pub mod drip;
+pub mod pgbouncer;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
