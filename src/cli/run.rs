@@ -168,8 +168,9 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         let _ = s.shutdown().await;
     }
     // The message in hand is finished and filed; an IDLE ends at once;
-    // requests in progress are answered.
-    if !tasks.shutdown(std::time::Duration::from_secs(5)).await {
+    // requests in progress are answered. Within the 10 s a stop promises,
+    // after the tick's 8 s grace.
+    if !tasks.shutdown(std::time::Duration::from_millis(1500)).await {
         tracing::warn!("A task did not stop in time; an inbound message in hand is handled again at the next start.");
     }
     // Whatever is still claimed (a stop mid-batch) goes back to the others now.

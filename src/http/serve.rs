@@ -29,7 +29,7 @@ pub const HEADER_READ: Duration = Duration::from_secs(10);
 /// A connection with no byte read or written for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// How long a stop waits for requests in progress.
-const DRAIN: Duration = Duration::from_secs(5);
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Serve `app` on `listener` until `stop`; requests in progress then get
 /// [`DRAIN`] to finish.

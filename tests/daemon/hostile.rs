@@ -69,6 +69,14 @@ fn a_flood_of_forged_links_is_refused_per_client_and_a_real_unsubscribe_still_go
     let lower = page.to_ascii_lowercase();
     assert!(lower.contains("x-frame-options: deny") && lower.contains("frame-ancestors 'none'"), "{page}");
     assert!(lower.contains("cache-control: no-store"), "{page}");
+
+    // The API checks its token before it reads a body: a stranger's broken
+    // JSON is a 401, not a parse; a lead's data is never cached.
+    assert_eq!(api(d.port, "/api/leads", "wrong", "{\"email\": ").0, 401);
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    let (code, lead) = request(d.port, "GET", "/api/leads/ana@acme.test", &auth, "");
+    assert_eq!(code, 200, "{lead}");
+    assert!(lead.to_ascii_lowercase().contains("cache-control: no-store"), "{lead}");
 }
 
 #[test]
