@@ -13,9 +13,11 @@
 //!   `forecast` and tests drive it with a virtual clock. Every change to a lead (CLI,
 //!   API, link pages) is made through it, so its consequences always follow.
 //! - [`mail`]: the outgoing message, the `Mailer` trait and send-failure classes.
-//! - [`daemon`]: `nurture run`: ticks on the wall clock, signals, reload.
+//! - [`daemon`]: `nurture run`: ticks on the wall clock, signals, reload, the watchdog,
+//!   and the supervisor of its long-lived tasks.
 //! - [`housekeeping`]: the daemon's UTC jobs (SQLite backups, retention), one replica per fire.
-//! - [`http`]: health, metrics, the lead API, unsubscribe and task-done links.
+//! - [`http`]: health, metrics, the lead API, unsubscribe and task-done links, served
+//!   to strangers with timeouts, a connection cap and per-client limits.
 //! - [`cli`]: the `nurture` command line.
 //!
 //! Supporting pieces: [`telemetry`] (metrics, used by engine, daemon and HTTP),
