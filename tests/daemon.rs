@@ -585,3 +585,47 @@ fn a_person_uses_the_console_in_a_real_browser() {
     assert!(b.url().ends_with("/console/login"), "after logout: {}", b.url());
     quiet("logout");
 }
+
+/// Speed to lead: a lead posted to the API whose first step is due at once
+/// gets it at once, not at the next tick. The tick here is an hour and the
+/// campaign's sweep is yearly, so nothing but the post can wake the daemon.
+#[test]
+fn a_lead_posted_to_the_api_gets_its_first_step_at_once_not_at_the_next_tick() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("campaigns")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("campaigns/welcome.toml"),
+        "[audience]\nstatus = [\"new\"]\n[enrol]\ncron = \"0 0 1 1 *\"\n\
+         [[step]]\nid = \"hello\"\nemail = \"hello\"\nsubject = \"Welcome\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("templates/hello.txt.hbs"), "Hello\nUnsubscribe: {{unsubscribe_url}}\n").unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("nurture.toml"),
+        format!(
+            "[schedule]\ntick = \"1h\"\n[mail]\npostal_address = \"1 Main St\"\n[http]\nbind = \"127.0.0.1:{port}\"\n\
+             public_url = \"http://127.0.0.1:{port}\"\napi_token_file = \"token\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let _daemon = Daemon(nurture(dir, &["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    eventually("health", || (http(port, "GET", "/healthz", "").0 == 200).then_some(()));
+    // The first tick (at start) has found nothing to do.
+    eventually("the first tick", || {
+        std::fs::read_to_string(dir.join("daemon.log")).unwrap().contains("nurture running.").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(outbox(dir).is_empty());
+
+    let (code, body) = api(port, "/api/leads", TOKEN, r#"{"email": "new@lead.test", "status": "new"}"#);
+    assert_eq!(code, 200, "{body}");
+    let sent = eventually("the welcome email", || {
+        outbox(dir).into_iter().map(|p| std::fs::read_to_string(p).unwrap()).find(|m| m.contains("new@lead.test"))
+    });
+    assert!(sent.contains("Subject: Welcome"), "{sent}");
+}

@@ -66,9 +66,14 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     let previous = crate::secret::load_previous(&c).map_err(Failure::Environment)?;
     let links = Links::new(&c.http.public_url, &key).with_previous(previous);
     let signals = Signals::install().map_err(|e| Failure::Environment(format!("signals: {e}")))?;
+    // One wake-up for every engine a reload makes: a lead posted while a
+    // reload swaps engines still wakes the loop.
+    let wakeup = Arc::new(tokio::sync::Notify::new());
     let make = {
         let (store, mailer, links) = (store.clone(), mailer.clone(), links.clone());
-        move |d: Definitions| daemon::engine(d, store.clone(), mailer.clone(), links.clone())
+        move |d: Definitions| {
+            daemon::engine(d, store.clone(), mailer.clone(), links.clone()).with_wakeup(wakeup.clone())
+        }
     };
     crate::telemetry::zero_global(
         crate::inbound::Kind::ALL.map(crate::inbound::Kind::as_str),

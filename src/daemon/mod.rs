@@ -139,6 +139,9 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
+                // A lead posted to the API (or a status set): its first
+                // step may be due now, not a tick from now.
+                _ = e.woken() => break,
                 signal = signals.recv() => match signal {
                     Signal::Stop => {
                         begin_stop(&e);

@@ -20,6 +20,7 @@ impl Engine {
         for id in &ids {
             self.follow(*id, now).await?;
         }
+        self.wake();
         Ok(ids)
     }
 
@@ -50,6 +51,7 @@ impl Engine {
         let lead = self.find(email).await?;
         self.store.set_status(lead.id, status, reason, source, now).await?;
         self.follow(lead.id, now).await?;
+        self.wake();
         Ok(lead)
     }
 

@@ -122,6 +122,11 @@ pub struct Engine {
     /// other database waits, exits and caps, overlap). The outcome one
     /// slot records and the attempt the next one makes share a commit.
     writes: group::Group<Write, Option<(i64, i64)>>,
+    /// Rung when work may have fallen due outside a tick (a lead posted to
+    /// the API, a status set): the daemon's wait for the next tick ends at
+    /// once, so a new lead's first step goes out now, not a tick later.
+    /// Shared by the engines a reload makes (see [`Engine::with_wakeup`]).
+    wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -145,7 +150,26 @@ impl Engine {
             paused: Mutex::new(guard::Paused::default()),
             concurrency: 1,
             writes: group::Group::new(1, Option::is_some),
+            wakeup: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Ring `wakeup` (the daemon's, kept across reloads) instead of an
+    /// engine's own.
+    pub fn with_wakeup(mut self, wakeup: Arc<tokio::sync::Notify>) -> Engine {
+        self.wakeup = wakeup;
+        self
+    }
+
+    /// Work may be due now: the daemon ticks at once (a ring while nobody
+    /// waits is kept for the next wait).
+    pub fn wake(&self) {
+        self.wakeup.notify_one();
+    }
+
+    /// Resolves when [`Engine::wake`] rings.
+    pub async fn woken(&self) {
+        self.wakeup.notified().await
     }
 
     pub fn with_concurrency(mut self, n: usize) -> Engine {
