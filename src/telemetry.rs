@@ -74,6 +74,8 @@ pub fn zero_global<'a>(inbound_kinds: impl IntoIterator<Item = &'a str>, jobs: i
         count(c, None, 0);
     }
     count(Counter::Pauses, Some("all"), 0);
+    metrics::counter!("nurture_http_refused_total").increment(0);
+    metrics::counter!("nurture_inbound_quarantined_total").increment(0);
     for kind in inbound_kinds {
         metrics::counter!("nurture_inbound_total", "kind" => kind.to_string()).increment(0);
     }
@@ -105,8 +107,6 @@ pub fn zero_tasks<'a>(tasks: impl IntoIterator<Item = &'a str>) {
     for task in tasks {
         metrics::counter!("nurture_task_panics_total", "task" => task.to_string()).increment(0);
     }
-    metrics::counter!("nurture_http_refused_total").increment(0);
-    metrics::counter!("nurture_inbound_quarantined_total").increment(0);
 }
 
 /// A housekeeping job ran here, and how it ended.

@@ -114,7 +114,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
                 tasks.spawn("forecast", move |stop| {
                     let work = crate::http::console::forecasts(c.clone(), e.clone());
                     async move {
-                        tokio::select! { _ = work => {}, _ = stop.cancelled() => {} }
+                        let _ = stop.run_until_cancelled_owned(work).await;
                     }
                 });
                 Some(console)
@@ -151,7 +151,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
     tasks.spawn("claims", move |stop| {
         let work = daemon::heartbeat(renewing.clone(), lease);
         async move {
-            tokio::select! { _ = work => {}, _ = stop.cancelled() => {} }
+            let _ = stop.run_until_cancelled_owned(work).await;
         }
     });
     let mut housekeeping =

@@ -82,11 +82,6 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// The shutdown token every task watches.
-    pub fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-
     pub fn panics(&self) -> Arc<Panics> {
         self.panics.clone()
     }

@@ -96,11 +96,8 @@ fn verdict(
     if report.as_deref() == Some("disposition-notification") {
         return Verdict::Machine("a read receipt");
     }
-    if view::header(m, "X-Apple-Unsubscribe").is_some() {
-        return Verdict::Unsubscribe {
-            why: "an unsubscribe request from Apple Mail",
-            first_lines: reply::first_lines(text, FIRST_LINES),
-        };
+    if let Some(why) = super::unsubscribe::by_mail_program(m) {
+        return Verdict::Unsubscribe { why, first_lines: reply::first_lines(text, FIRST_LINES) };
     }
     if autoreply::automatic(m, subject, text).is_some() {
         let said = format!("{subject}\n{text}");
@@ -114,7 +111,7 @@ fn verdict(
         return bounce::verdict(m, subject);
     }
     let first_lines = reply::first_lines(text, FIRST_LINES);
-    match super::unsubscribe::requested(m, subject, &first_lines) {
+    match super::unsubscribe::requested(subject, &first_lines) {
         Some(why) => Verdict::Unsubscribe { why, first_lines },
         None => Verdict::Reply { first_lines },
     }

@@ -41,12 +41,15 @@ const ASKS: &[&str] = &[
     "dar de baja mi",
 ];
 
-/// Why the message asks to be unsubscribed, if it does. `own_words`: the
-/// first lines the person wrote, quotes removed.
-pub fn requested(m: &Message, subject: &str, own_words: &str) -> Option<&'static str> {
-    if view::header(m, "X-Apple-Unsubscribe").is_some() {
-        return Some("an unsubscribe request from Apple Mail");
-    }
+/// A mail program's own unsubscribe request (Apple Mail's), which no
+/// automatic-reply or machine-mail rule may take first.
+pub fn by_mail_program(m: &Message) -> Option<&'static str> {
+    view::header(m, "X-Apple-Unsubscribe").map(|_| "an unsubscribe request from Apple Mail")
+}
+
+/// Why a person's message asks to be unsubscribed, if it does.
+/// `own_words`: the first lines the person wrote, quotes removed.
+pub fn requested(subject: &str, own_words: &str) -> Option<&'static str> {
     let bare = |s: &str| {
         let s = s.trim().trim_end_matches(['.', '!']).to_lowercase();
         s == "unsubscribe" || s == "remove" || s == "stop"

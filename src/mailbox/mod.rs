@@ -139,8 +139,8 @@ async fn session(
     let imap = |e| Error::Imap(server.clone(), e);
     let caps = within(&server, s.capabilities()).await?.map_err(imap)?;
     let (idle, moves) = (caps.has_str("IDLE"), caps.has_str("MOVE"));
-    let processed = processed_folder(&mut s, &server, &cfg.processed_folder).await?;
-    let quarantine = processed_folder(&mut s, &server, &cfg.quarantine_folder).await?;
+    let processed = folder(&mut s, &server, &cfg.processed_folder).await?;
+    let quarantine = folder(&mut s, &server, &cfg.quarantine_folder).await?;
     let validity = within(&server, s.select(&t.folder)).await?.map_err(imap)?.uid_validity.unwrap_or(0);
     crate::telemetry::imap_up(true);
     health.set("ok".into());
@@ -187,7 +187,7 @@ async fn session(
 
 /// A folder's name (processed, quarantine) with the server's hierarchy
 /// delimiter for `/`, created when missing.
-async fn processed_folder(s: &mut Session, server: &str, configured: &str) -> Result<String, Error> {
+async fn folder(s: &mut Session, server: &str, configured: &str) -> Result<String, Error> {
     let imap = |e| Error::Imap(server.to_string(), e);
     let names: Vec<_> = within(server, async { s.list(Some(""), Some("")).await?.try_collect::<Vec<_>>().await })
         .await?

@@ -130,15 +130,11 @@ impl PgOptions {
 
 /// Open the database named by `url` (not yet migrated).
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
-    open_replica(url, max_connections, DEFAULT_LEASE).await
+    open_with(url, max_connections, DEFAULT_LEASE, &PgOptions::default()).await
 }
 
-/// [`open`], with the lease of this process's claims (`nurture run`).
-pub async fn open_replica(url: &str, max_connections: u32, lease: std::time::Duration) -> Result<Arc<dyn Store>> {
-    open_with(url, max_connections, lease, &PgOptions::default()).await
-}
-
-/// [`open_replica`], with PostgreSQL's options from the config.
+/// [`open`], with the lease of this process's claims (`nurture run`) and
+/// PostgreSQL's options from the config.
 pub async fn open_with(
     url: &str,
     max_connections: u32,

@@ -58,8 +58,8 @@ impl Console {
         }
     }
 
-    fn users(&self) -> Users {
-        self.users.read().map(|u| u.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    fn users(&self) -> std::sync::RwLockReadGuard<'_, Users> {
+        self.users.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Read the users file again (on reload); a file with errors keeps the
@@ -302,7 +302,6 @@ async fn login(
     }
     tracing::info!(user = name, "Console login.");
     let mut response = Redirect::to("/console").into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
     let h = response.headers_mut();
     for c in [console.sessions.set_cookie(&value), console.sessions.clear_visitor_cookie()] {
         if let Ok(v) = header::HeaderValue::from_str(&c) {
