@@ -56,3 +56,4 @@ pub mod store;
 pub mod telemetry;
 pub mod template;
 pub mod tls;
+pub mod tracking;

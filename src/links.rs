@@ -1,6 +1,9 @@
-//! Signed links put in emails: unsubscribe (`/u/TOKEN`) and task done
-//! (`/t/TOKEN/done`). A token is the id and an HMAC-SHA256 of it, so a
-//! forged or altered token is rejected without a database lookup.
+//! Signed links put in emails: unsubscribe (`/u/TOKEN`), task done
+//! (`/t/TOKEN/done`), tracked links (`/c/TOKEN`: the email, the link and
+//! its target) and answers (`/a/TOKEN`). A token is what it names and an
+//! HMAC-SHA256 of it, so a forged or altered token is rejected without a
+//! database lookup, and a click token cannot be made to redirect anywhere
+//! its email did not link to.
 //!
 //! A delivery is named the same way in the Message-ID of its email
 //! (`<d42.TAG@domain>`) and in its signed return path
@@ -26,6 +29,30 @@ pub struct Links {
 const UNSUBSCRIBE: &str = "u";
 const TASK: &str = "t";
 const DELIVERY: &str = "d";
+const CLICK: &str = "c";
+const ANSWER: &str = "a";
+
+/// A tracked link's place in its email: the decoy (invisible, no person
+/// clicks it) is -1.
+pub const DECOY: i64 = -1;
+
+/// What a click token names: the email, which of its links, how many it
+/// has, and where the link goes (signed, so never an open redirect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickToken {
+    pub delivery_id: i64,
+    pub link: i64,
+    pub links: i64,
+    pub url: String,
+}
+
+/// What an answer token names: the email it came in, the lead, the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerToken {
+    pub delivery_id: i64,
+    pub lead_id: i64,
+    pub answer: String,
+}
 
 impl Links {
     pub fn new(public_url: &str, key: &[u8]) -> Links {
@@ -159,6 +186,58 @@ impl Links {
         format!("{}/t/{}/done", self.base, self.sign(TASK, task_id))
     }
 
+    /// The public URL links are made under (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sign `payload` (bytes of `kind`): `PAYLOAD.TAG`, both base64url.
+    fn sign_bytes(&self, kind: &str, payload: &[u8]) -> String {
+        let tag = mac_bytes(&self.keys[0], kind, payload).finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(&tag[..16]))
+    }
+
+    /// The payload of a token signed by [`Links::sign_bytes`] under any key.
+    fn verify_bytes(&self, kind: &str, token: &str) -> Option<Vec<u8>> {
+        let (payload, tag) = token.rsplit_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok().filter(|t| t.len() == 16)?;
+        self.keys.iter().any(|k| mac_bytes(k, kind, &payload).verify_truncated_left(&tag).is_ok()).then_some(payload)
+    }
+
+    /// `{public_url}/c/TOKEN`: a tracked link.
+    pub fn click_url(&self, t: &ClickToken) -> String {
+        let payload = format!("{}.{}.{}.{}", t.delivery_id, t.link, t.links, t.url);
+        format!("{}/c/{}", self.base, self.sign_bytes(CLICK, payload.as_bytes()))
+    }
+
+    /// A trailing `.` is not the token's (a sentence ended after the link
+    /// and a mail client kept it in the address).
+    pub fn click(&self, token: &str) -> Option<ClickToken> {
+        let token = token.trim_end_matches('.');
+        let payload = String::from_utf8(self.verify_bytes(CLICK, token)?).ok()?;
+        let mut parts = payload.splitn(4, '.');
+        let delivery_id = parts.next()?.parse().ok()?;
+        let link = parts.next()?.parse().ok()?;
+        let links = parts.next()?.parse().ok()?;
+        Some(ClickToken { delivery_id, link, links, url: parts.next()?.to_string() })
+    }
+
+    /// `{public_url}/a/TOKEN`: a one-click answer.
+    pub fn answer_url(&self, t: &AnswerToken) -> String {
+        let payload = format!("{}.{}.{}", t.delivery_id, t.lead_id, t.answer);
+        format!("{}/a/{}", self.base, self.sign_bytes(ANSWER, payload.as_bytes()))
+    }
+
+    pub fn answer(&self, token: &str) -> Option<AnswerToken> {
+        let token = token.trim_end_matches('.');
+        let payload = String::from_utf8(self.verify_bytes(ANSWER, token)?).ok()?;
+        let mut parts = payload.splitn(3, '.');
+        let delivery_id = parts.next()?.parse().ok()?;
+        let lead_id = parts.next()?.parse().ok()?;
+        Some(AnswerToken { delivery_id, lead_id, answer: parts.next()?.to_string() })
+    }
+
     pub fn unsubscribe_lead(&self, token: &str) -> Option<i64> {
         self.verify(UNSUBSCRIBE, token)
     }
@@ -173,6 +252,15 @@ impl Links {
 fn mac(key: &[u8], kind: &str, id: i64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(format!("{kind}:{id}").as_bytes());
+    mac
+}
+
+/// HMAC-SHA256 of `kind:` and `payload`.
+fn mac_bytes(key: &[u8], kind: &str, payload: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(kind.as_bytes());
+    mac.update(b":");
+    mac.update(payload);
     mac
 }
 
@@ -218,6 +306,27 @@ mod tests {
         assert_eq!(rotated.deliveries_in(&id), vec![42], "ids sent before a rotation still match");
         let unsubscribe = links.unsubscribe_url(7);
         assert_eq!(links.unsubscribed_leads_in(&format!("> Unsubscribe: {unsubscribe}\n")), vec![7]);
+    }
+
+    #[test]
+    fn click_and_answer_tokens_carry_their_target_and_refuse_forgeries() {
+        let links = Links::new("https://n.example", b"secret");
+        let t =
+            ClickToken { delivery_id: 9, link: 2, links: 3, url: "https://x.example/p?a=1&b=[2]%20#f\u{e9}.".into() };
+        let url = links.click_url(&t);
+        let token = url.strip_prefix("https://n.example/c/").unwrap();
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{token}");
+        assert_eq!(links.click(token), Some(t.clone()));
+        assert_eq!(links.answer(token), None, "a click token is no answer token");
+        assert_eq!(links.click(&token[..token.len() - 1]), None, "truncated");
+        let (payload, tag) = token.rsplit_once('.').unwrap();
+        let other = URL_SAFE_NO_PAD.encode(b"9.2.3.https://evil.example/");
+        assert_eq!(links.click(&format!("{other}.{tag}")), None, "another target under the same tag");
+        assert_eq!(Links::new("x", b"other").click(token), None);
+        assert_eq!(links.click(payload), None);
+        let a = AnswerToken { delivery_id: 9, lead_id: 4, answer: "ready".into() };
+        let url = links.answer_url(&a);
+        assert_eq!(links.answer(url.rsplit('/').next().unwrap()), Some(a));
     }
 
     #[test]

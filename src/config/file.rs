@@ -24,6 +24,10 @@ pub struct ConfigFile {
     pub inbound: InboundFile,
     pub report: ReportFile,
     pub housekeeping: HousekeepingFile,
+    pub tracking: TrackingFile,
+    pub scoring: ScoringFile,
+    pub handoff: HandoffFile,
+    pub answers: std::collections::BTreeMap<String, Spanned<AnswerFile>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,4 +145,44 @@ pub struct HousekeepingFile {
     pub backup_dir: Option<S>,
     pub retention: Option<S>,
     pub expire: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackingFile {
+    pub links: Option<bool>,
+    pub scanner_window: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringFile {
+    pub click: Option<Spanned<f64>>,
+    pub reply: Option<Spanned<f64>>,
+    pub half_life: Option<S>,
+    pub links: std::collections::BTreeMap<String, Spanned<f64>>,
+    pub events: std::collections::BTreeMap<String, Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandoffFile {
+    pub threshold: Option<Spanned<f64>>,
+    pub status: Option<S>,
+    pub task: Option<S>,
+    pub due: Option<S>,
+    pub escalate_after: Option<S>,
+    pub escalate_to: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerFile {
+    pub label: Option<String>,
+    pub handoff: Option<bool>,
+    pub pause: Option<S>,
+    pub status: Option<S>,
+    pub reason: Option<String>,
+    pub attribute: std::collections::BTreeMap<String, String>,
+    pub points: Option<Spanned<f64>>,
 }

@@ -10,6 +10,7 @@ mod file;
 pub mod guardrails;
 pub mod housekeeping;
 pub mod inbound;
+pub mod readiness;
 pub mod report;
 pub mod reps;
 
@@ -27,6 +28,7 @@ use file::ConfigFile;
 pub use guardrails::Guardrails;
 pub use housekeeping::Housekeeping;
 pub use inbound::Inbound;
+pub use readiness::{Answer, Handoff, Scoring, Tracking};
 pub use report::Report;
 pub use reps::Rep;
 
@@ -47,6 +49,10 @@ pub struct Config {
     pub report: Report,
     pub housekeeping: Housekeeping,
     pub inbound: Inbound,
+    pub tracking: Tracking,
+    pub scoring: Scoring,
+    pub handoff: Handoff,
+    pub answers: Vec<Answer>,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
     pub reps: Vec<Rep>,
@@ -352,6 +358,10 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let guardrails = guardrails::resolve(raw.guardrails, &mut f);
     let inbound = inbound::resolve(raw.inbound, &mut f, base);
     let report = report::resolve(raw.report, &mut f, &statuses);
+    let tracking = readiness::tracking(raw.tracking, &mut f);
+    let scoring = readiness::scoring(raw.scoring, &mut f);
+    let handoff = readiness::handoff(raw.handoff, &mut f, &statuses);
+    let answers = readiness::answers(raw.answers, &mut f, &statuses);
     let housekeeping = housekeeping::resolve(raw.housekeeping, &mut f, base, &database.url);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
@@ -369,6 +379,10 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         report,
         housekeeping,
         inbound,
+        tracking,
+        scoring,
+        handoff,
+        answers,
         statuses,
         digest,
         reps,

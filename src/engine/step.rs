@@ -194,7 +194,9 @@ impl Engine {
         // scheduled, an error); an outcome written gives it back itself.
         let slot = Held(Some(&self.writes));
         let email = match rendered {
-            Ok(e) => e,
+            // Links are tracked and answers signed now that the email has
+            // its id (a string pass: the slot waits no query for it).
+            Ok(e) => crate::tracking::finish(e, id, lead.id, &self.links, self.defs.config.tracking.links),
             Err(e) => {
                 let failed = outcome(State::Failed, &e.to_string(), "", now);
                 slot.disarm();

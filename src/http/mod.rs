@@ -1,5 +1,6 @@
-//! The HTTP side (when `[http] bind` is set): health for ops, the two
-//! links put in emails: unsubscribe (one-click, RFC 8058) and task done,
+//! The HTTP side (when `[http] bind` is set): health for ops, the links
+//! put in emails: unsubscribe (one-click, RFC 8058), task done and tracked
+//! links (`track.rs`),
 //! the bearer-token API, and the console (`console/`).
 //! Tokens are HMAC-signed; a forged or altered one gets 404 and changes
 //! nothing.
@@ -12,6 +13,7 @@ pub mod limit;
 pub mod metrics;
 mod pages;
 pub mod serve;
+mod track;
 
 use std::sync::Arc;
 
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     let links = Router::new()
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_page).post(pages::task_done))
+        .route("/c/{token}", get(track::click))
         .route_layer(axum::middleware::from_fn_with_state(
             limit::Links::new(state.engine.clone(), state.clients.clone()),
             limit::limit,

@@ -17,11 +17,14 @@ use super::{Database, Result};
 pub type Erased = BTreeMap<&'static str, u64>;
 
 /// The lead's rows, children first (foreign keys). `$1` is the lead's id.
-const ERASE: [(&str, &str); 6] = [
+const ERASE: [(&str, &str); 9] = [
     (
         "inbound",
         "DELETE FROM inbound WHERE lead_id = $1 OR delivery_id IN (SELECT id FROM deliveries WHERE lead_id = $1)",
     ),
+    ("signals", "DELETE FROM signals WHERE lead_id = $1"),
+    ("handoffs", "DELETE FROM handoffs WHERE lead_id = $1"),
+    ("readiness_checks", "DELETE FROM readiness_checks WHERE lead_id = $1"),
     ("history", "DELETE FROM history WHERE lead_id = $1"),
     ("tasks", "DELETE FROM tasks WHERE lead_id = $1"),
     ("deliveries", "DELETE FROM deliveries WHERE lead_id = $1"),

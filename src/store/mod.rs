@@ -5,7 +5,8 @@
 //! (what each step led to, for `report`), [`copy`] (forecast's scratch
 //! copy), and keeping data: [`erase`] (`leads forget`), [`retention`],
 //! [`backup`] (SQLite) and [`transfer`] (`db copy`); [`sessions`] (the
-//! console's logins). Each
+//! console's logins); [`signals`] (clicks and what else may make a lead
+//! ready). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -29,6 +30,7 @@ mod postgres;
 pub mod report;
 pub mod retention;
 pub mod sessions;
+pub mod signals;
 mod sql;
 mod sqlite;
 pub mod tasks;
@@ -52,6 +54,7 @@ pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use retention::{Expired, Retention};
 pub use sessions::Sessions;
+pub use signals::{Click, Signal, Signals};
 pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;
@@ -97,6 +100,7 @@ pub trait Store:
     + Backups
     + Transfer
     + Sessions
+    + Signals
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;

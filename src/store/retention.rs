@@ -21,7 +21,7 @@ const BATCH: i64 = 5000;
 
 /// Each table's emptying, `$1` the cut-off, `$2` the batch size. Rows
 /// already empty are not selected again, so the loop ends.
-const EXPIRE: [(&str, &str); 4] = [
+const EXPIRE: [(&str, &str); 6] = [
     (
         "deliveries",
         "UPDATE deliveries SET subject = '', reason = '' WHERE id IN (SELECT id FROM deliveries \
@@ -31,6 +31,14 @@ const EXPIRE: [(&str, &str); 4] = [
         "tasks",
         "UPDATE tasks SET text = '' WHERE id IN (SELECT id FROM tasks \
          WHERE done_at IS NOT NULL AND created_at < $1 AND text <> '' LIMIT $2)",
+    ),
+    (
+        "signals",
+        "UPDATE signals SET name = '' WHERE id IN (SELECT id FROM signals WHERE at < $1 AND name <> '' LIMIT $2)",
+    ),
+    (
+        "handoffs",
+        "UPDATE handoffs SET why = '' WHERE id IN (SELECT id FROM handoffs WHERE at < $1 AND why <> '' LIMIT $2)",
     ),
     (
         "history",

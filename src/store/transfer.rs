@@ -16,7 +16,7 @@ use super::{Database, Result, StoreError};
 
 /// Tables in an order their foreign keys accept, each with the key it is
 /// paged by.
-const TABLES: [(&str, &str); 11] = [
+const TABLES: [(&str, &str); 14] = [
     ("leads", "id"),
     ("suppressions", "email"),
     ("forgotten", "hash"),
@@ -28,6 +28,9 @@ const TABLES: [(&str, &str); 11] = [
     ("timers", "name"),
     ("counters", "name"),
     ("pauses", "scope"),
+    ("signals", "id"),
+    ("handoffs", "id"),
+    ("readiness_checks", "lead_id"),
 ];
 
 /// Not copied: the migrations' own ledger (the destination has its own),

@@ -91,6 +91,9 @@ pub fn email(input: &EmailInput, config: &Config, attribute_refs: &BTreeSet<Stri
         "days_since_status_change": input.lead.days_since_status_change(input.now),
         "now": rfc3339(input.now),
         "postal_address": config.mail.postal_address,
+        "answer_urls": config.answers.iter()
+            .map(|a| (a.name.clone(), Value::String(crate::tracking::answer_placeholder(&config.http.public_url, &a.name))))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 

@@ -89,11 +89,11 @@ impl World {
     ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
+        std::fs::create_dir_all(p.join("campaigns")).unwrap();
+        std::fs::create_dir_all(p.join("templates")).unwrap();
         for (name, body) in files {
             std::fs::write(p.join(name), body).unwrap();
         }
-        std::fs::create_dir_all(p.join("campaigns")).unwrap();
-        std::fs::create_dir_all(p.join("templates")).unwrap();
         std::fs::write(p.join("templates/t.txt.hbs"), TEMPLATE).unwrap();
         for (name, body) in campaigns {
             std::fs::write(p.join(format!("campaigns/{name}.toml")), body).unwrap();

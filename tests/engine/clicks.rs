@@ -1,0 +1,85 @@
+//! Tracked links: each link of a sent email carries its exact target under
+//! a signed token; clicks are stored with the machine rules applied (HEAD,
+//! the scanner window, every link within the burst, the decoy); a
+//! forgotten lead's clicks store nothing.
+
+use chrono::TimeDelta;
+use nurture::links::{ClickToken, DECOY};
+use nurture::store::{Click, Signal};
+
+use crate::helpers::{Backend, World, both, utc};
+
+const CAMPAIGN: &str = "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
+                        [[step]]\nid = \"hi\"\nemail = \"links\"\nsubject = \"Hi\"\n";
+
+const HTML: &str = "<p>Hi {{lead.first_name}}</p><a href=\"https://shop.test/pricing?a=1&amp;b=[2]&amp;c=%41&amp;d=\u{e9}\">Pricing</a> \
+                    <a href=\"https://shop.test/guide\">Guide</a> <a href=\"{{unsubscribe_url}}\">Unsubscribe</a>";
+
+/// The click tokens of the email sent to `to`, in order (the decoy last).
+fn tokens(w: &World, to: &str) -> Vec<(String, ClickToken)> {
+    let sent = w.rec.sent.lock().unwrap();
+    let html = sent.iter().find(|m| m.to == to).and_then(|m| m.html.clone()).expect("an HTML email");
+    html.split("https://n.test/c/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .map(|t| (t.clone(), w.engine.links().click(&t).expect("a valid token")))
+        .collect()
+}
+
+async fn machines(w: &World, lead: i64) -> Vec<(Option<i64>, String)> {
+    let signals: Vec<Signal> = w.store().signals(lead, utc("2026-01-01T00:00:00Z")).await.unwrap();
+    signals.into_iter().map(|s| (s.link, s.machine)).collect()
+}
+
+async fn clicks_are_stored_with_the_machine_rules(b: Backend) {
+    let w = World::with_files(b, "", &[("c", CAMPAIGN)], &[("templates/links.html.hbs", HTML)]).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    w.import("email,first_name,status\nana@x.test,Ana,nurturing\nben@x.test,Ben,nurturing\n", start).await;
+    w.run(start, start + TimeDelta::hours(2)).await;
+    let ana = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap().id;
+    let ben = w.store().lead_by_email("ben@x.test").await.unwrap().unwrap().id;
+    let t = tokens(&w, "ana@x.test");
+    let urls: Vec<&str> = t.iter().map(|(_, c)| c.url.as_str()).collect();
+    assert_eq!(urls, ["https://shop.test/pricing?a=1&b=[2]&c=%41&d=\u{e9}", "https://shop.test/guide", ""], "{t:?}");
+    assert_eq!(t[2].1.link, DECOY);
+    let sent = utc("2026-03-02T09:00:00Z");
+    let window = TimeDelta::seconds(60);
+    let click = |c: &ClickToken, at, head| Click { token: c.clone(), at, head };
+    let store = w.store();
+    // The scanner: HEAD at once, then every link within a second.
+    store.record_click(&click(&t[0].1, sent + TimeDelta::seconds(2), true), window).await.unwrap();
+    store.record_click(&click(&t[0].1, sent + TimeDelta::seconds(3), false), window).await.unwrap();
+    store.record_click(&click(&t[1].1, sent + TimeDelta::seconds(3), false), window).await.unwrap();
+    // Later, a person on one link; another burst of every link; a decoy hit.
+    let later = sent + TimeDelta::hours(3);
+    store.record_click(&click(&t[0].1, later, false), window).await.unwrap();
+    let burst = later + TimeDelta::minutes(10);
+    store.record_click(&click(&t[1].1, burst, false), window).await.unwrap();
+    store.record_click(&click(&t[0].1, burst + TimeDelta::milliseconds(900), false), window).await.unwrap();
+    let decoyed = later + TimeDelta::minutes(20);
+    store.record_click(&click(&t[1].1, decoyed, false), window).await.unwrap();
+    store.record_click(&click(&t[2].1, decoyed + TimeDelta::seconds(1), false), window).await.unwrap();
+    let found = machines(&w, ana).await;
+    let expected: Vec<(Option<i64>, String)> = [
+        (0, "head"),
+        (0, "scanner"),
+        (1, "scanner"),
+        (0, ""),
+        (1, "burst"),
+        (0, "burst"),
+        (1, "decoy"),
+        (DECOY, "decoy"),
+    ]
+    .into_iter()
+    .map(|(l, m)| (Some(l), m.to_string()))
+    .collect();
+    assert_eq!(found, expected);
+    assert_eq!(machines(&w, ben).await, [], "ben clicked nothing");
+
+    w.engine.forget("ana@x.test", later).await.unwrap();
+    let after = store.record_click(&click(&t[0].1, later + TimeDelta::hours(1), false), window).await.unwrap();
+    assert_eq!(after, None, "a forgotten lead's click stores nothing");
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM signals WHERE lead_id = $1", ana).await, 0);
+    w.finish().await;
+}
+both!(clicks_are_stored_with_the_machine_rules);
