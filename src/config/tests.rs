@@ -184,3 +184,34 @@ fn http_limits_default_and_are_checked() {
     assert!(errors.iter().any(|e| e.contains("\"proxy.local\" is not an IP address")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("max_connections 3 must be between 16")), "{errors:?}");
 }
+
+#[test]
+fn readiness_keys_have_defaults_and_each_mistake_is_named_at_its_value() {
+    let (c, d) = load("");
+    assert!(!d.has_errors(), "{d}");
+    assert!(c.tracking.links);
+    assert_eq!(c.tracking.scanner_window, TimeDelta::seconds(60));
+    assert_eq!((c.scoring.click, c.scoring.reply, c.scoring.half_life), (5.0, 20.0, TimeDelta::days(30)));
+    assert_eq!(c.scoring.links, [("*/pricing*".to_string(), 30.0)]);
+    assert_eq!((c.handoff.threshold, c.handoff.status.as_str()), (60.0, "sales_ready"));
+    let names: Vec<&str> = c.answers.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["ready", "later", "not_interested"]);
+
+    let text = "[handoff]\nthreshold = -5\nstatus = \"sales_redy\"\n\
+                [scoring]\nclick = -1\nhalf_life = \"0s\"\n\
+                [answers.maybe]\nlabel = \"Maybe\"\nstatus = \"lots\"\npause = \"3 months\"\n";
+    let (c, d) = load(text);
+    let e = errors(&d);
+    let at = |line: usize, needle: &str| {
+        e.iter().any(|m| m.contains(&format!("nurture.toml:{line}:")) && m.contains(needle))
+    };
+    assert!(at(2, "handoff.threshold = -5"), "{e:?}");
+    assert!(at(3, "did you mean \"sales_ready\"?"), "{e:?}");
+    assert!(at(5, "scoring.click = -1"), "{e:?}");
+    assert!(at(6, "scoring.half_life"), "{e:?}");
+    assert!(at(9, "answers.maybe.status \"lots\"") && at(9, "did you mean \"lost\"?"), "{e:?}");
+    assert!(at(10, "invalid duration \"3 months\""), "{e:?}");
+    assert_eq!(e.len(), 6, "{e:?}");
+    assert_eq!(c.handoff.threshold, 60.0, "a bad value falls back to its default");
+    assert_eq!(c.answers.len(), 1, "only the configured answers");
+}

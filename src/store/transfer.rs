@@ -63,6 +63,7 @@ enum Type {
     Text,
     Time,
     Bool,
+    Float,
 }
 
 async fn count(db: &Database, table: &str) -> Result<i64> {
@@ -78,6 +79,8 @@ fn value(row: &Row, column: &str, t: Type) -> Result<Arg> {
         Type::Text => Arg::Text(row.get(column)?),
         Type::Time => Arg::Time(row.get::<Option<DateTime<Utc>>>(column)?),
         Type::Bool => Arg::Bool(row.get::<Option<bool>>(column)?.unwrap_or(false)),
+        // Scores (never NULL in the schema).
+        Type::Float => Arg::Float(row.get::<Option<f64>>(column)?.unwrap_or(0.0)),
     })
 }
 
@@ -136,6 +139,7 @@ impl Transfer for Database {
                     "text" | "character varying" => Type::Text,
                     "timestamp with time zone" => Type::Time,
                     "boolean" => Type::Bool,
+                    "double precision" | "real" => Type::Float,
                     other => {
                         return Err(StoreError::Unsupported(format!(
                             "db copy does not know the type {other} of {table}.{name} (a nurture bug; report it)"
