@@ -29,7 +29,9 @@ impl Definitions {
         let mut diags = Diagnostics::default();
         let config = Config::load(config_path, &mut diags);
         let campaigns = campaign::load_all(&config, &mut diags);
-        let templates = template::load(&config.templates_dir, &campaigns, &mut diags);
+        let mut templates = template::load(&config.templates_dir, &campaigns, &mut diags);
+        let h = &config.handoff;
+        templates.add_inline(crate::config::readiness::HANDOFF_TASK, &h.task, &config.file, h.task_at, &mut diags);
         let defs = Definitions { config, campaigns, templates };
         for c in &defs.campaigns {
             for step in &c.steps {
@@ -215,7 +217,38 @@ impl Definitions {
         };
         let task_data = context::task(&task, &self.templates.attribute_refs);
         let digest_data = context::digest(&rep, &context::sample_digest_lines(&lead, now), 1, now);
-        for (base, data) in [("reminders/task", &task_data), ("reminders/digest", &digest_data)] {
+        let why = "score 64: clicked https://example.com/pricing, page_view:pricing";
+        let task_text = context::handoff_task(&lead, why, 64.0, &self.templates.attribute_refs);
+        let handoff_task = crate::config::readiness::HANDOFF_TASK;
+        if !self.templates.is_broken(handoff_task)
+            && let Err(e) = self.templates.render_text(handoff_task, &task_text)
+        {
+            diags.push(e.diagnostic);
+        }
+        let signals = [context::WhyLine {
+            at: context::rfc3339(now),
+            when: context::local_time(now, self.config.timezone),
+            what: "clicked https://example.com/pricing".into(),
+            email: "What Acme Corp could save".into(),
+            points: 35,
+        }];
+        let handoff = context::HandoffInput {
+            rep: &rep,
+            text: "Call Ana now",
+            due_at: now,
+            lead: &lead,
+            why,
+            score: 64.0,
+            signals: &signals,
+            history: &history,
+            done_url: "https://nurture.example/t/SAMPLE/done",
+            now,
+            zone: self.config.timezone,
+        };
+        let handoff_data = context::handoff(&handoff, &self.templates.attribute_refs);
+        for (base, data) in
+            [("reminders/task", &task_data), ("reminders/handoff", &handoff_data), ("reminders/digest", &digest_data)]
+        {
             let subject = format!("{base}.subject");
             let parts = [(subject.clone(), false), (base.to_string(), false), (base.to_string(), true)];
             if self.lint(&parts, data, diags) {

@@ -65,6 +65,17 @@ impl Lead {
         }
     }
 
+    /// How a rep reads the lead: "Ana Silva (Acme)", "Ana Silva", or the
+    /// address when there is no name.
+    pub fn display_name(&self) -> String {
+        let name = format!("{} {}", self.first_name, self.last_name).trim().to_string();
+        match (name.is_empty(), self.company.is_empty()) {
+            (true, _) => self.email.clone(),
+            (false, true) => name,
+            (false, false) => format!("{name} ({})", self.company),
+        }
+    }
+
     /// Whole days since the status last changed, as templates show it.
     pub fn days_since_status_change(&self, now: DateTime<Utc>) -> i64 {
         (now - self.status_changed_at).num_days().max(0)

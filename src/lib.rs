@@ -50,6 +50,7 @@ pub mod mailbox;
 pub mod replica;
 pub mod report;
 pub mod schedule;
+pub mod score;
 pub mod secret;
 pub mod source;
 pub mod store;

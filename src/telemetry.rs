@@ -28,6 +28,8 @@ pub enum Counter {
     DigestsSent,
     /// Pauses stored (the `campaign` label is the campaign, or `all`).
     Pauses,
+    /// Leads handed to a rep (README, *Readiness and hand-off*).
+    Handoffs,
 }
 
 impl Counter {
@@ -42,6 +44,7 @@ impl Counter {
             Counter::RemindersSent => "nurture_reminders_sent_total",
             Counter::DigestsSent => "nurture_digests_sent_total",
             Counter::Pauses => "nurture_pauses_total",
+            Counter::Handoffs => "nurture_handoffs_total",
         }
     }
 }
@@ -50,7 +53,7 @@ impl Counter {
     /// Counters labelled with a campaign.
     const PER_CAMPAIGN: [Counter; 5] =
         [Counter::EmailsSent, Counter::TasksCreated, Counter::Enrolments, Counter::Exits, Counter::Failures];
-    const GLOBAL: [Counter; 3] = [Counter::Retries, Counter::RemindersSent, Counter::DigestsSent];
+    const GLOBAL: [Counter; 4] = [Counter::Retries, Counter::RemindersSent, Counter::DigestsSent, Counter::Handoffs];
 }
 
 /// Every documented counter, at 0 from start-up (per campaign for those
@@ -76,6 +79,9 @@ pub fn zero_global<'a>(inbound_kinds: impl IntoIterator<Item = &'a str>, jobs: i
     count(Counter::Pauses, Some("all"), 0);
     metrics::counter!("nurture_http_refused_total").increment(0);
     metrics::counter!("nurture_inbound_quarantined_total").increment(0);
+    for by in ["person", "machine"] {
+        metrics::counter!("nurture_clicks_total", "by" => by).increment(0);
+    }
     for kind in inbound_kinds {
         metrics::counter!("nurture_inbound_total", "kind" => kind.to_string()).increment(0);
     }
@@ -85,6 +91,13 @@ pub fn zero_global<'a>(inbound_kinds: impl IntoIterator<Item = &'a str>, jobs: i
                 .increment(0);
         }
     }
+}
+
+/// A click on a tracked link, a person's or a machine's (`head`,
+/// `scanner`, `burst`, `decoy`: the rule that said so when it came).
+pub fn click(machine: bool) {
+    let who = if machine { "machine" } else { "person" };
+    metrics::counter!("nurture_clicks_total", "by" => who).increment(1);
 }
 
 /// A supervised task of the daemon panicked (and was started again).

@@ -88,7 +88,7 @@ pub async fn suppress(config: Option<&Path>, email: &str, on: bool, now: DateTim
 /// `leads show EMAIL [--json]`: exit 1 for an unknown lead.
 pub async fn show(config: Option<&Path>, email: &str, json: bool, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = db::open(config, now).await?;
-    let Some(view) = db.engine.lead_view(email).await.map_err(db_error)? else {
+    let Some(view) = db.engine.lead_view(email, now).await.map_err(db_error)? else {
         return Err(failure(EngineError::UnknownLead(email.trim().to_lowercase())));
     };
     if json {

@@ -24,6 +24,13 @@ pub enum Kind {
     /// The lead's steps wait for `until` (an automatic reply).
     Paused,
     Resumed,
+    /// The lead is ready and was handed to a rep (README, *Readiness and
+    /// hand-off*); `to` is the rep, `reason` why.
+    Handoff,
+    /// A hand-off's task was not done in time: `to` is who was told.
+    Escalated,
+    /// A lead answered from an email (`reason`: the answer's name).
+    Answered,
 }
 
 /// The event object of `simulate --json` (README, *Commands*); keys that
@@ -208,6 +215,9 @@ impl Sink for LogSink {
                 tracing::info!(lead_id, until = e.until.as_deref(), reason, "Lead out of office: steps wait.")
             }
             Kind::Resumed => tracing::info!(lead_id, "Lead back: steps go on."),
+            Kind::Handoff => tracing::info!(campaign, step, lead_id, to, reason, "Lead ready: handed to a rep."),
+            Kind::Escalated => tracing::warn!(lead_id, to, reason, "A hand-off was not done in time: escalated."),
+            Kind::Answered => tracing::info!(campaign, step, lead_id, reason, "The lead answered from an email."),
         }
     }
 
@@ -234,8 +244,15 @@ fn count(e: &Event) {
         Kind::Skipped => (Counter::Failures, campaign),
         Kind::Reminder => (Counter::RemindersSent, None),
         Kind::Digest => (Counter::DigestsSent, None),
+        Kind::Handoff => (Counter::Handoffs, None),
         // Inbound mail is counted by kind where it is handled.
-        Kind::Replied | Kind::Bounced | Kind::Complaint | Kind::Paused | Kind::Resumed => return,
+        Kind::Replied
+        | Kind::Bounced
+        | Kind::Complaint
+        | Kind::Paused
+        | Kind::Resumed
+        | Kind::Escalated
+        | Kind::Answered => return,
     };
     telemetry::count(counter, campaign, 1);
 }

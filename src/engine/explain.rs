@@ -51,7 +51,7 @@ impl Engine {
         campaign: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Explanation>> {
-        let Some(view) = self.lead_view(email).await? else { return Ok(None) };
+        let Some(view) = self.lead_view(email, now).await? else { return Ok(None) };
         let lead = &view.lead;
         let active = self.store.active_enrolments(lead.id).await?;
         let ended = self.store.ended_enrolments(lead.id).await?;

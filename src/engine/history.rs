@@ -19,7 +19,23 @@ pub struct LeadView {
     /// Out of office until then, if the lead is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_until: Option<DateTime<Utc>>,
+    /// The readiness score now and what makes it (README, *Readiness and
+    /// hand-off*).
+    pub score: ScoreView,
     pub history: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreView {
+    /// Rounded to a tenth.
+    pub score: f64,
+    /// `[handoff] threshold` (0: only answers hand over).
+    pub threshold: f64,
+    /// Signals since the last hand-off, oldest first, each with its points
+    /// then and now (a machine's click with why it counts nothing).
+    pub parts: Vec<crate::score::Part>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_handoff: Option<String>,
 }
 
 /// One line of the history.
@@ -44,7 +60,7 @@ pub struct Entry {
 
 impl Engine {
     /// The lead with this address and its history; `None`: no such lead.
-    pub async fn lead_view(&self, email: &str) -> Result<Option<LeadView>> {
+    pub async fn lead_view(&self, email: &str, now: DateTime<Utc>) -> Result<Option<LeadView>> {
         let Some(lead) = self.store.lead_by_email(email).await? else { return Ok(None) };
         let some = |s: String| (!s.is_empty()).then_some(s);
         let history = self
@@ -62,7 +78,14 @@ impl Engine {
             })
             .collect();
         let suppressed = self.store.is_suppressed(&lead.email).await?;
-        Ok(Some(LeadView { paused_until: lead.paused_until, suppressed, history, lead }))
+        let (s, _) = self.score(lead.id, now).await?;
+        let score = ScoreView {
+            score: (s.total * 10.0).round() / 10.0,
+            threshold: self.defs.config.handoff.threshold,
+            parts: s.parts,
+            last_handoff: self.store.last_handoff(lead.id).await?.map(rfc3339),
+        };
+        Ok(Some(LeadView { paused_until: lead.paused_until, suppressed, score, history, lead }))
     }
 }
 
@@ -91,6 +114,15 @@ impl LeadView {
         }
         if let Some(t) = self.paused_until {
             out += &format!("\nout of office until {}", rfc3339(t));
+        }
+        let s = &self.score;
+        out += &format!("\nscore: {} (hand-off at {})", s.score, s.threshold);
+        if let Some(h) = &s.last_handoff {
+            out += &format!(", counted since the last hand-off at {h}");
+        }
+        for p in &s.parts {
+            let note = if p.note.is_empty() { String::new() } else { format!(" ({})", p.note) };
+            out += &format!("\n  {}  {}: {:.1} of {:.1} points{note}", rfc3339(p.at), p.describe(), p.now, p.points);
         }
         out += "\n\nhistory (newest first):\n";
         if self.history.is_empty() {

@@ -257,19 +257,21 @@ impl Engine {
             tracing::warn!(lead_id = lead.id, "A lead replied but has no owner to tell.");
             return Ok(());
         }
-        let name = format!("{} {}", lead.first_name, lead.last_name).trim().to_string();
-        let who = match (name.is_empty(), lead.company.is_empty()) {
-            (true, _) => lead.email.clone(),
-            (false, true) => name.clone(),
-            (false, false) => format!("{name} ({})", lead.company),
-        };
+        let who = lead.display_name();
         let history = self.store.history(lead.id, 5).await?;
         let mut text = format!("{who} replied: \"{}\"\n\n", msg.subject);
         for line in first_lines.lines() {
             text += &format!("> {line}\n");
         }
-        text +=
-            &format!("\nReply to {}: mailto:{}\n", if name.is_empty() { "them" } else { &lead.first_name }, lead.email);
+        text += &format!(
+            "\nReply to {}: mailto:{}\n",
+            if lead.first_name.trim().is_empty() && lead.last_name.trim().is_empty() {
+                "them"
+            } else {
+                &lead.first_name
+            },
+            lead.email
+        );
         text += "Their campaigns with on_reply have ended; nothing more goes out to them from those.\n";
         if !history.is_empty() {
             text += "\nBefore this:\n";

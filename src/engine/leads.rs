@@ -6,10 +6,24 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, Result};
+use super::events::Kind;
+use super::{Engine, EngineError, Event, Result};
+use crate::config::Answer;
 use crate::lead::Lead;
+use crate::links::AnswerToken;
+use crate::store::AnswerGiven;
 use crate::store::TaskRow;
 use crate::store::{NewLead, Source};
+
+/// What became of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answered {
+    Recorded(Answer),
+    /// Given from this email before: nothing done again.
+    Again(Answer),
+    /// The lead was forgotten, or the config no longer has the answer.
+    Unknown,
+}
 
 impl Engine {
     /// Insert or update leads by email (all or none), then apply what
@@ -61,6 +75,50 @@ impl Engine {
         self.store.record_reply(lead.id, source, now).await?;
         self.follow(lead.id, now).await?;
         Ok(lead)
+    }
+
+    /// A named event from the website or a form tool (`page_view`,
+    /// `pricing`): stored as a signal `TYPE:NAME` and scored by `[scoring]
+    /// events`; the lead's readiness is looked at at once.
+    pub async fn event(&self, email: &str, kind: &str, name: &str, now: DateTime<Utc>) -> Result<Lead> {
+        let lead = self.find(email).await?;
+        let full = if name.is_empty() { kind.to_string() } else { format!("{kind}:{name}") };
+        self.store.record_signal(lead.id, "event", &full, now).await?;
+        self.wake();
+        Ok(lead)
+    }
+
+    /// A lead's answer from an email (`POST /a/TOKEN`): recorded once per
+    /// email and answer, then what `[answers.NAME]` says is done: pause,
+    /// attributes, status, hand-off (looked at at once).
+    pub async fn answer(&self, token: &AnswerToken, now: DateTime<Utc>) -> Result<Answered> {
+        let Some(answer) = self.defs.config.answers.iter().find(|a| a.name == token.answer).cloned() else {
+            return Ok(Answered::Unknown);
+        };
+        let Some(lead) = self.store.lead(token.lead_id).await? else { return Ok(Answered::Unknown) };
+        // The email may be gone (retention): the answer still counts, once
+        // per lead and name from then on.
+        let delivery_id = self.store.delivery_subject(token.delivery_id).await?.map(|_| token.delivery_id);
+        let given = AnswerGiven {
+            lead_id: lead.id,
+            delivery_id,
+            name: answer.name.clone(),
+            pause_until: answer.pause.map(|p| now + p),
+            attributes: answer.attribute.clone(),
+            at: now,
+        };
+        if !self.store.record_answer(&given).await? {
+            return Ok(Answered::Again(answer));
+        }
+        self.emit(Event::new(now, Kind::Answered).for_lead(&lead).reason(&answer.name));
+        if let Some(status) = &answer.status {
+            let reason = (!answer.reason.is_empty()).then_some(answer.reason.as_str());
+            self.store.set_status(lead.id, status, reason, Source::Link, now).await?;
+        }
+        self.check_now(lead.id, now).await?;
+        self.follow(lead.id, now).await?;
+        self.wake();
+        Ok(Answered::Recorded(answer))
     }
 
     /// No marketing email to this address again; false if it was

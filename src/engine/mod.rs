@@ -4,8 +4,9 @@
 //! in both.
 //!
 //! One [`Engine::tick`] at `now` runs, in order: enrolment sweeps whose
-//! cron fired since the last one, every step due at or before `now`, and
-//! rep digests whose cron fired.
+//! cron fired since the last one, every step due at or before `now`, the
+//! readiness checks due (and hand-offs, escalations), and rep digests whose
+//! cron fired.
 
 mod digest;
 mod due;
@@ -17,10 +18,12 @@ pub use explain::{CampaignState, Explanation};
 pub use inbound::Applied;
 mod group;
 mod guard;
+mod handoff;
 mod history;
 pub use history::{Entry, LeadView};
 mod inbound;
 mod leads;
+pub use leads::Answered;
 mod step;
 mod sweep;
 mod task;
@@ -308,6 +311,9 @@ impl Engine {
             self.run_due(now).await?;
         }
         if !self.is_stopping() {
+            self.readiness(now).await?;
+        }
+        if !self.is_stopping() {
             self.digests(now).await?;
         }
         Ok(())
@@ -348,6 +354,11 @@ impl Engine {
         }
         for zone in self.digest_zones() {
             consider(self.defs.config.digest.next_after(now, zone));
+        }
+        consider(self.store.next_check().await?.map(|t| t.max(now + chrono::TimeDelta::seconds(1))));
+        if self.defs.config.handoff.escalate_to.is_some() {
+            let at = self.store.next_escalation(self.defs.config.handoff.escalate_after).await?;
+            consider(at.map(|t| t.max(now + chrono::TimeDelta::seconds(1))));
         }
         Ok(next)
     }

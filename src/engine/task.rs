@@ -61,7 +61,7 @@ impl Engine {
     /// the reps file) is given the next rep in turn as its owner, stored,
     /// so every later task of every campaign goes to the same rep. Only
     /// `assign = "rep@..."` names someone else.
-    async fn assignee(&self, assign: &Assign, lead: &Lead, now: DateTime<Utc>) -> Result<Option<Rep>> {
+    pub(super) async fn assignee(&self, assign: &Assign, lead: &Lead, now: DateTime<Utc>) -> Result<Option<Rep>> {
         let config = &self.defs.config;
         let reps = &config.reps;
         let owner = lead.owner.trim().to_lowercase();

@@ -104,11 +104,45 @@ pub async fn upsert_leads(State(state): State<AppState>, headers: HeaderMap, Jso
     reply(StatusCode::OK, json!({ "upserted": leads.len() }))
 }
 
+/// The body of `POST /api/leads/{email}/events`: `replied`, `status`
+/// (with `status`, `reason`), or any other named event from the website or
+/// a form tool (`{"type": "page_view", "name": "pricing"}`), scored by
+/// `[scoring] events`.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum LeadEvent {
-    Replied,
-    Status { status: String, reason: Option<String> },
+#[serde(deny_unknown_fields)]
+pub struct LeadEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+/// An event type: a word of letters, digits, `_`, `-` and `.`.
+const MAX_TYPE: usize = 64;
+/// An event name: any text on one line.
+const MAX_NAME: usize = 200;
+
+fn event_error(e: &LeadEvent) -> Option<String> {
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    match e.kind.as_str() {
+        "replied" if e.status.is_none() && e.name.is_empty() => None,
+        "status" if e.status.is_some() => None,
+        "replied" | "status" => {
+            Some("\"replied\" takes nothing else; \"status\" takes \"status\" and \"reason\"".into())
+        }
+        _ if e.status.is_some() || e.reason.is_some() => {
+            Some("\"status\" and \"reason\" go with \"type\": \"status\"".into())
+        }
+        k if !word(k) || k.len() > MAX_TYPE => {
+            Some(format!("type: a word of letters, digits, '_', '-' or '.', at most {MAX_TYPE} characters"))
+        }
+        _ if e.name.chars().count() > MAX_NAME || e.name.chars().any(char::is_control) => {
+            Some(format!("name: one line of at most {MAX_NAME} characters"))
+        }
+        _ => None,
+    }
 }
 
 pub async fn lead_event(
@@ -120,19 +154,20 @@ pub async fn lead_event(
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    let Ok(Json(event)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "body: {\"type\": \"replied\"} or {\"type\": \"status\", \"status\": ...}",
-        );
-    };
+    let usage = "body: {\"type\": \"replied\"}, {\"type\": \"status\", \"status\": ...} or a named event \
+                 {\"type\": \"page_view\", \"name\": \"pricing\"}";
+    let Ok(Json(event)) = body else { return error(StatusCode::BAD_REQUEST, usage) };
+    if let Some(why) = event_error(&event) {
+        return error(StatusCode::BAD_REQUEST, format!("{why}; {usage}"));
+    }
     let e = current(&state.engine);
     let at = now();
-    let saved = match &event {
-        LeadEvent::Replied => e.replied(&email, Source::Api, at).await.map(|_| ()),
-        LeadEvent::Status { status, reason } => {
-            e.set_status(&email, status, reason.as_deref(), Source::Api, at).await.map(|_| ())
+    let saved = match (event.kind.as_str(), &event.status) {
+        ("replied", _) => e.replied(&email, Source::Api, at).await.map(|_| ()),
+        ("status", Some(status)) => {
+            e.set_status(&email, status, event.reason.as_deref(), Source::Api, at).await.map(|_| ())
         }
+        (kind, _) => e.event(&email, kind, event.name.trim(), at).await.map(|_| ()),
     };
     match saved {
         Ok(()) => {}
@@ -152,7 +187,7 @@ pub async fn lead_show(State(state): State<AppState>, headers: HeaderMap, Path(e
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    match current(&state.engine).lead_view(&email).await {
+    match current(&state.engine).lead_view(&email, now()).await {
         Ok(Some(view)) => reply(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("unknown lead {}", email.trim().to_lowercase())),
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),

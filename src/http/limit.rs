@@ -78,10 +78,14 @@ impl Links {
     }
 }
 
-/// Whether the path's token (`/u/TOKEN`, `/t/TOKEN/done`, `/c/TOKEN`) is signed.
+/// Whether the path's token (`/u/TOKEN`, `/t/TOKEN/done`, `/c/TOKEN`,
+/// `/a/TOKEN`) is signed.
 fn signed(links: &crate::links::Links, path: &str) -> bool {
     if let Some(token) = path.strip_prefix("/c/") {
         return links.click(token).is_some();
+    }
+    if let Some(token) = path.strip_prefix("/a/") {
+        return links.answer(token).is_some();
     }
     if let Some(token) = path.strip_prefix("/u/") {
         return links.unsubscribe_lead(token).is_some();

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/u/{token}", get(pages::unsubscribe_page).post(pages::unsubscribe))
         .route("/t/{token}/done", get(pages::task_page).post(pages::task_done))
         .route("/c/{token}", get(track::click))
+        .route("/a/{token}", get(pages::answer_page).post(pages::answer))
         .route_layer(axum::middleware::from_fn_with_state(
             limit::Links::new(state.engine.clone(), state.clients.clone()),
             limit::limit,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Html;
 
 use crate::daemon::{Current, current, now};
-use crate::engine::EngineError;
+use crate::engine::{Answered, EngineError};
 
 type Page = (StatusCode, Html<String>);
 
@@ -94,6 +94,67 @@ pub async fn task_done(State(engine): State<Current>, Path(token): Path<String>)
         Ok(None) => not_found(),
         Err(_) => unavailable(),
     }
+}
+
+/// GET: the answer's label and one button. A GET answers nothing: a link
+/// scanner opening every link of an email must not say "ready" for a lead.
+pub async fn answer_page(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    let e = current(&engine);
+    let Some(t) = e.links().answer(&token) else { return not_found() };
+    let Some(a) = e.defs().config.answers.iter().find(|a| a.name == t.answer) else { return no_longer() };
+    let body = format!(
+        "<p>Your answer:</p><form method=\"post\" action=\"{}\"><button type=\"submit\" \
+         style=\"font-size:1.2em;padding:.5em 1em\">{}</button></form>",
+        escape(token.trim_end_matches('.')),
+        escape(&a.label)
+    );
+    page(StatusCode::OK, "Your answer", &body)
+}
+
+/// POST: the button. Recorded once per email and answer; a repeat says so.
+pub async fn answer(State(engine): State<Current>, Path(token): Path<String>) -> Page {
+    let e = current(&engine);
+    let Some(t) = e.links().answer(&token) else { return not_found() };
+    match e.answer(&t, now()).await {
+        Ok(Answered::Recorded(a)) => {
+            tracing::info!(lead_id = t.lead_id, answer = a.name, "Answer recorded.");
+            page(StatusCode::OK, "Thank you", &format!("<p>{}</p>", thanks(&a)))
+        }
+        Ok(Answered::Again(a)) => page(
+            StatusCode::OK,
+            "Thank you",
+            &format!("<p>We already have this answer: &ldquo;{}&rdquo;.</p>", escape(&a.label)),
+        ),
+        Ok(Answered::Unknown) => no_longer(),
+        Err(EngineError::Saved(why)) => {
+            tracing::error!(lead_id = t.lead_id, error = why, "Answer recorded, but what follows failed; retried.");
+            page(StatusCode::OK, "Thank you", "<p>Your answer is recorded.</p>")
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+/// What the lead reads once its answer is in.
+fn thanks(a: &crate::config::Answer) -> String {
+    if a.handoff {
+        "Thank you. Someone from our team will be in touch with you shortly.".into()
+    } else if let Some(p) = a.pause {
+        let days = p.num_days();
+        let when = if days >= 60 { format!("{} months", days / 30) } else { format!("{days} days") };
+        format!("Thank you. We will not write again for {when}.")
+    } else if a.status.is_some() {
+        "Thank you for letting us know. We will not write to you about this again.".into()
+    } else {
+        format!("Thank you. Your answer is recorded: &ldquo;{}&rdquo;.", escape(&a.label))
+    }
+}
+
+fn no_longer() -> Page {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link no longer valid",
+        "<p>This answer can no longer be given. Thank you all the same.</p>",
+    )
 }
 
 fn already_done() -> Page {

@@ -20,12 +20,14 @@ pub async fn click(State(engine): State<Current>, method: Method, Path(token): P
     let decoy = token.link == DECOY;
     let location = location(&token.url);
     let click = Click { token, at: now(), head: method == Method::HEAD };
-    let store = e.store().clone();
     let window = e.defs().config.tracking.scanner_window;
     tokio::spawn(async move {
-        match store.record_click(&click, window).await {
-            Ok(Some(lead_id)) => {
-                tracing::debug!(lead_id, delivery_id = click.token.delivery_id, "Click recorded.");
+        match e.store().record_click(&click, window).await {
+            Ok(Some((lead_id, machine))) => {
+                crate::telemetry::click(machine);
+                tracing::debug!(lead_id, delivery_id = click.token.delivery_id, machine, "Click recorded.");
+                // Its readiness check falls due when the burst is over.
+                e.wake();
             }
             Ok(None) => {}
             Err(err) => tracing::warn!(error = %err, "A click could not be recorded."),

@@ -152,6 +152,8 @@ pub trait Deliveries: Send + Sync {
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>>;
     /// A campaign's marketing emails (sent, bounced) finished since `since`.
     async fn email_outcomes(&self, campaign: &str, since: DateTime<Utc>) -> Result<(i64, i64)>;
+    /// The subject a delivery was sent with, if it is still known.
+    async fn delivery_subject(&self, delivery_id: i64) -> Result<Option<String>>;
 }
 
 #[async_trait]
@@ -237,6 +239,11 @@ impl Deliveries for Database {
             }
         }
         Ok((sent, bounced))
+    }
+
+    async fn delivery_subject(&self, delivery_id: i64) -> Result<Option<String>> {
+        let q = Sql::new("SELECT subject FROM deliveries WHERE id = $1").bind(delivery_id);
+        self.conn().await?.fetch_optional(q).await?.map(|r| r.get("subject")).transpose()
     }
 
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>> {

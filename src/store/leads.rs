@@ -117,7 +117,14 @@ fn status_change(from: Option<&str>, to: &str, reason: Option<&str>) -> String {
 
 /// A `history` row; `status` is the status entered, for a status change
 /// (what `report` counts conversions by).
-fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, status: Option<&str>, source: Source) -> Sql {
+pub(super) fn event(
+    lead_id: i64,
+    at: DateTime<Utc>,
+    kind: &str,
+    detail: &str,
+    status: Option<&str>,
+    source: Source,
+) -> Sql {
     Sql::new("INSERT INTO history (lead_id, at, kind, detail, status, source) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(lead_id)
         .bind(at)
@@ -128,7 +135,7 @@ fn event(lead_id: i64, at: DateTime<Utc>, kind: &str, detail: &str, status: Opti
 }
 
 /// A status change: `from -> to (reason)`.
-fn status_event(
+pub(super) fn status_event(
     lead_id: i64,
     at: DateTime<Utc>,
     from: Option<&str>,
@@ -272,11 +279,17 @@ impl Leads for Database {
 
     async fn record_reply(&self, lead_id: i64, source: Source, now: DateTime<Utc>) -> Result<()> {
         let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
         let q = Sql::new("UPDATE leads SET replied_at = $2, updated_at = $2 WHERE id = $1");
-        c.execute(q.bind(lead_id).bind(now)).await?;
+        tx.execute(q.bind(lead_id).bind(now)).await?;
         if source != Source::Inbound {
-            c.execute(event(lead_id, now, "replied", "", None, source)).await?;
+            tx.execute(event(lead_id, now, "replied", "", None, source)).await?;
         }
+        // A reply scores (README, *Readiness and hand-off*).
+        let signal = Sql::new("INSERT INTO signals (lead_id, kind, at) VALUES ($1, 'reply', $2)");
+        tx.execute(signal.bind(lead_id).bind(now)).await?;
+        tx.execute(super::signals::check(lead_id, now)).await?;
+        tx.commit().await?;
         Ok(())
     }
 

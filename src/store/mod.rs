@@ -54,7 +54,7 @@ pub use pauses::{Pause, Pauses};
 pub use report::{Reports, StatusReport};
 pub use retention::{Expired, Retention};
 pub use sessions::Sessions;
-pub use signals::{Click, Signal, Signals};
+pub use signals::{AnswerGiven, BURST, Click, HandedOff, NewHandoff, Overdue, Signal, Signals};
 pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;

@@ -126,6 +126,56 @@ pub fn task(input: &TaskInput, attribute_refs: &BTreeSet<String>) -> Value {
     })
 }
 
+/// One signal that made a lead ready, as the rep's hand-off email lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhyLine {
+    pub at: String,
+    /// `at` in the rep's zone.
+    pub when: String,
+    /// `clicked https://…`, `page_view:pricing`, `replied`, `answered "ready"`.
+    pub what: String,
+    /// The subject of the email clicked or answered, if any.
+    pub email: String,
+    /// Its points now, rounded (0: counted for nothing, e.g. a machine's).
+    pub points: i64,
+}
+
+/// What the rep's hand-off email (`reminders/handoff`) is rendered with.
+pub struct HandoffInput<'a> {
+    pub rep: &'a Rep,
+    pub text: &'a str,
+    pub due_at: DateTime<Utc>,
+    pub lead: &'a Lead,
+    pub why: &'a str,
+    pub score: f64,
+    pub signals: &'a [WhyLine],
+    pub history: &'a [HistoryLine],
+    pub done_url: &'a str,
+    pub now: DateTime<Utc>,
+    pub zone: Tz,
+}
+
+pub fn handoff(input: &HandoffInput, attribute_refs: &BTreeSet<String>) -> Value {
+    json!({
+        "rep": { "email": input.rep.email, "name": input.rep.name },
+        "task": { "text": input.text, "due_at": rfc3339(input.due_at), "due": local_time(input.due_at, input.zone) },
+        "lead_clock": input.lead.timezone.map(|z| clock_in(input.now, z)).unwrap_or_default(),
+        "lead": lead_json(input.lead, attribute_refs),
+        "handoff": { "why": input.why, "score": input.score.round() as i64, "signals": input.signals },
+        "history": input.history,
+        "done_url": input.done_url,
+        "now": rfc3339(input.now),
+    })
+}
+
+/// What `[handoff] task` is rendered with: the lead and why it is ready.
+pub fn handoff_task(lead: &Lead, why: &str, score: f64, attribute_refs: &BTreeSet<String>) -> Value {
+    json!({
+        "lead": lead_json(lead, attribute_refs),
+        "handoff": { "why": why, "score": score.round() as i64 },
+    })
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DigestLine {
     pub text: String,

@@ -141,6 +141,20 @@ impl Templates {
 
     /// Subject, text and HTML of a rep email (`reminders/task`,
     /// `reminders/digest`): built-in or overridden templates.
+    /// A template written in the config file (`[handoff] task`), checked
+    /// and reported at its place there.
+    pub fn add_inline(
+        &mut self,
+        name: &str,
+        text: &str,
+        file: &std::path::Path,
+        at: Option<(usize, usize)>,
+        diags: &mut crate::diag::Diagnostics,
+    ) {
+        let origin = Origin { file: file.to_path_buf(), inline_at: at };
+        self.add(name, false, text, origin, false, diags);
+    }
+
     pub fn render_rep_email(&self, base: &str, data: &Value) -> Result<(String, String, String), RenderFailure> {
         let subject = self.render_text(&format!("{base}.subject"), data)?;
         let html = text::document(&self.render_html(base, data)?, &subject, LANG);

@@ -17,13 +17,8 @@ const HTML: &str = "<p>Hi {{lead.first_name}}</p><a href=\"https://shop.test/pri
 
 /// The click tokens of the email sent to `to`, in order (the decoy last).
 fn tokens(w: &World, to: &str) -> Vec<(String, ClickToken)> {
-    let sent = w.rec.sent.lock().unwrap();
-    let html = sent.iter().find(|m| m.to == to).and_then(|m| m.html.clone()).expect("an HTML email");
-    html.split("https://n.test/c/")
-        .skip(1)
-        .map(|s| s.split('"').next().unwrap().to_string())
-        .map(|t| (t.clone(), w.engine.links().click(&t).expect("a valid token")))
-        .collect()
+    let tokens = w.link_tokens(to, "c").into_iter();
+    tokens.map(|t| (t.clone(), w.engine.links().click(&t).expect("a valid token"))).collect()
 }
 
 async fn machines(w: &World, lead: i64) -> Vec<(Option<i64>, String)> {

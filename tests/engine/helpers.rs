@@ -205,6 +205,17 @@ impl World {
             .collect()
     }
 
+    /// The tokens after `{base}/{route}/` in the HTML email sent to `to`,
+    /// in order (`c`: tracked links, the decoy last; `a`: answers).
+    pub fn link_tokens(&self, to: &str, route: &str) -> Vec<String> {
+        let sent = self.rec.sent.lock().unwrap();
+        let html = sent.iter().find(|m| m.to == to).and_then(|m| m.html.clone()).expect("an HTML email");
+        html.split(&format!("https://n.test/{route}/"))
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect()
+    }
+
     /// Run SQL as a CRM would, on its own connection.
     pub async fn crm(&self, sql: &str) {
         let q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));

@@ -8,6 +8,7 @@ mod enrolment;
 mod explain;
 mod forecast;
 mod guardrails;
+mod handoff;
 mod helpers;
 mod history;
 mod inbound;

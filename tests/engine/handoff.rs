@@ -1,0 +1,145 @@
+//! Readiness and hand-off: a scanner's burst hands nothing over; a
+//! person's click and a page view do, once, with the rep emailed at once
+//! saying why; a replica looking at the same lead hands over nothing more;
+//! a hand-off not done in time is escalated once; answers act once.
+
+use chrono::TimeDelta;
+use nurture::engine::{Answered, events::Kind};
+use nurture::store::Click;
+
+use crate::helpers::{Backend, World, both, utc};
+
+const CAMPAIGN: &str = "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
+                        [[step]]\nid = \"hi\"\nemail = \"links\"\nsubject = \"Pricing for you\"\n";
+
+const HTML: &str = "<p>Hi {{lead.first_name}}</p><a href=\"https://shop.test/pricing?a=1&amp;b=2\">Pricing</a> \
+                    <a href=\"https://shop.test/guide\">Guide</a> <a href=\"{{answer_url \"ready\"}}\">Ready</a> \
+                    <a href=\"{{answer_url \"later\"}}\">Later</a> <a href=\"{{answer_url \"not_interested\"}}\">No</a> <a href=\"{{unsubscribe_url}}\">Unsubscribe</a>";
+
+const REPS: &str = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\ntimezone = \"Europe/Lisbon\"\n";
+
+const CONFIG: &str = "[http]\npublic_url = \"https://n.test\"\n[reminders]\nreps_file = \"reps.toml\"\n[handoff]\nthreshold = 50\nescalate_to = \"boss@s.test\"\n";
+
+async fn world(b: Backend) -> World {
+    let files = [("templates/links.html.hbs", HTML), ("reps.toml", REPS)];
+    let w = World::with_files(b, CONFIG, &[("c", CAMPAIGN)], &files).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    w.import("email,first_name,status\nana@x.test,Ana,nurturing\nben@x.test,Ben,nurturing\n", start).await;
+    w.run(start, start + TimeDelta::hours(2)).await;
+    w
+}
+
+async fn click(w: &World, token: &str, at: chrono::DateTime<chrono::Utc>, head: bool) {
+    let token = w.engine.links().click(token).expect("a signed token");
+    let window = w.engine.defs().config.tracking.scanner_window;
+    w.store().record_click(&Click { token, at, head }, window).await.unwrap();
+}
+
+fn sent_to(w: &World, to: &str) -> Vec<nurture::mail::Outgoing> {
+    w.rec.sent.lock().unwrap().iter().filter(|m| m.to == to).cloned().collect()
+}
+
+async fn a_person_not_a_scanner_makes_a_lead_ready_once(b: Backend) {
+    let w = world(b).await;
+    let sent = utc("2026-03-02T09:00:00Z");
+    let links = w.link_tokens("ana@x.test", "c");
+    assert_eq!(links.len(), 3, "pricing, guide and the decoy: {links:?}");
+    // The scanner: HEAD, then every link within a second, on delivery.
+    click(&w, &links[0], sent + TimeDelta::seconds(3), true).await;
+    for (i, l) in links.iter().enumerate() {
+        click(&w, l, sent + TimeDelta::seconds(4) + TimeDelta::milliseconds(300 * i as i64), false).await;
+    }
+    w.run(sent + TimeDelta::seconds(5), sent + TimeDelta::hours(1)).await;
+    assert!(w.events(Kind::Handoff).is_empty(), "a scanner's burst hands nothing over");
+
+    // A person: the pricing link three hours later (35 points), then the
+    // pricing page (25): 60 against a threshold of 50.
+    let clicked = sent + TimeDelta::hours(3);
+    click(&w, &links[0], clicked, false).await;
+    w.run(clicked, clicked + TimeDelta::minutes(5)).await;
+    assert!(w.events(Kind::Handoff).is_empty(), "35 points are not 50");
+    let viewed = clicked + TimeDelta::minutes(5);
+    w.engine.event("ana@x.test", "page_view", "pricing", viewed).await.unwrap();
+    w.run(viewed, viewed + TimeDelta::minutes(1)).await;
+    let handoffs = w.events(Kind::Handoff);
+    assert_eq!(handoffs.len(), 1, "{handoffs:?}");
+    assert_eq!(handoffs[0].at, viewed, "at the first instant the score reached the threshold");
+    assert_eq!(handoffs[0].to.as_deref(), Some("r1@s.test"));
+    assert_eq!((handoffs[0].campaign.as_deref(), handoffs[0].step.as_deref()), (Some("c"), Some("hi")));
+
+    let lead = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap();
+    assert_eq!((lead.status.as_str(), lead.owner.as_str()), ("sales_ready", "r1@s.test"));
+    let tasks = w.store().open_tasks(Some("r1@s.test")).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].due_at, viewed + TimeDelta::hours(1));
+    assert!(tasks[0].text.starts_with("Call Ana now: score 60"), "{}", tasks[0].text);
+    let mail = sent_to(&w, "r1@s.test");
+    assert_eq!(mail.len(), 1, "the rep is emailed at once");
+    assert_eq!(mail[0].subject, "Ready now: Ana");
+    for why in ["clicked https://shop.test/pricing?a=1&b=2", "page_view:pricing", "Pricing for you", "WET", "/t/"] {
+        assert!(mail[0].text.contains(why), "{why:?} in:\n{}", mail[0].text);
+    }
+    assert!(!mail[0].text.contains("guide"), "a scanner's clicks are not a reason:\n{}", mail[0].text);
+
+    // More clicks, and a replica looking at the same lead: no second hand-off.
+    click(&w, &links[1], viewed + TimeDelta::minutes(10), false).await;
+    let (replica, _) = w.replica().await;
+    replica.run_virtual(viewed + TimeDelta::minutes(10), viewed + TimeDelta::minutes(30)).await.unwrap();
+    w.run(viewed + TimeDelta::minutes(10), viewed + TimeDelta::minutes(30)).await;
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM handoffs WHERE lead_id = $1", lead.id).await, 1);
+    assert_eq!(w.events(Kind::Handoff).len(), 1);
+    assert!(w.events(Kind::Exited).iter().any(|e| e.lead.as_deref() == Some("ana@x.test")), "campaigns exited");
+
+    // Not done two hours later: the escalation goes once.
+    w.run(viewed + TimeDelta::minutes(30), viewed + TimeDelta::hours(5)).await;
+    replica.run_virtual(viewed + TimeDelta::hours(2), viewed + TimeDelta::hours(5)).await.unwrap();
+    assert_eq!(w.events(Kind::Escalated).len(), 1);
+    let boss = sent_to(&w, "boss@s.test");
+    assert_eq!(boss.len(), 1);
+    assert!(boss[0].subject.starts_with("Not called yet: Ana"), "{}", boss[0].subject);
+
+    // The score says what made it, as `leads show` and `explain` give it.
+    let view = w.engine.lead_view("ana@x.test", viewed).await.unwrap().unwrap();
+    let shown = view.text();
+    assert!(shown.contains("a machine's click (head)") || shown.contains("counted since the last hand-off"), "{shown}");
+    w.finish().await;
+}
+both!(a_person_not_a_scanner_makes_a_lead_ready_once);
+
+async fn answers_act_once_and_a_get_changes_nothing(b: Backend) {
+    let w = world(b).await;
+    let at = utc("2026-03-03T10:00:00Z");
+    let ana = w.link_tokens("ana@x.test", "a");
+    assert_eq!(ana.len(), 3, "{ana:?}");
+    let token = |t: &str| w.engine.links().answer(t).expect("a signed answer");
+    assert_eq!(token(&ana[0]).answer, "ready");
+    assert!(w.engine.links().click(&ana[0]).is_none(), "an answer link is not a tracked link");
+
+    match w.engine.answer(&token(&ana[0]), at).await.unwrap() {
+        Answered::Recorded(a) => assert_eq!(a.name, "ready"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.events(Kind::Handoff).len(), 1, "an answer asking for a rep hands over at once");
+    assert_eq!(w.events(Kind::Handoff)[0].at, at);
+    assert!(matches!(w.engine.answer(&token(&ana[0]), at).await.unwrap(), Answered::Again(_)));
+    assert_eq!(w.events(Kind::Handoff).len(), 1);
+    assert_eq!(sent_to(&w, "r1@s.test").len(), 1);
+    assert!(sent_to(&w, "r1@s.test")[0].text.contains("answered \"ready\""));
+
+    let ben = w.link_tokens("ben@x.test", "a");
+    w.engine.answer(&token(&ben[1]), at).await.unwrap();
+    let lead = w.store().lead_by_email("ben@x.test").await.unwrap().unwrap();
+    assert_eq!(lead.paused_until, Some(at + TimeDelta::days(90)), "later: 90 days");
+    assert_eq!(lead.status, "nurturing");
+    w.engine.answer(&token(&ben[2]), at + TimeDelta::hours(1)).await.unwrap();
+    let lead = w.store().lead_by_email("ben@x.test").await.unwrap().unwrap();
+    assert_eq!((lead.status.as_str(), lead.lost_reason.as_str()), ("lost", "not interested"));
+    assert_eq!(lead.paused_until, None, "a later answer replaces the earlier one's pause");
+    assert_eq!(w.events(Kind::Handoff).len(), 1, "neither answer asks for a rep");
+
+    // A forgotten lead's answer stores nothing.
+    w.engine.forget("ben@x.test", at + TimeDelta::hours(2)).await.unwrap();
+    assert_eq!(w.engine.answer(&token(&ben[0]), at + TimeDelta::hours(3)).await.unwrap(), Answered::Unknown);
+    w.finish().await;
+}
+both!(answers_act_once_and_a_get_changes_nothing);
