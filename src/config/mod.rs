@@ -158,6 +158,7 @@ impl Config {
             email: email.to_string(),
             name: String::new(),
             timezone: None,
+            hours: None,
         })
     }
 

@@ -89,7 +89,7 @@ impl Engine {
             why: why.clone(),
             score: score.total,
             task: task.clone(),
-            due_at: now + c.handoff.due,
+            due_at: self.due_at(rep.as_ref(), now),
             at: now,
             delivery_id: decided.and_then(|p| p.delivery_id),
         };
@@ -110,6 +110,14 @@ impl Engine {
             }
         }
         Ok(Some(done))
+    }
+
+    /// `[handoff] due` after `now`, counted in the rep's working hours
+    /// (every hour when the reps file gives none).
+    fn due_at(&self, rep: Option<&crate::config::Rep>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let due = self.defs.config.handoff.due;
+        let Some((rep, hours)) = rep.and_then(|r| r.hours.as_ref().map(|h| (r, h))) else { return now + due };
+        hours.after_open(now, self.rep_zone(&rep.email), due).unwrap_or(now + due)
     }
 
     /// The rep's email, at once (not in the digest): who, why now, by when.

@@ -84,6 +84,28 @@ impl Window {
     }
 }
 
+impl Window {
+    /// The instant `d` of open time after `t`: the window's open hours are
+    /// counted, closed ones skipped ("due in 1 h of the rep's working
+    /// hours"). `None` if it stays closed for more than a year.
+    pub fn after_open(&self, t: DateTime<Utc>, tz: Tz, d: TimeDelta) -> Option<DateTime<Utc>> {
+        let mut left = d;
+        let mut at = self.next_open(t, tz)?;
+        // Each turn uses one open span; 400 days of spans at most.
+        for _ in 0..800 {
+            let date = at.with_timezone(&tz).date_naive();
+            let closes = first_instant_at_or_after(date_time(date, self.end), tz);
+            let span = closes - at;
+            if left <= span {
+                return Some(at + left);
+            }
+            left -= span;
+            at = self.next_open(closes, tz)?;
+        }
+        None
+    }
+}
+
 fn date_time(date: NaiveDate, secs: u32) -> NaiveDateTime {
     date.and_hms_opt(0, 0, 0).expect("midnight exists") + TimeDelta::seconds(secs.into())
 }
@@ -192,6 +214,21 @@ mod tests {
         let ny = chrono_tz::America::New_York;
         // 2026-11-01 01:30 happens twice: first at 05:30 UTC (EDT).
         assert_eq!(w.next_open(utc("2026-11-01T00:00:00Z"), ny), Some(utc("2026-11-01T05:30:00Z")));
+    }
+
+    #[test]
+    fn open_time_is_counted_across_closings() {
+        let w = office();
+        let h = TimeDelta::hours;
+        // Within the day; from the evening, the next morning; Friday 16:30 + 1 h: Monday 09:30.
+        assert_eq!(w.after_open(utc("2026-03-04T10:00:00Z"), Tz::UTC, h(1)), Some(utc("2026-03-04T11:00:00Z")));
+        assert_eq!(w.after_open(utc("2026-03-04T20:00:00Z"), Tz::UTC, h(1)), Some(utc("2026-03-05T10:00:00Z")));
+        assert_eq!(w.after_open(utc("2026-03-06T16:30:00Z"), Tz::UTC, h(1)), Some(utc("2026-03-09T09:30:00Z")));
+        assert_eq!(w.after_open(utc("2026-03-04T09:00:00Z"), Tz::UTC, h(16)), Some(utc("2026-03-05T17:00:00Z")));
+        assert_eq!(
+            Window::always().after_open(utc("2026-03-04T20:00:00Z"), Tz::UTC, h(1)),
+            Some(utc("2026-03-04T21:00:00Z"))
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub fn digest(rep: &Rep, tasks: &[DigestLine], open: i64, now: DateTime<Utc>) ->
 }
 
 pub fn sample_rep() -> Rep {
-    Rep { email: "rep@example.com".into(), name: "Riley Rep".into(), timezone: None }
+    Rep { email: "rep@example.com".into(), name: "Riley Rep".into(), timezone: None, hours: None }
 }
 
 pub fn sample_history(now: DateTime<Utc>) -> Vec<HistoryLine> {

@@ -16,7 +16,8 @@ const HTML: &str = "<p>Hi {{lead.first_name}}</p><a href=\"https://shop.test/pri
                     <a href=\"https://shop.test/guide\">Guide</a> <a href=\"{{answer_url \"ready\"}}\">Ready</a> \
                     <a href=\"{{answer_url \"later\"}}\">Later</a> <a href=\"{{answer_url \"not_interested\"}}\">No</a> <a href=\"{{unsubscribe_url}}\">Unsubscribe</a>";
 
-const REPS: &str = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\ntimezone = \"Europe/Lisbon\"\n";
+const REPS: &str = "[[rep]]\nemail = \"r1@s.test\"\nname = \"Riley\"\ntimezone = \"Europe/Lisbon\"\n\
+                    days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\"]\nhours = \"09:00-12:30\"\n";
 
 const CONFIG: &str = "[http]\npublic_url = \"https://n.test\"\n[reminders]\nreps_file = \"reps.toml\"\n[handoff]\nthreshold = 50\nescalate_to = \"boss@s.test\"\n";
 
@@ -71,7 +72,9 @@ async fn a_person_not_a_scanner_makes_a_lead_ready_once(b: Backend) {
     assert_eq!((lead.status.as_str(), lead.owner.as_str()), ("sales_ready", "r1@s.test"));
     let tasks = w.store().open_tasks(Some("r1@s.test")).await.unwrap();
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].due_at, viewed + TimeDelta::hours(1));
+    // Due in an hour of the rep's working hours: 25 minutes left today
+    // (Lisbon, 12:05 of 09:00-12:30), 35 tomorrow.
+    assert_eq!(tasks[0].due_at, utc("2026-03-03T09:35:00Z"));
     assert!(tasks[0].text.starts_with("Call Ana now: score 60"), "{}", tasks[0].text);
     let mail = sent_to(&w, "r1@s.test");
     assert_eq!(mail.len(), 1, "the rep is emailed at once");
@@ -143,3 +146,127 @@ async fn answers_act_once_and_a_get_changes_nothing(b: Backend) {
     w.finish().await;
 }
 both!(answers_act_once_and_a_get_changes_nothing);
+
+/// One thing a lead does in the property below.
+#[derive(Debug, Clone)]
+enum Act {
+    /// A click on link 0 (pricing), 1 (guide) or 2 (blog); `head`: a machine's.
+    Click {
+        link: usize,
+        head: bool,
+    },
+    Event(&'static str, &'static str),
+    Reply,
+}
+
+fn act() -> impl proptest::strategy::Strategy<Value = Act> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..3usize, proptest::bool::weighted(0.2)).prop_map(|(link, head)| Act::Click { link, head }),
+        1 => Just(Act::Event("page_view", "pricing")),
+        1 => Just(Act::Event("page_view", "blog")),
+        1 => Just(Act::Event("form", "demo")),
+        1 => Just(Act::Reply),
+    ]
+}
+
+const PROP_CAMPAIGN: &str = "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
+                             [[step]]\nid = \"hi\"\nemail = \"three\"\nsubject = \"Three links\"\n";
+const PROP_HTML: &str = "<a href=\"https://shop.test/pricing\">P</a> <a href=\"https://shop.test/guide\">G</a> \
+                         <a href=\"https://shop.test/blog\">B</a> <a href=\"{{unsubscribe_url}}\">U</a>";
+const PROP_CONFIG: &str = "[http]\npublic_url = \"https://n.test\"\n[reminders]\nreps_file = \"reps.toml\"\n\
+                           [scoring]\nclick = 5\nreply = 20\nhalf_life = \"1d\"\n\
+                           links = { \"*/pricing*\" = 30 }\nevents = { \"page_view:pricing\" = 25, \"form\" = 10 }\n\
+                           [handoff]\nthreshold = 50\n";
+
+/// The README's rules, recounted on their own: at instant `t`, every
+/// signal counted by then (a click 2 s after it came, anything else at
+/// once) adds its points halved for every day of its age; a machine's
+/// click (a HEAD) adds nothing; a person's click adds 5, plus 30 on the
+/// pricing link, once per link of the email; a reply 20; `page_view:pricing`
+/// 25; any `form` event 10; other events nothing.
+fn recount(acts: &[(i64, Act)], sent: chrono::DateTime<chrono::Utc>, t: chrono::DateTime<chrono::Utc>) -> f64 {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0.0;
+    for (offset, a) in acts {
+        let at = sent + TimeDelta::seconds(*offset);
+        let (counts, points) = match a {
+            Act::Click { head: true, .. } => (at + TimeDelta::seconds(2), 0.0),
+            Act::Click { link, .. } if !seen.insert(*link) => (at + TimeDelta::seconds(2), 0.0),
+            Act::Click { link, .. } => (at + TimeDelta::seconds(2), if *link == 0 { 35.0 } else { 5.0 }),
+            Act::Event("page_view", "pricing") => (at, 25.0),
+            Act::Event("form", _) => (at, 10.0),
+            Act::Event(..) => (at, 0.0),
+            Act::Reply => (at, 20.0),
+        };
+        if counts <= t {
+            total += points * 0.5f64.powf((t - at).num_seconds() as f64 / 86_400.0);
+        }
+    }
+    total
+}
+
+async fn handoff_at_the_first_instant(acts: Vec<(i64, Act)>) {
+    let files = [("templates/three.html.hbs", PROP_HTML), ("reps.toml", REPS)];
+    let w = World::with_files(Backend::Sqlite, PROP_CONFIG, &[("c", PROP_CAMPAIGN)], &files).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    w.import("email,first_name,status\nana@x.test,Ana,nurturing\n", start).await;
+    let sent = utc("2026-03-02T09:00:00Z");
+    w.run(start, sent + TimeDelta::hours(1)).await;
+    let links = w.link_tokens("ana@x.test", "c");
+    // Distinct minutes from an hour after the send: no scanner window, no burst.
+    let mut acts: Vec<(i64, Act)> = acts.into_iter().map(|(m, a)| (3600 + 60 * m, a)).collect();
+    acts.sort_by_key(|(o, _)| *o);
+    acts.dedup_by_key(|(o, _)| *o);
+    for (i, (offset, a)) in acts.iter().enumerate() {
+        let at = sent + TimeDelta::seconds(*offset);
+        match a {
+            Act::Click { link, head } => click(&w, &links[*link], at, *head).await,
+            Act::Event(kind, name) => drop(w.engine.event("ana@x.test", kind, name, at).await.unwrap()),
+            Act::Reply => drop(w.engine.replied("ana@x.test", nurture::store::Source::Api, at).await.unwrap()),
+        }
+        let next = acts.get(i + 1).map_or(at + TimeDelta::days(1), |(o, _)| sent + TimeDelta::seconds(*o));
+        w.run(at, next).await;
+    }
+    // The instants the score can rise: each signal as it starts to count.
+    let mut instants: Vec<_> = acts
+        .iter()
+        .map(|(o, a)| sent + TimeDelta::seconds(*o + if matches!(a, Act::Click { .. }) { 2 } else { 0 }))
+        .collect();
+    instants.sort();
+    let expected = instants.into_iter().find(|t| recount(&acts, sent, *t) >= 50.0);
+    let handoffs: Vec<_> = w.events(Kind::Handoff).into_iter().map(|e| e.at).collect();
+    assert_eq!(handoffs, expected.into_iter().collect::<Vec<_>>(), "{acts:?}");
+    let end = sent + TimeDelta::seconds(acts.last().map_or(0, |(o, _)| *o)) + TimeDelta::hours(12);
+    let lead = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap();
+    let (score, _) = w.engine.score(lead.id, end).await.unwrap();
+    let since: Vec<(i64, Act)> = match expected {
+        Some(h) => acts
+            .iter()
+            .filter(|(o, a)| sent + TimeDelta::seconds(*o + if matches!(a, Act::Click { .. }) { 2 } else { 0 }) > h)
+            .cloned()
+            .collect(),
+        None => acts.clone(),
+    };
+    let again = recount(&since, sent, end);
+    assert!((score.total - again).abs() < 1e-6, "score {} against a recount of {again}: {acts:?}", score.total);
+    w.finish().await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 32,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..proptest::test_runner::Config::default()
+    })]
+    /// Random streams of clicks, events and replies: the hand-off happens
+    /// at the first instant the README's recount reaches the threshold,
+    /// and never twice; the score equals the recount.
+    #[test]
+    fn the_score_is_the_readme_recount_and_hands_off_once(
+        acts in proptest::collection::vec((0..3 * 24 * 60i64, act()), 0..9),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(handoff_at_the_first_instant(acts));
+    }
+}
