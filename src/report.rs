@@ -37,6 +37,15 @@ pub struct StepReport {
     pub converted: i64,
     /// Seconds from the email to the reply, the median of this step's.
     pub median_reply_s: Option<i64>,
+    /// Clicks on this step's tracked links by people (every one), and by
+    /// machines (scanners, prefetchers: never scored).
+    pub human_clicks: i64,
+    pub machine_clicks: i64,
+    /// Answers given from this step's emails.
+    pub answers: i64,
+    /// Hand-offs this step's email weighed most in: "which email made
+    /// them ready".
+    pub handoffs: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -56,6 +65,13 @@ pub struct RepReport {
     /// Open past their due time now.
     pub overdue: i64,
     pub median_done_s: Option<i64>,
+    /// Leads handed to this rep as ready.
+    pub handoffs: i64,
+    /// Seconds from hand-off to done, the median of those done.
+    pub handoff_median_done_s: Option<i64>,
+    /// Of the hand-offs whose task is done or due by now, the share done
+    /// by its due time (speed to lead).
+    pub handoffs_done_in_time: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -82,12 +98,14 @@ pub async fn build(
     let wanted = |c: &str| campaign.is_none_or(|w| w == c);
 
     // Independent queries, at once: on PostgreSQL each has its connection.
-    let (enrolled, deliveries, inbound, credited, tasks) = tokio::try_join!(
+    let (enrolled, deliveries, inbound, credited, tasks, readiness, handoffs) = tokio::try_join!(
         store.enrolled(since),
         store.delivery_counts(since),
         store.inbound_by_step(since),
         store.credited(since, &goal),
         store.task_times(since),
+        store.readiness_by_step(since),
+        store.handoff_times(since),
     )?;
     for (c, n) in enrolled {
         if wanted(&c) {
@@ -129,6 +147,23 @@ pub async fn build(
         match row.what.as_str() {
             "complaint" => s.complaints += row.n,
             "auto_reply" => s.auto_replies += row.n,
+            _ => {}
+        }
+    }
+    for row in readiness {
+        if !wanted(&row.campaign) {
+            continue;
+        }
+        campaigns.entry(row.campaign.clone()).or_default();
+        let s = steps.entry((row.campaign, row.step)).or_default();
+        if s.kind.is_empty() {
+            s.kind = row.kind;
+        }
+        match row.what.as_str() {
+            "click" => s.human_clicks += row.n,
+            "machine" => s.machine_clicks += row.n,
+            "answer" => s.answers += row.n,
+            "handoff" => s.handoffs += row.n,
             _ => {}
         }
     }
@@ -196,11 +231,31 @@ pub async fn build(
             None => {}
         }
     }
+    // Speed to lead: per rep, hand-offs, the median to done, and the share
+    // done in time of those whose due time has come (or that are done).
+    let mut speed: BTreeMap<String, (i64, Vec<i64>, i64, i64)> = BTreeMap::new();
+    for h in handoffs {
+        let (n, done, settled, in_time) = speed.entry(h.rep.clone()).or_default();
+        *n += 1;
+        if let Some(d) = h.done_at {
+            done.push((d - h.created_at).num_seconds());
+        }
+        if h.done_at.is_some() || h.due_at <= now {
+            *settled += 1;
+            *in_time += i64::from(h.done_at.is_some_and(|d| d <= h.due_at));
+        }
+        reps.entry(h.rep).or_default();
+    }
     let reps = reps
         .into_iter()
         .map(|(rep, (mut r, mut done))| {
-            r.rep = rep;
             r.median_done_s = median(&mut done);
+            if let Some((n, mut done, settled, in_time)) = speed.remove(&rep) {
+                r.handoffs = n;
+                r.handoff_median_done_s = median(&mut done);
+                r.handoffs_done_in_time = (settled > 0).then(|| in_time as f64 / settled as f64);
+            }
+            r.rep = rep;
             r
         })
         .collect();
@@ -232,9 +287,9 @@ impl Report {
             crate::template::context::rfc3339(self.since),
             if self.goal.is_empty() { "(no goal set)".to_string() } else { self.goal.join(" or ") }
         );
-        const HEAD: [&str; 15] = [
+        const HEAD: [&str; 19] = [
             "step", "kind", "reached", "sent", "failed", "bounced", "suppr.", "uncert.", "cancel.", "unsub.", "compl.",
-            "replied", "auto", "conv.", "reply in",
+            "replied", "auto", "conv.", "reply in", "clicks", "machine", "answers", "ready",
         ];
         for c in &self.campaigns {
             let title = if c.name.is_empty() { "(no longer defined)" } else { &c.name };
@@ -258,6 +313,10 @@ impl Report {
                     n(s.auto_replies),
                     n(s.converted),
                     s.median_reply_s.map(human).unwrap_or_else(|| "-".into()),
+                    n(s.human_clicks),
+                    n(s.machine_clicks),
+                    n(s.answers),
+                    n(s.handoffs),
                 ]);
             }
             out += &table(&rows, 2);
@@ -267,7 +326,8 @@ impl Report {
         }
         if !self.reps.is_empty() {
             out += "\nreps\n";
-            let mut rows = vec![["rep", "tasks", "done", "overdue", "median to done"].map(String::from).to_vec()];
+            let head = ["rep", "tasks", "done", "overdue", "median to done", "hand-offs", "to done", "in time"];
+            let mut rows = vec![head.map(String::from).to_vec()];
             for r in &self.reps {
                 rows.push(vec![
                     r.rep.clone(),
@@ -275,6 +335,9 @@ impl Report {
                     r.done.to_string(),
                     r.overdue.to_string(),
                     r.median_done_s.map(human).unwrap_or_else(|| "-".into()),
+                    r.handoffs.to_string(),
+                    r.handoff_median_done_s.map(human).unwrap_or_else(|| "-".into()),
+                    r.handoffs_done_in_time.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_else(|| "-".into()),
                 ]);
             }
             out += &table(&rows, 1);

@@ -159,12 +159,17 @@ mod tests {
             signal(4, "event", "page_view:pricing", None, "", 10),
         ];
         let score = score(&s, &rules, &[], at(10));
-        // The second click is not settled at 10 s; 5 + 30 for pricing, 25 the page view.
-        assert_eq!(score.parts.len(), 3);
+        // The clicks at 10 s count from 12 s; 5 + 30 for pricing, 25 the page view.
+        assert_eq!(score.parts.len(), 2);
         assert!((score.total - 60.0).abs() < 0.01, "{}", score.total);
-        assert_eq!(score.parts[1].note, "a machine's click (scanner)");
         let later = super::score(&s, &rules, &[], at(12));
-        assert_eq!(later.parts[1].points, 0.0, "a repeat of the same link counts nothing");
+        assert_eq!(later.parts.len(), 4);
+        assert_eq!(
+            (later.parts[1].points, later.parts[1].note.as_str()),
+            (0.0, "this link of this email was counted already")
+        );
+        assert_eq!((later.parts[2].points, later.parts[2].note.as_str()), (0.0, "a machine's click (scanner)"));
+        assert!((later.total - score.total).abs() < 0.01, "neither adds anything");
         assert!(score.why().starts_with("score 60: clicked https://x.test/pricing?a=1"), "{}", score.why());
     }
 

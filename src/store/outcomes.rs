@@ -57,6 +57,12 @@ pub trait Outcomes: Send + Sync {
     async fn credited(&self, since: DateTime<Utc>, goal: &[String]) -> Result<Vec<Credited>>;
     /// Tasks created since `since`.
     async fn task_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>>;
+    /// Clicks (`click`: a person's, `machine`), answers and hand-offs since
+    /// `since`, per campaign and step of the email they came from.
+    async fn readiness_by_step(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>>;
+    /// Hand-offs made since `since`, with their tasks' times
+    /// (`created_at` is the hand-off).
+    async fn handoff_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>>;
     /// Marketing emails sent per day (UTC) since `since` (the console's chart).
     async fn sends_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(chrono::NaiveDate, i64)>>;
 }
@@ -78,6 +84,19 @@ fn counts(rows: Vec<super::sql::Row>, kind: Option<&str>) -> Result<Vec<StepCoun
                 },
                 what: r.get("what")?,
                 n: r.get("n")?,
+            })
+        })
+        .collect()
+}
+
+fn task_times_from(rows: Vec<super::sql::Row>) -> Result<Vec<TaskTimes>> {
+    rows.iter()
+        .map(|r| {
+            Ok(TaskTimes {
+                rep: r.get("rep")?,
+                created_at: r.get("created_at")?,
+                due_at: r.get("due_at")?,
+                done_at: r.get("done_at")?,
             })
         })
         .collect()
@@ -157,17 +176,28 @@ impl Outcomes for Database {
 
     async fn task_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>> {
         let q = Sql::new("SELECT rep, created_at, due_at, done_at FROM tasks WHERE created_at >= $1");
-        let rows = self.conn().await?.fetch_all(q.bind(since)).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TaskTimes {
-                    rep: r.get("rep")?,
-                    created_at: r.get("created_at")?,
-                    due_at: r.get("due_at")?,
-                    done_at: r.get("done_at")?,
-                })
-            })
-            .collect()
+        task_times_from(self.conn().await?.fetch_all(q.bind(since)).await?)
+    }
+
+    async fn readiness_by_step(&self, since: DateTime<Utc>) -> Result<Vec<StepCount>> {
+        let q = Sql::new(
+            "SELECT d.campaign, d.step_id, \
+             CASE WHEN s.kind = 'click' AND s.machine = '' THEN 'click' WHEN s.kind = 'click' THEN 'machine' \
+             ELSE s.kind END AS what, COUNT(*) AS n \
+             FROM signals s JOIN deliveries d ON d.id = s.delivery_id \
+             WHERE s.at >= $1 AND s.kind IN ('click', 'answer') GROUP BY d.campaign, d.step_id, what \
+             UNION ALL SELECT campaign, step_id, 'handoff' AS what, COUNT(*) AS n FROM handoffs \
+             WHERE at >= $1 AND campaign IS NOT NULL AND step_id IS NOT NULL GROUP BY campaign, step_id",
+        );
+        counts(self.conn().await?.fetch_all(q.bind(since)).await?, Some("email"))
+    }
+
+    async fn handoff_times(&self, since: DateTime<Utc>) -> Result<Vec<TaskTimes>> {
+        let q = Sql::new(
+            "SELECT h.rep, h.at AS created_at, t.due_at, t.done_at FROM handoffs h JOIN tasks t ON t.id = h.task_id \
+             WHERE h.at >= $1",
+        );
+        task_times_from(self.conn().await?.fetch_all(q.bind(since)).await?)
     }
 
     async fn sends_per_day(&self, since: DateTime<Utc>) -> Result<Vec<(chrono::NaiveDate, i64)>> {

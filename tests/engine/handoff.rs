@@ -101,6 +101,22 @@ async fn a_person_not_a_scanner_makes_a_lead_ready_once(b: Backend) {
     assert_eq!(boss.len(), 1);
     assert!(boss[0].subject.starts_with("Not called yet: Ana"), "{}", boss[0].subject);
 
+    // The report: which email made them ready, and the rep's speed to lead
+    // (not done by its due time: 0 % in time).
+    let end = viewed + TimeDelta::days(2);
+    let r = nurture::report::build(w.engine.defs(), w.store(), None, chrono::DateTime::UNIX_EPOCH, end).await.unwrap();
+    let step = &r.campaigns[0].steps[0];
+    // Machines: the HEAD, the three GETs of the burst; people: pricing, then guide.
+    assert_eq!((step.human_clicks, step.machine_clicks, step.handoffs, step.answers), (2, 4, 1, 0), "{step:?}");
+    let rep = r.reps.iter().find(|r| r.rep == "r1@s.test").unwrap();
+    assert_eq!((rep.handoffs, rep.handoff_median_done_s, rep.handoffs_done_in_time), (1, None, Some(0.0)));
+    let task = w.store().open_tasks(Some("r1@s.test")).await.unwrap()[0].id;
+    w.engine.task_done(task, nurture::store::Source::Link, viewed + TimeDelta::minutes(20)).await.unwrap();
+    let r = nurture::report::build(w.engine.defs(), w.store(), None, chrono::DateTime::UNIX_EPOCH, end).await.unwrap();
+    let rep = r.reps.iter().find(|r| r.rep == "r1@s.test").unwrap();
+    assert_eq!((rep.handoff_median_done_s, rep.handoffs_done_in_time), (Some(1200), Some(1.0)));
+    assert!(r.text().contains("in time"), "{}", r.text());
+
     // The score says what made it, as `leads show` and `explain` give it.
     let view = w.engine.lead_view("ana@x.test", viewed).await.unwrap().unwrap();
     let shown = view.text();
