@@ -6,6 +6,7 @@ mod check;
 mod db;
 mod explain;
 mod forecast;
+mod happenings;
 mod inbound;
 mod keep;
 mod leads;
@@ -82,6 +83,9 @@ pub enum Command {
         /// Replay the .eml files of DIR, each at its Date, through the inbound classifier
         #[arg(long, value_name = "DIR")]
         inbound: Option<PathBuf>,
+        /// Replay clicks, answers and named events, one JSON object per line: {"at", "lead", "type", ...}
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
     /// Manage leads
     Leads {
@@ -276,13 +280,14 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
         Command::Preview { campaign, step, lead } => {
             preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
         }
-        Command::Simulate { days, leads, start, json, inbound } => {
+        Command::Simulate { days, leads, start, json, inbound, events } => {
             let o = simulate::Options {
                 days: *days,
                 leads: leads.as_deref(),
                 start: start.as_deref(),
                 json: *json,
                 inbound: inbound.as_deref(),
+                events: events.as_deref(),
             };
             simulate::run(config, o, now).await
         }

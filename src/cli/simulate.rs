@@ -1,6 +1,7 @@
 //! `nurture simulate`: the real engine on a throwaway in-memory database,
 //! driven by a virtual clock that jumps from one thing to do to the next;
-//! with `--inbound DIR`, the messages of DIR arrive at their `Date`.
+//! with `--inbound DIR`, the messages of DIR arrive at their `Date`; with
+//! `--events FILE`, leads click, answer and visit at their `at`.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub struct Options<'a> {
     pub start: Option<&'a str>,
     pub json: bool,
     pub inbound: Option<&'a Path>,
+    pub events: Option<&'a Path>,
 }
 
 struct Printer {
@@ -49,10 +51,26 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
         eprint!("{diags}");
         return Err(Failure::Invalid("simulate: fix the errors above first (see `nurture check`)".into()));
     }
-    let arrivals = match o.inbound {
-        Some(dir) => messages(dir, start, end)?,
+    let mut arrivals: Vec<(DateTime<Utc>, Arrival)> = match o.inbound {
+        Some(dir) => messages(dir, start, end)?.into_iter().map(|(at, raw)| (at, Arrival::Mail(raw))).collect(),
         None => Vec::new(),
     };
+    if let Some(path) = o.events {
+        let answers: Vec<String> = defs.config.answers.iter().map(|a| a.name.clone()).collect();
+        for (at, h) in super::happenings::read(path, &answers)? {
+            if at < start || at >= end {
+                eprintln!(
+                    "warning: {}: an event at {} is outside the simulated days; left out",
+                    path.display(),
+                    at.to_rfc3339()
+                );
+                continue;
+            }
+            arrivals.push((at, Arrival::Happening(Box::new(h))));
+        }
+    }
+    // Stable: mail before events at one instant, each in its file's order.
+    arrivals.sort_by_key(|(at, _)| *at);
     // A made-up report cannot carry the signed return path of an email
     // sent in the simulation: its failed recipient is trusted instead.
     defs.config.mail.return_path = None;
@@ -76,9 +94,12 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     }
     let failed = |e: crate::engine::EngineError| Failure::Environment(e.to_string());
     let mut t = start;
-    for (at, raw) in arrivals {
+    for (at, arrival) in arrivals {
         engine.run_virtual(t, at).await.map_err(failed)?;
-        engine.inbound(&raw, at).await.map_err(failed)?;
+        match arrival {
+            Arrival::Mail(raw) => drop(engine.inbound(&raw, at).await.map_err(failed)?),
+            Arrival::Happening(h) => super::happenings::apply(&engine, &h, at).await.map_err(failed)?,
+        }
         t = at;
     }
     engine.run_virtual(t, end).await.map_err(failed)?;
@@ -88,14 +109,19 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     Ok(())
 }
 
-/// A message and when it arrives.
-type Arrival = (DateTime<Utc>, Vec<u8>);
+/// What comes from outside on the virtual clock.
+enum Arrival {
+    /// An inbound message (`--inbound`).
+    Mail(Vec<u8>),
+    /// A click, answer or event (`--events`).
+    Happening(Box<super::happenings::Happening>),
+}
 
 /// The `.eml` files of `dir` dated within the simulated days, in the
 /// order they arrive (by `Date`, then file name). A file without a
 /// readable `Date` is an error naming it; one dated outside is left out,
 /// with a warning.
-fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Arrival>, Failure> {
+fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Vec<u8>)>, Failure> {
     let read = |e: std::io::Error| Failure::Invalid(format!("--inbound {}: {e}", dir.display()));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(read)?

@@ -154,6 +154,9 @@ pub trait Deliveries: Send + Sync {
     async fn email_outcomes(&self, campaign: &str, since: DateTime<Utc>) -> Result<(i64, i64)>;
     /// The subject a delivery was sent with, if it is still known.
     async fn delivery_subject(&self, delivery_id: i64) -> Result<Option<String>>;
+    /// The lead's last email sent at or before `at` (`simulate --events`
+    /// clicks and answers on it).
+    async fn last_email(&self, lead_id: i64, at: DateTime<Utc>) -> Result<Option<i64>>;
 }
 
 #[async_trait]
@@ -244,6 +247,14 @@ impl Deliveries for Database {
     async fn delivery_subject(&self, delivery_id: i64) -> Result<Option<String>> {
         let q = Sql::new("SELECT subject FROM deliveries WHERE id = $1").bind(delivery_id);
         self.conn().await?.fetch_optional(q).await?.map(|r| r.get("subject")).transpose()
+    }
+
+    async fn last_email(&self, lead_id: i64, at: DateTime<Utc>) -> Result<Option<i64>> {
+        let q = Sql::new(
+            "SELECT id FROM deliveries WHERE lead_id = $1 AND kind = 'email' AND state = 'sent' AND updated_at <= $2 \
+             ORDER BY updated_at DESC, id DESC LIMIT 1",
+        );
+        self.conn().await?.fetch_optional(q.bind(lead_id).bind(at)).await?.map(|r| r.get("id")).transpose()
     }
 
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>> {

@@ -111,3 +111,56 @@ fn a_message_without_a_date_is_named_and_one_outside_the_days_is_left_out() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("inbound/undated.eml: no readable Date header"), "{}", r.stderr);
 }
+
+/// `simulate --events FILE` on the bundled project: a person's click on
+/// pricing and a page view make Ana ready (the rep told at once), a HEAD
+/// click counts for nothing, Bo's "later" holds his steps 90 days; a bad
+/// line is named with what to write.
+#[test]
+fn events_replayed_on_the_virtual_clock_hand_over_and_pause() {
+    let p = Project::bundled();
+    p.write(
+        "leads.csv",
+        "email,first_name,status,owner\nana@x.test,Ana,nurturing,rep@s.test\nbo@x.test,Bo,nurturing,rep@s.test\n",
+    );
+    p.edit("nurture.toml", "[mail]", "[handoff]\nthreshold = 50\n[mail]");
+    p.write(
+        "events.jsonl",
+        "{\"at\": \"2026-03-03T11:00:00Z\", \"lead\": \"ana@x.test\", \"type\": \"click\", \"url\": \"https://acme.example/guide\", \"head\": true}\n\
+         {\"at\": \"2026-03-03T12:00:00Z\", \"lead\": \"ana@x.test\", \"type\": \"click\", \"url\": \"https://acme.example/pricing?plan=pro\"}\n\
+         # the pricing page, five minutes later\n\
+         {\"at\": \"2026-03-03T12:05:00Z\", \"lead\": \"ana@x.test\", \"type\": \"page_view\", \"name\": \"pricing\"}\n\
+         {\"at\": \"2026-03-04T10:00:00Z\", \"lead\": \"bo@x.test\", \"type\": \"answer\", \"answer\": \"later\"}\n",
+    );
+    let args = ["simulate", "--days", "30", "--start", "2026-03-02T08:00:00Z", "--leads", "leads.csv", "--json"];
+    let r = p.run(&[&args[..], &["--events", "events.jsonl"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ev = events(&r.stdout);
+    let handoff = of(&ev, "handoff", "ana@x.test");
+    assert_eq!(handoff.len(), 1, "{}", r.stdout);
+    assert_eq!(handoff[0]["at"], "2026-03-03T12:05:00Z");
+    assert_eq!(handoff[0]["to"], "rep@s.test");
+    assert!(handoff[0]["reason"].as_str().unwrap().contains("page_view:pricing"), "{}", handoff[0]);
+    assert!(!handoff[0]["reason"].as_str().unwrap().contains("guide"), "a HEAD is a machine's: {}", handoff[0]);
+    assert_eq!(of(&ev, "reminder", "ana@x.test").len(), 1, "the rep is emailed at the hand-off");
+    assert_eq!(of(&ev, "answered", "bo@x.test").len(), 1);
+    let bo_after: Vec<_> =
+        of(&ev, "email", "bo@x.test").into_iter().filter(|e| e["at"].as_str().unwrap() > "2026-03-04T10").collect();
+    assert!(bo_after.is_empty(), "\"later\" holds Bo's steps: {bo_after:?}");
+
+    p.write(
+        "events.jsonl",
+        "{\"at\": \"2026-03-03T12:00:00Z\", \"lead\": \"bo@x.test\", \"type\": \"answer\", \"answer\": \"redy\"}\n",
+    );
+    let r = p.run(&[&args[..], &["--events", "events.jsonl"]].concat());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("events.jsonl:1: answer \"redy\" is not one of [answers.*]; did you mean \"ready\"?"),
+        "{}",
+        r.stderr
+    );
+    p.write("events.jsonl", "{\"at\": \"2026-03-03T12:00:00Z\", \"lead\": \"bo@x.test\", \"typ\": \"click\"}\n");
+    let r = p.run(&[&args[..], &["--events", "events.jsonl"]].concat());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("events.jsonl:1: unknown field `typ`"), "{}", r.stderr);
+}
