@@ -125,6 +125,25 @@ impl Definitions {
             Action::Email { template, .. } => match self.templates.render_email(template, &inline, &data) {
                 Err(e) => diags.push(e.diagnostic),
                 Ok(email) => {
+                    for url in email.html.as_deref().map(crate::tracking::dangerous_links).unwrap_or_default() {
+                        let file = self.templates.origin(template, true).map(|o| o.file.clone()).unwrap_or_default();
+                        let shown: String = url.chars().take(40).collect();
+                        let probe: String = url.chars().take(12).collect();
+                        let at = std::fs::read_to_string(&file)
+                            .ok()
+                            .and_then(|t| t.find(&probe).map(|i| crate::source::line_col(&t, i)));
+                        let d = Diagnostic::warning(
+                            &file,
+                            format!(
+                                "link {shown:?} is not an http(s) address: it is left untracked, and mail programs \
+                                 block or strip it; link to an https:// page instead"
+                            ),
+                        );
+                        diags.push(match at {
+                            Some((line, col)) => d.at(line, col),
+                            None => d,
+                        });
+                    }
                     let outputs = [(Some(&email.text), false), (email.html.as_ref(), true)];
                     for (out, html) in outputs {
                         let Some(out) = out else { continue };
@@ -293,6 +312,7 @@ fn stand_in_campaign(zone: chrono_tz::Tz) -> Campaign {
         },
         window: SendWindow { window: crate::schedule::Window::always(), zone: Zone::Lead },
         exit: Exit { when_status: None, on_reply: true },
+        track_links: None,
         steps: vec![step],
     }
 }

@@ -75,6 +75,11 @@ pub fn is_dangerous(url: &str) -> bool {
     lower.starts_with("javascript:") || lower.starts_with("data:") || lower.starts_with("vbscript:")
 }
 
+/// The `href`s of an HTML part with a scheme [`is_dangerous`] names.
+pub fn dangerous_links(html: &str) -> Vec<String> {
+    hrefs(html).into_iter().map(|(_, _, url)| url).filter(|u| is_dangerous(u)).collect()
+}
+
 /// Replace the `(start, end, url)` spans by their tracked URLs, in order.
 fn replace(s: &str, spans: Vec<(usize, usize, String)>, tracked: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len() + spans.len() * 120);

@@ -20,8 +20,18 @@ pub struct CampaignFile {
     pub window: WindowFile,
     #[serde(default)]
     pub exit: ExitFile,
+    #[serde(default)]
+    pub tracking: CampaignTrackingFile,
     #[serde(default, rename = "step")]
     pub steps: Vec<Spanned<StepFile>>,
+}
+
+/// `[tracking]` in a campaign file: `links = false` sends this campaign's
+/// addresses as written whatever the config says.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignTrackingFile {
+    pub links: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -126,6 +126,7 @@ impl Validator<'_> {
             enrol,
             window,
             exit,
+            track_links: raw.tracking.links,
             steps: steps?,
         })
     }

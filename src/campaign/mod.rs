@@ -32,6 +32,8 @@ pub struct Campaign {
     pub enrol: Enrol,
     pub window: SendWindow,
     pub exit: Exit,
+    /// `[tracking] links` of the campaign file; `None`: the config's.
+    pub track_links: Option<bool>,
     pub steps: Vec<Step>,
 }
 

@@ -196,7 +196,10 @@ impl Engine {
         let email = match rendered {
             // Links are tracked and answers signed now that the email has
             // its id (a string pass: the slot waits no query for it).
-            Ok(e) => crate::tracking::finish(e, id, lead.id, &self.links, self.defs.config.tracking.links),
+            Ok(e) => {
+                let track = c.track_links.unwrap_or(self.defs.config.tracking.links);
+                crate::tracking::finish(e, id, lead.id, &self.links, track)
+            }
             Err(e) => {
                 let failed = outcome(State::Failed, &e.to_string(), "", now);
                 slot.disarm();

@@ -190,3 +190,20 @@ fn a_template_typo_is_reported_even_when_every_campaign_is_broken() {
     assert!(e.iter().any(|l| l.starts_with(&at) && l.contains("lead.company")), "{at} {e:#?}");
     assert!(e.iter().filter(|l| l.starts_with("campaigns/")).count() >= 3, "{e:#?}");
 }
+
+#[test]
+fn a_javascript_or_data_link_warns_and_is_left_untracked() {
+    let p = Project::bundled();
+    p.edit(
+        "templates/nurture/case-study.html.hbs",
+        "{{> footer}}",
+        "<a href=\"JavaScript:alert(1)\">x</a> <a href='data:text/html;base64,PHNjcmlwdD4='>y</a>\n{{> footer}}",
+    );
+    let run = p.run(&["check"]);
+    assert_eq!(run.code, 0, "a warning, not an error: {}", run.stderr);
+    for link in ["JavaScript:alert(1)", "data:text/html;base64,PHNjcmlwdD4="] {
+        let at = p.at("templates/nurture/case-study.html.hbs", link);
+        let warning = format!("{at} warning: link {link:?} is not an http(s) address: it is left untracked");
+        assert!(run.stderr.contains(&warning), "{warning} in:\n{}", run.stderr);
+    }
+}

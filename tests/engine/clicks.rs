@@ -78,3 +78,18 @@ async fn clicks_are_stored_with_the_machine_rules(b: Backend) {
     w.finish().await;
 }
 both!(clicks_are_stored_with_the_machine_rules);
+
+async fn a_campaign_can_send_its_links_as_written(b: Backend) {
+    let plain = format!("{CAMPAIGN}[tracking]\nlinks = false\n");
+    let w = World::with_files(b, "", &[("c", &plain)], &[("templates/links.html.hbs", HTML)]).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    w.import("email,first_name,status\nana@x.test,Ana,nurturing\n", start).await;
+    w.run(start, start + TimeDelta::hours(2)).await;
+    assert!(w.link_tokens("ana@x.test", "c").is_empty(), "no tracked link, no decoy");
+    let sent = w.rec.sent.lock().unwrap();
+    let html = sent[0].html.clone().unwrap();
+    assert!(html.contains("href=\"https://shop.test/guide\""), "{html}");
+    drop(sent);
+    w.finish().await;
+}
+both!(a_campaign_can_send_its_links_as_written);
