@@ -109,6 +109,9 @@ pub async fn run(config: Option<&Path>, o: Options<'_>, now: DateTime<Utc>) -> R
     Ok(())
 }
 
+/// A message and when it arrives.
+type Dated = (DateTime<Utc>, Vec<u8>);
+
 /// What comes from outside on the virtual clock.
 enum Arrival {
     /// An inbound message (`--inbound`).
@@ -121,7 +124,7 @@ enum Arrival {
 /// order they arrive (by `Date`, then file name). A file without a
 /// readable `Date` is an error naming it; one dated outside is left out,
 /// with a warning.
-fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Vec<u8>)>, Failure> {
+fn messages(dir: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Dated>, Failure> {
     let read = |e: std::io::Error| Failure::Invalid(format!("--inbound {}: {e}", dir.display()));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(read)?
