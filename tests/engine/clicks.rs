@@ -86,10 +86,8 @@ async fn a_campaign_can_send_its_links_as_written(b: Backend) {
     w.import("email,first_name,status\nana@x.test,Ana,nurturing\n", start).await;
     w.run(start, start + TimeDelta::hours(2)).await;
     assert!(w.link_tokens("ana@x.test", "c").is_empty(), "no tracked link, no decoy");
-    let sent = w.rec.sent.lock().unwrap();
-    let html = sent[0].html.clone().unwrap();
+    let html = w.rec.sent.lock().unwrap()[0].html.clone().unwrap();
     assert!(html.contains("href=\"https://shop.test/guide\""), "{html}");
-    drop(sent);
     w.finish().await;
 }
 both!(a_campaign_can_send_its_links_as_written);
