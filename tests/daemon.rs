@@ -633,3 +633,87 @@ fn a_lead_posted_to_the_api_gets_its_first_step_at_once_not_at_the_next_tick() {
     });
     assert!(sent.contains("Subject: Welcome"), "{sent}");
 }
+
+/// An answer link in a real browser: the page shows the answer and one
+/// button and records nothing; the button hands the lead over, and the
+/// console's *Ready now* lists it with why. No page writes to the
+/// browser's console; shots in `target/tmp/answer/`.
+#[test]
+fn a_lead_answers_in_a_real_browser_and_the_rep_sees_it_ready() {
+    let d = start_with("console_users_file = \"users.toml\"\n", |dir| {
+        std::fs::write(
+            dir.join("campaigns/ask.toml"),
+            "[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 0 1 1 *\"\n\
+             [[step]]\nid = \"ask\"\nemail = \"ask\"\nsubject = \"Still useful?\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/ask.html.hbs"),
+            "<p>Hi {{default lead.first_name \"there\"}},</p><p><a href=\"{{answer_url \"ready\"}}\">Ready to talk</a> \
+             <a href=\"{{answer_url \"later\"}}\">Later</a></p>{{> footer}}",
+        )
+        .unwrap();
+        let mut hash = nurture(dir, &["hash-password"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        hash.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+        let phc = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
+        std::fs::write(
+            dir.join("users.toml"),
+            format!("[[user]]\nname = \"mia\"\npassword_hash = \"{}\"\n", phc.trim()),
+        )
+        .unwrap();
+    });
+    let lead = r#"{"email": "ben@acme.test", "first_name": "Ben", "owner": "rep@sales.test", "status": "nurturing"}"#;
+    assert_eq!(api(d.port, "/api/leads", TOKEN, lead).0, 200);
+    let email = eventually("Ben's email", || {
+        outbox(&d.dir)
+            .into_iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .find(|m| String::from_utf8_lossy(m).contains("Still useful?"))
+    });
+    let parsed = mail_parser::MessageParser::default().parse(&email).unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let base = format!("http://127.0.0.1:{}", d.port);
+    let ready = html.split(&format!("{base}/a/")).nth(1).and_then(|s| s.split('"').next()).expect("an answer link");
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("answer");
+    std::fs::create_dir_all(&shots).unwrap();
+    let b = support::browser::Browser::start(390, 844);
+    let quiet = |page: &str| {
+        let said = b.console();
+        assert!(said.is_empty(), "{page} wrote to the browser's console: {said:?}");
+    };
+    b.goto(&format!("{base}/a/{ready}"));
+    assert!(b.source().contains("Yes, I'd like to talk"), "{}", b.source());
+    b.screenshot(&shots.join("answer-phone.png"));
+    quiet("the answer page");
+    std::thread::sleep(Duration::from_millis(300));
+    let status = || {
+        let out = nurture(&d.dir, &["leads", "show", "ben@acme.test", "--json"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["lead"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status(), "nurturing", "a GET answers nothing");
+    b.click("button[type=submit]");
+    assert!(b.source().contains("in touch"), "{}", b.source());
+    b.screenshot(&shots.join("answered-phone.png"));
+    quiet("the thank-you page");
+    assert_eq!(status(), "sales_ready", "the button hands Ben over");
+
+    b.resize(1280, 800);
+    b.goto(&format!("{base}/console"));
+    b.fill("input[name=name]", "mia");
+    b.fill("input[name=password]", "correct horse");
+    b.click("button[type=submit]");
+    b.goto(&format!("{base}/console/tasks"));
+    let page = b.source();
+    let ready_now = page.split("<h2>Open tasks</h2>").next().unwrap();
+    assert!(ready_now.contains("Ben") && ready_now.contains("answered \"ready\""), "{page}");
+    b.screenshot(&shots.join("ready-now-desk.png"));
+    quiet("the tasks page");
+    b.goto(&format!("{base}/console/lead?email=ben%40acme.test"));
+    assert!(b.source().contains("score:"), "the lead page shows the score: {}", b.source());
+    quiet("the lead page");
+}

@@ -13,8 +13,9 @@ type Page = (StatusCode, Html<String>);
 fn page(status: StatusCode, title: &str, body: &str) -> Page {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"></head>\
-         <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <link rel=\"icon\" href=\"data:,\"></head>\
+         <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em\"><h1>{title}</h1>{body}</body></html>"
     );
     (status, Html(html))
 }
@@ -103,7 +104,7 @@ pub async fn answer_page(State(engine): State<Current>, Path(token): Path<String
     let Some(t) = e.links().answer(&token) else { return not_found() };
     let Some(a) = e.defs().config.answers.iter().find(|a| a.name == t.answer) else { return no_longer() };
     let body = format!(
-        "<p>Your answer:</p><form method=\"post\" action=\"{}\"><button type=\"submit\" \
+        "<p>One click sends it:</p><form method=\"post\" action=\"{}\"><button type=\"submit\" \
          style=\"font-size:1.2em;padding:.5em 1em\">{}</button></form>",
         escape(token.trim_end_matches('.')),
         escape(&a.label)
@@ -137,15 +138,15 @@ pub async fn answer(State(engine): State<Current>, Path(token): Path<String>) ->
 /// What the lead reads once its answer is in.
 fn thanks(a: &crate::config::Answer) -> String {
     if a.handoff {
-        "Thank you. Someone from our team will be in touch with you shortly.".into()
+        "Someone from our team will be in touch with you shortly.".into()
     } else if let Some(p) = a.pause {
         let days = p.num_days();
         let when = if days >= 60 { format!("{} months", days / 30) } else { format!("{days} days") };
-        format!("Thank you. We will not write again for {when}.")
+        format!("We will not write again for {when}.")
     } else if a.status.is_some() {
-        "Thank you for letting us know. We will not write to you about this again.".into()
+        "Thanks for letting us know. We will not write to you about this again.".into()
     } else {
-        format!("Thank you. Your answer is recorded: &ldquo;{}&rdquo;.", escape(&a.label))
+        format!("Your answer is recorded: &ldquo;{}&rdquo;.", escape(&a.label))
     }
 }
 

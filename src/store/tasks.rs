@@ -43,6 +43,9 @@ pub trait Tasks: Send + Sync {
     /// Reps with at least one open task.
     async fn reps_with_open_tasks(&self) -> Result<Vec<String>>;
     async fn task(&self, id: i64) -> Result<Option<TaskRow>>;
+    /// Leads ready now: open hand-off tasks, oldest hand-off first, each
+    /// with why it was made (the console's *Ready now*).
+    async fn ready_now(&self) -> Result<Vec<(TaskRow, String)>>;
     /// False if the task was done already (or does not exist).
     /// Also recorded in the lead's history, with who closed it.
     async fn task_done(&self, id: i64, source: super::Source, now: DateTime<Utc>) -> Result<bool>;
@@ -116,6 +119,15 @@ impl Tasks for Database {
     async fn reps_with_open_tasks(&self) -> Result<Vec<String>> {
         let q = Sql::new("SELECT DISTINCT rep FROM tasks WHERE done_at IS NULL ORDER BY rep");
         self.conn().await?.fetch_all(q).await?.iter().map(|r| r.get("rep")).collect()
+    }
+
+    async fn ready_now(&self) -> Result<Vec<(TaskRow, String)>> {
+        let columns = TASK_SELECT.trim_start_matches("SELECT ");
+        let q = Sql::dynamic(format!(
+            "SELECT h.why, {columns} JOIN handoffs h ON h.task_id = t.id WHERE t.done_at IS NULL ORDER BY h.at, t.id"
+        ));
+        let rows = self.conn().await?.fetch_all(q).await?;
+        rows.iter().map(|r| Ok((task_from(r)?, r.get("why")?))).collect()
     }
 
     async fn task(&self, id: i64) -> Result<Option<TaskRow>> {

@@ -221,8 +221,15 @@ async fn lead(State(state): State<AppState>, signed: Signed, Query(q): Query<Lea
 
 async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
     let e = current(&state.engine);
-    match e.store().open_tasks(None).await {
-        Ok(open) => {
+    match tokio::try_join!(e.store().ready_now(), e.store().open_tasks(None)) {
+        Ok((ready, open)) => {
+            let ready: Vec<_> = ready
+                .into_iter()
+                .map(|(t, why)| {
+                    let done = e.links().task_done_url(t.id);
+                    (t, done, why)
+                })
+                .collect();
             let rows: Vec<_> = open
                 .into_iter()
                 .map(|t| {
@@ -230,7 +237,7 @@ async fn tasks(State(state): State<AppState>, signed: Signed) -> Response {
                     (t, done)
                 })
                 .collect();
-            signed.page("tasks", "Open tasks", &pages::tasks(&rows))
+            signed.page("tasks", "Ready now and open tasks", &pages::tasks(&ready, &rows))
         }
         Err(err) => unavailable(err),
     }

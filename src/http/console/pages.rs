@@ -76,23 +76,27 @@ pub fn lead(email: &str, explained: Option<&str>) -> Value {
     json!({ "email": email, "explained": explained })
 }
 
-/// Open tasks, each with its done link.
-pub fn tasks(tasks: &[(TaskRow, String)]) -> Value {
-    let rows: Vec<Value> = tasks
-        .iter()
-        .map(|(t, done)| {
-            json!({
-                "text": t.text,
-                "rep": t.rep,
-                "lead_email": t.lead_email,
-                "query": percent_encoding::utf8_percent_encode(&t.lead_email, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string(),
-                "due": rfc3339(t.due_at),
-                "done": done,
-            })
-        })
-        .collect();
-    json!({ "tasks": rows })
+/// One open task as a row: its done link, and why (a hand-off's).
+fn task_row(t: &TaskRow, done: &str, why: &str) -> Value {
+    json!({
+        "text": t.text,
+        "rep": t.rep,
+        "lead": if t.lead_name.is_empty() { t.lead_email.clone() } else { t.lead_name.clone() },
+        "lead_email": t.lead_email,
+        "query": percent_encoding::utf8_percent_encode(&t.lead_email, percent_encoding::NON_ALPHANUMERIC).to_string(),
+        "since": rfc3339(t.created_at),
+        "due": rfc3339(t.due_at),
+        "why": why,
+        "done": done,
+    })
+}
+
+/// *Ready now* (leads handed over and not yet called, oldest first, with
+/// why), then every open task, each with its done link.
+pub fn tasks(ready: &[(TaskRow, String, String)], tasks: &[(TaskRow, String)]) -> Value {
+    let ready: Vec<Value> = ready.iter().map(|(t, done, why)| task_row(t, done, why)).collect();
+    let rows: Vec<Value> = tasks.iter().map(|(t, done)| task_row(t, done, "")).collect();
+    json!({ "ready": ready, "tasks": rows })
 }
 
 #[cfg(test)]
@@ -109,7 +113,7 @@ mod tests {
         assert!(signed("lead", "Leads", "mia", "t", &missing).contains("No lead b@x.test."));
         let out = login("tok", Some("Wrong name or password."));
         assert!(out.contains("value=\"tok\"") && out.contains("Wrong name") && !out.contains("<nav>"), "{out}");
-        let none = signed("tasks", "Open tasks", "mia", "t", &tasks(&[]));
+        let none = signed("tasks", "Open tasks", "mia", "t", &tasks(&[], &[]));
         assert!(none.contains("No open tasks."), "{none}");
         let empty = Report { goal: vec!["customer".into()], ..Default::default() };
         let page = signed("campaigns", "Campaigns", "mia", "t", &campaigns(&empty, "<svg></svg>", None, 14));
