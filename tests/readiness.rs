@@ -153,11 +153,11 @@ async fn a_person_not_a_scanner_is_handed_to_the_rep_once(url: &str, replicas: u
     std::thread::sleep(Duration::from_millis(2500));
     assert!(to_rep(&inbox).is_empty(), "35 points are not 50");
     // Then the pricing page (25): the rep's email within 5 s.
+    // (Posted once: two posts are two page views.)
     let started = std::time::Instant::now();
-    for port in &ports {
-        let (code, body) = api(*port, "/api/leads/ana@x.test/events", r#"{"type": "page_view", "name": "pricing"}"#);
-        assert_eq!(code, 200, "{body}");
-    }
+    let (code, body) =
+        api(ports[replicas - 1], "/api/leads/ana@x.test/events", r#"{"type": "page_view", "name": "pricing"}"#);
+    assert_eq!(code, 200, "{body}");
     wait_for("the rep's email", Duration::from_secs(5), || !to_rep(&inbox).is_empty());
     eprintln!("hand-off email after {:?}", started.elapsed());
     let (code, body) = api(ports[0], "/api/leads/nobody@x.test/events", r#"{"type": "page_view", "name": "pricing"}"#);

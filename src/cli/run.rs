@@ -121,6 +121,9 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
             }
             None => None,
         };
+        let (clicks, queue) = crate::http::clicks::queue();
+        let e = engine.clone();
+        tasks.spawn("clicks", move |stop| crate::http::clicks::writer(e.clone(), queue.clone(), stop));
         let app = crate::http::router(crate::http::AppState {
             engine: engine.clone(),
             api_token,
@@ -128,6 +131,7 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
             console,
             tasks: tasks.panics(),
             clients: crate::http::client::Clients::new(c.http.trusted_proxies.clone()),
+            clicks,
         });
         tracing::info!(%bind, "HTTP listening.");
         let listener = Arc::new(listener);

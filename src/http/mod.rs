@@ -1,11 +1,12 @@
 //! The HTTP side (when `[http] bind` is set): health for ops, the links
-//! put in emails: unsubscribe (one-click, RFC 8058), task done and tracked
-//! links (`track.rs`),
+//! put in emails: unsubscribe (one-click, RFC 8058), task done, answers and
+//! tracked links (`track.rs`, written in batches by `clicks.rs`),
 //! the bearer-token API, and the console (`console/`).
 //! Tokens are HMAC-signed; a forged or altered one gets 404 and changes
 //! nothing.
 
 mod api;
+pub mod clicks;
 pub mod client;
 pub mod console;
 mod headers;
@@ -37,6 +38,14 @@ pub struct AppState {
     pub tasks: Arc<crate::daemon::supervise::Panics>,
     /// How a client's address is found (trusted proxies).
     pub clients: client::Clients,
+    /// Where `/c/` queues its clicks for the click writer.
+    pub clicks: clicks::Clicks,
+}
+
+impl FromRef<AppState> for clicks::Clicks {
+    fn from_ref(s: &AppState) -> clicks::Clicks {
+        s.clicks.clone()
+    }
 }
 
 impl FromRef<AppState> for Current {

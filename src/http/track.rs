@@ -1,6 +1,6 @@
 //! `GET /c/{token}`: a tracked link. The redirect goes out at once (302
-//! to the exact target the email linked to); the click is recorded beside
-//! it, in a task of its own, with the machine rules applied (README,
+//! to the exact target the email linked to); the click is queued for the
+//! click writer (`clicks.rs`), which stores it with the machine rules (README,
 //! *Readiness and hand-off*). A forged or truncated token gets 404 and no
 //! redirect; a forgotten lead's link redirects and records nothing.
 
@@ -8,31 +8,23 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::clicks::Clicks;
 use crate::daemon::{Current, current, now};
 use crate::links::DECOY;
 use crate::store::Click;
 
-pub async fn click(State(engine): State<Current>, method: Method, Path(token): Path<String>) -> Response {
-    let e = current(&engine);
-    let Some(token) = e.links().click(&token) else {
+pub async fn click(
+    State(engine): State<Current>,
+    State(clicks): State<Clicks>,
+    method: Method,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(token) = current(&engine).links().click(&token) else {
         return (StatusCode::NOT_FOUND, "This link is not valid.\n").into_response();
     };
     let decoy = token.link == DECOY;
     let location = location(&token.url);
-    let click = Click { token, at: now(), head: method == Method::HEAD };
-    let window = e.defs().config.tracking.scanner_window;
-    tokio::spawn(async move {
-        match e.store().record_click(&click, window).await {
-            Ok(Some((lead_id, machine))) => {
-                crate::telemetry::click(machine);
-                tracing::debug!(lead_id, delivery_id = click.token.delivery_id, machine, "Click recorded.");
-                // Its readiness check falls due when the burst is over.
-                e.wake();
-            }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(error = %err, "A click could not be recorded."),
-        }
-    });
+    clicks.add(&engine, Click { token, at: now(), head: method == Method::HEAD });
     if decoy || location.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }

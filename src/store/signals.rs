@@ -47,6 +47,9 @@ pub trait Signals: Send + Sync {
     /// lead's): nothing is stored. Else the lead's id, and whether the
     /// click is a machine's as far as can be told when it comes.
     async fn record_click(&self, click: &Click, scanner_window: TimeDelta) -> Result<Option<(i64, bool)>>;
+    /// [`Signals::record_click`] for each, in order, in one transaction
+    /// (the click writer's batches: one commit for many clicks).
+    async fn record_clicks(&self, clicks: &[Click], scanner_window: TimeDelta) -> Result<Vec<Option<(i64, bool)>>>;
     /// A lead's signals at or after `since`, oldest first.
     async fn signals(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<Signal>>;
     /// Record an event (`TYPE:NAME`) or a reply; the lead's readiness is
@@ -135,58 +138,15 @@ pub struct Overdue {
 #[async_trait]
 impl Signals for Database {
     async fn record_click(&self, click: &Click, scanner_window: TimeDelta) -> Result<Option<(i64, bool)>> {
-        let t = &click.token;
+        Ok(self.record_clicks(std::slice::from_ref(click), scanner_window).await?.pop().flatten())
+    }
+
+    async fn record_clicks(&self, clicks: &[Click], scanner_window: TimeDelta) -> Result<Vec<Option<(i64, bool)>>> {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
-        let q = Sql::new("SELECT lead_id, created_at FROM deliveries WHERE id = $1").bind(t.delivery_id);
-        let Some(row) = tx.fetch_optional(q).await? else { return Ok(None) };
-        let lead_id: i64 = row.get("lead_id")?;
-        let sent: DateTime<Utc> = row.get("created_at")?;
-        let (from, to) = (click.at - BURST, click.at + BURST);
-        let decoy_near = Sql::new(
-            "SELECT COUNT(*) AS n FROM signals WHERE delivery_id = $1 AND kind = 'click' AND link = $2 AND at >= $3",
-        );
-        let decoy_near: i64 = tx.fetch_one(decoy_near.bind(t.delivery_id).bind(DECOY).bind(from)).await?.get("n")?;
-        let machine = if click.head {
-            "head"
-        } else if t.link == DECOY || decoy_near > 0 {
-            "decoy"
-        } else if click.at - sent < scanner_window {
-            "scanner"
-        } else {
-            ""
-        };
-        let insert = Sql::new(
-            "INSERT INTO signals (lead_id, delivery_id, kind, name, link, links, machine, at) \
-             VALUES ($1, $2, 'click', $3, $4, $5, $6, $7)",
-        );
-        let insert = insert.bind(lead_id).bind(t.delivery_id).bind(&t.url).bind(t.link).bind(t.links);
-        tx.execute(insert.bind(machine).bind(click.at)).await?;
-        let mark = |why: &'static str| {
-            Sql::new(
-                "UPDATE signals SET machine = $4 WHERE delivery_id = $1 AND kind = 'click' AND machine = '' \
-                 AND at >= $2 AND at <= $3",
-            )
-            .bind(t.delivery_id)
-            .bind(from)
-            .bind(to)
-            .bind(why)
-        };
-        if t.link == DECOY {
-            tx.execute(mark("decoy")).await?;
-        } else if machine.is_empty() && t.links >= 2 {
-            let hit = Sql::new(
-                "SELECT COUNT(DISTINCT link) AS n FROM signals WHERE delivery_id = $1 AND kind = 'click' \
-                 AND link >= 0 AND at >= $2",
-            );
-            let hit: i64 = tx.fetch_one(hit.bind(t.delivery_id).bind(from)).await?.get("n")?;
-            if hit >= t.links {
-                tx.execute(mark("burst")).await?;
-            }
-        }
-        tx.execute(check(lead_id, to)).await?;
+        let out = clicks_in(&mut tx, clicks, scanner_window).await?;
         tx.commit().await?;
-        Ok(Some((lead_id, !machine.is_empty() || t.link == DECOY)))
+        Ok(out)
     }
 
     async fn signals(&self, lead_id: i64, since: DateTime<Utc>) -> Result<Vec<Signal>> {
@@ -353,6 +313,112 @@ impl Signals for Database {
         let oldest: Option<DateTime<Utc>> = self.conn().await?.fetch_one(q).await?.get("t")?;
         Ok(oldest.map(|t| t + after))
     }
+}
+
+/// A click of a batch, as the machine rules see it.
+struct Seen {
+    at: DateTime<Utc>,
+    machine: String,
+}
+
+/// Links of one email looked at by the burst rule at most (a token says
+/// how many its email has; ours never have this many).
+const MAX_LINKS: i64 = 200;
+
+/// Clicks inside the caller's transaction, in order, as if recorded one
+/// by one (see [`Signals::record_click`]), with a few statements per email
+/// rather than per click: each link's latest click is read once per email,
+/// the rules applied in memory, the new clicks inserted together, clicks
+/// stored before marked by a burst or decoy with one update, each lead's
+/// check asked for once.
+async fn clicks_in(tx: &mut impl Run, clicks: &[Click], scanner_window: TimeDelta) -> Result<Vec<Option<(i64, bool)>>> {
+    let mut out: Vec<Option<(i64, bool)>> = vec![None; clicks.len()];
+    let mut deliveries: Vec<i64> = clicks.iter().map(|c| c.token.delivery_id).collect();
+    deliveries.sort_unstable();
+    deliveries.dedup();
+    let mut checks: std::collections::BTreeMap<i64, DateTime<Utc>> = std::collections::BTreeMap::new();
+    for delivery_id in deliveries {
+        let mine: Vec<usize> = (0..clicks.len()).filter(|i| clicks[*i].token.delivery_id == delivery_id).collect();
+        let q = Sql::new("SELECT lead_id, created_at FROM deliveries WHERE id = $1").bind(delivery_id);
+        let Some(row) = tx.fetch_optional(q).await? else { continue };
+        let lead_id: i64 = row.get("lead_id")?;
+        let sent: DateTime<Utc> = row.get("created_at")?;
+        // Each link's (and the decoy's) latest click: one index seek each,
+        // in one statement, however often the link was clicked before.
+        let links = mine.iter().map(|i| clicks[*i].token.links).max().unwrap_or(0).clamp(0, MAX_LINKS);
+        let latest_of = (-1..links)
+            .map(|l| format!("SELECT CAST({l} AS BIGINT) AS link, (SELECT MAX(at) FROM signals WHERE delivery_id = $1 AND link = {l} AND kind = 'click') AS at"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut latest: std::collections::HashMap<i64, DateTime<Utc>> = std::collections::HashMap::new();
+        for r in tx.fetch_all(Sql::dynamic(latest_of).bind(delivery_id)).await? {
+            if let Some(at) = r.get::<Option<DateTime<Utc>>>("at")? {
+                latest.insert(r.get("link")?, at);
+            }
+        }
+        let mut seen: Vec<Seen> = Vec::new();
+        let mut marks: Vec<(&'static str, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for i in &mine {
+            let (click, t) = (&clicks[*i], &clicks[*i].token);
+            let (from, to) = (click.at - BURST, click.at + BURST);
+            let decoy_near = latest.get(&DECOY).is_some_and(|at| *at >= from);
+            let machine = if click.head {
+                "head"
+            } else if t.link == DECOY || decoy_near {
+                "decoy"
+            } else if click.at - sent < scanner_window {
+                "scanner"
+            } else {
+                ""
+            };
+            seen.push(Seen { at: click.at, machine: machine.into() });
+            let last = latest.entry(t.link).or_insert(click.at);
+            *last = (*last).max(click.at);
+            let mut mark = |why: &'static str, seen: &mut Vec<Seen>| {
+                for s in seen.iter_mut().filter(|s| s.machine.is_empty() && s.at >= from && s.at <= to) {
+                    s.machine = why.into();
+                }
+                marks.push((why, from, to));
+            };
+            if t.link == DECOY {
+                mark("decoy", &mut seen);
+            } else if machine.is_empty()
+                && t.links >= 2
+                && (0..t.links).all(|l| latest.get(&l).is_some_and(|at| *at >= from))
+            {
+                mark("burst", &mut seen);
+            }
+            out[*i] = Some((lead_id, !machine.is_empty() || t.link == DECOY));
+            let check = checks.entry(lead_id).or_insert(to);
+            *check = (*check).max(to);
+        }
+        // The new clicks, with their machine marks as they stand now.
+        for (chunk_at, chunk) in mine.chunks(100).enumerate() {
+            let rows = crate::store::sql::value_rows(1, chunk.len(), 7, ", 'click'");
+            let mut q = Sql::dynamic(format!(
+                "INSERT INTO signals (lead_id, delivery_id, name, link, links, machine, at, kind) VALUES {rows}"
+            ));
+            for (k, i) in chunk.iter().enumerate() {
+                let t = &clicks[*i].token;
+                let machine = seen[chunk_at * 100 + k].machine.clone();
+                q = q.bind(lead_id).bind(delivery_id).bind(&t.url).bind(t.link).bind(t.links).bind(machine);
+                q = q.bind(clicks[*i].at);
+            }
+            tx.execute(q).await?;
+        }
+        // Clicks stored before this batch that a burst or decoy now marks.
+        for (why, from, to) in marks {
+            let q = Sql::new(
+                "UPDATE signals SET machine = $4 WHERE delivery_id = $1 AND kind = 'click' AND machine = '' \
+                 AND at >= $2 AND at <= $3",
+            );
+            tx.execute(q.bind(delivery_id).bind(from).bind(to).bind(why)).await?;
+        }
+    }
+    for (lead_id, at) in checks {
+        tx.execute(check(lead_id, at)).await?;
+    }
+    Ok(out)
 }
 
 /// Hand-offs not escalated whose task is open.

@@ -91,3 +91,51 @@ async fn a_campaign_can_send_its_links_as_written(b: Backend) {
     w.finish().await;
 }
 both!(a_campaign_can_send_its_links_as_written);
+
+/// Clicks recorded in batches (the click writer's) get the same machine
+/// marks as recorded one by one: the same rules, whatever the batch size.
+async fn batched_as_one_by_one(clicks: Vec<(usize, i64, bool)>, batch: usize) {
+    let mut results = Vec::new();
+    for size in [1, batch] {
+        let w = World::with_files(Backend::Sqlite, "", &[("c", CAMPAIGN)], &[("templates/links.html.hbs", HTML)]).await;
+        let start = utc("2026-03-02T08:00:00Z");
+        w.import("email,first_name,status\nana@x.test,Ana,nurturing\n", start).await;
+        w.run(start, start + TimeDelta::hours(2)).await;
+        let t = tokens(&w, "ana@x.test");
+        let sent = utc("2026-03-02T09:00:00Z");
+        let all: Vec<Click> = clicks
+            .iter()
+            .map(|(link, ms, head)| Click {
+                token: t[*link].1.clone(),
+                at: sent + TimeDelta::milliseconds(*ms),
+                head: *head,
+            })
+            .collect();
+        for chunk in all.chunks(size) {
+            w.store().record_clicks(chunk, TimeDelta::seconds(60)).await.unwrap();
+        }
+        let lead = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap().id;
+        results.push(machines(&w, lead).await);
+        w.finish().await;
+    }
+    assert_eq!(results[0], results[1], "{clicks:?} in batches of {batch}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 24,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..proptest::test_runner::Config::default()
+    })]
+    #[test]
+    fn clicks_in_batches_are_marked_as_one_by_one(
+        steps in proptest::collection::vec((0..3usize, 0..3000i64, proptest::bool::weighted(0.1)), 1..25),
+        batch in 2..10usize,
+    ) {
+        // In time order, from a minute after the send (some inside the scanner window).
+        let mut at = 30_000i64;
+        let clicks: Vec<(usize, i64, bool)> = steps.into_iter().map(|(l, gap, head)| { at += gap; (l, at, head) }).collect();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(batched_as_one_by_one(clicks, batch));
+    }
+}
