@@ -392,6 +392,16 @@ async fn clicks_in(tx: &mut impl Run, clicks: &[Click], scanner_window: TimeDelt
             let check = checks.entry(lead_id).or_insert(to);
             *check = (*check).max(to);
         }
+        // Clicks stored before this batch that a burst or decoy marks (before
+        // the insert: the batch's own clicks carry their marks already, as
+        // if each had been recorded on its own).
+        for (why, from, to) in marks {
+            let q = Sql::new(
+                "UPDATE signals SET machine = $4 WHERE delivery_id = $1 AND kind = 'click' AND machine = '' \
+                 AND at >= $2 AND at <= $3",
+            );
+            tx.execute(q.bind(delivery_id).bind(from).bind(to).bind(why)).await?;
+        }
         // The new clicks, with their machine marks as they stand now.
         for (chunk_at, chunk) in mine.chunks(100).enumerate() {
             let rows = crate::store::sql::value_rows(1, chunk.len(), 7, ", 'click'");
@@ -405,14 +415,6 @@ async fn clicks_in(tx: &mut impl Run, clicks: &[Click], scanner_window: TimeDelt
                 q = q.bind(clicks[*i].at);
             }
             tx.execute(q).await?;
-        }
-        // Clicks stored before this batch that a burst or decoy now marks.
-        for (why, from, to) in marks {
-            let q = Sql::new(
-                "UPDATE signals SET machine = $4 WHERE delivery_id = $1 AND kind = 'click' AND machine = '' \
-                 AND at >= $2 AND at <= $3",
-            );
-            tx.execute(q.bind(delivery_id).bind(from).bind(to).bind(why)).await?;
         }
     }
     for (lead_id, at) in checks {

@@ -286,3 +286,26 @@ proptest::proptest! {
         rt.block_on(handoff_at_the_first_instant(acts));
     }
 }
+
+async fn an_answer_sets_attributes_and_adds_its_points(b: Backend) {
+    let config = format!(
+        "{CONFIG}[answers.big]\nlabel = \"50 seats or more\"\nattribute = {{ seats = \"50+\" }}\npoints = 30\n\
+         [answers.ready]\nlabel = \"Call me\"\nhandoff = true\n"
+    );
+    let html = "<a href=\"{{answer_url \"big\"}}\">Big</a> <a href=\"{{unsubscribe_url}}\">U</a>";
+    let files = [("templates/links.html.hbs", html), ("reps.toml", REPS)];
+    let w = World::with_files(b, &config, &[("c", CAMPAIGN)], &files).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    w.import("email,first_name,status\nana@x.test,Ana,nurturing\n", start).await;
+    w.run(start, start + TimeDelta::hours(2)).await;
+    let at = utc("2026-03-03T10:00:00Z");
+    let token = w.engine.links().answer(&w.link_tokens("ana@x.test", "a")[0]).unwrap();
+    assert!(matches!(w.engine.answer(&token, at).await.unwrap(), Answered::Recorded(_)));
+    let lead = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap();
+    assert_eq!(lead.attributes.get("seats").map(String::as_str), Some("50+"));
+    assert_eq!(lead.status, "nurturing", "30 points are not 50");
+    let (score, _) = w.engine.score(lead.id, at).await.unwrap();
+    assert_eq!(score.total, 30.0);
+    w.finish().await;
+}
+both!(an_answer_sets_attributes_and_adds_its_points);

@@ -1,7 +1,7 @@
 //! SpamAssassin's local rules (Debian's `spamassassin -t -L`) over one
 //! message of every kind nurture sends, built exactly as the outbox and SMTP
-//! send them: each bundled campaign email, a task reminder, a digest and a
-//! reply notice. No rule may add points: list headers come with a
+//! send them: each bundled campaign email, a task reminder, a digest, a
+//! reply notice, a hand-off and its escalation. No rule may add points: list headers come with a
 //! `List-Id`, text with HTML, dates and Message-IDs as RFC 5322 wants.
 
 use std::collections::BTreeMap;
@@ -16,7 +16,8 @@ use crate::helpers::{Backend, World, days, utc};
 const CONFIG: &str = "[schedule]\ntimezone = \"Europe/Berlin\"\n\
                       [mail]\nfrom = \"Acme Sales <sales@acme-corp.com>\"\nreply_to = \"team@acme-corp.com\"\n\
                       postal_address = \"Acme Corp, 1 Harbour Street, Hamburg\"\n\
-                      [policy]\nmax_emails = 20\nper = \"7d\"\nmin_gap = \"0s\"\n";
+                      [policy]\nmax_emails = 20\nper = \"7d\"\nmin_gap = \"0s\"\n\
+                      [handoff]\nescalate_to = \"head.of.sales@acme-corp.com\"\n";
 
 const LEADS: &str = "email,first_name,last_name,company,owner,status,status_changed_at,lost_reason,timezone\n\
     ana@globex-industries.com,Ana,Ruiz,Globex,rep.one@acme-corp.com,new,2026-03-01T00:00:00Z,,Europe/Madrid\n\
@@ -66,6 +67,12 @@ async fn no_message_nurture_sends_scores_a_spam_point() {
         welcome.message_id.clone().unwrap()
     );
     w.engine.inbound(reply.as_bytes(), start + days(45)).await.unwrap();
+    // Ben reads the pricing page three times: ready; nobody calls him.
+    let ready = start + days(45) + chrono::TimeDelta::hours(1);
+    for _ in 0..3 {
+        w.engine.event("ben@initech-systems.com", "page_view", "pricing", ready).await.unwrap();
+    }
+    w.run(ready, ready + chrono::TimeDelta::hours(3)).await;
 
     // One message of each kind: per campaign step, per rep email kind.
     let sent: Vec<Outgoing> = w.rec.sent.lock().unwrap().clone();
@@ -73,6 +80,8 @@ async fn no_message_nurture_sends_scores_a_spam_point() {
     for m in sent {
         let kind = match (&m.list_id, m.to.contains("rep.")) {
             (Some(list), _) => format!("campaign email {list} {}", m.subject.split_whitespace().next().unwrap_or("")),
+            (None, _) if m.subject.starts_with("Ready now:") => "hand-off".into(),
+            (None, _) if m.subject.starts_with("Not called yet:") => "escalation".into(),
             (None, true) if m.subject.contains("replied to") => "reply notice".into(),
             (None, true) if m.subject.to_lowercase().contains("open task") => "digest".into(),
             (None, true) => "task reminder".into(),
@@ -81,7 +90,7 @@ async fn no_message_nurture_sends_scores_a_spam_point() {
         kinds.entry(kind).or_insert(m);
     }
     let names: Vec<&String> = kinds.keys().collect();
-    for want in ["reply notice", "digest", "task reminder"] {
+    for want in ["reply notice", "digest", "task reminder", "hand-off", "escalation"] {
         assert!(kinds.contains_key(want), "no {want} among {names:?}");
     }
     assert!(kinds.keys().filter(|k| k.starts_with("campaign email")).count() >= 4, "{names:?}");
