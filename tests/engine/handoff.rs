@@ -145,6 +145,24 @@ async fn answers_act_once_and_a_get_changes_nothing(b: Backend) {
     assert_eq!(sent_to(&w, "r1@s.test").len(), 1);
     assert!(sent_to(&w, "r1@s.test")[0].text.contains("answered \"ready\""));
 
+    // Sent back to nurturing, Ana can be ready again: by new signals only
+    // (the answer that handed her over is spent, and given once per email).
+    let back = at + TimeDelta::days(1);
+    w.engine.set_status("ana@x.test", "nurturing", None, nurture::store::Source::Cli, back).await.unwrap();
+    let ana_id = w.store().lead_by_email("ana@x.test").await.unwrap().unwrap().id;
+    assert_eq!(w.engine.score(ana_id, back).await.unwrap().0.total, 0.0, "the hand-off spent what made it");
+    w.engine.event("ana@x.test", "page_view", "pricing", back + TimeDelta::hours(1)).await.unwrap();
+    w.run(back + TimeDelta::hours(1), back + TimeDelta::hours(2)).await;
+    assert_eq!(w.events(Kind::Handoff).len(), 1, "25 points are not 50");
+    // (The first has faded a little in the hour: two more make it.)
+    for _ in 0..2 {
+        w.engine.event("ana@x.test", "page_view", "pricing", back + TimeDelta::hours(2)).await.unwrap();
+    }
+    w.run(back + TimeDelta::hours(2), back + TimeDelta::hours(3)).await;
+    let again = w.events(Kind::Handoff);
+    assert_eq!(again.len(), 2, "ready again: {again:?}");
+    assert_eq!(again[1].at, back + TimeDelta::hours(2));
+
     let ben = w.link_tokens("ben@x.test", "a");
     w.engine.answer(&token(&ben[1]), at).await.unwrap();
     let lead = w.store().lead_by_email("ben@x.test").await.unwrap().unwrap();
@@ -154,7 +172,7 @@ async fn answers_act_once_and_a_get_changes_nothing(b: Backend) {
     let lead = w.store().lead_by_email("ben@x.test").await.unwrap().unwrap();
     assert_eq!((lead.status.as_str(), lead.lost_reason.as_str()), ("lost", "not interested"));
     assert_eq!(lead.paused_until, None, "a later answer replaces the earlier one's pause");
-    assert_eq!(w.events(Kind::Handoff).len(), 1, "neither answer asks for a rep");
+    assert_eq!(w.events(Kind::Handoff).len(), 2, "neither of Ben's answers asks for a rep");
 
     // A forgotten lead's answer stores nothing.
     w.engine.forget("ben@x.test", at + TimeDelta::hours(2)).await.unwrap();
