@@ -113,14 +113,8 @@ pub async fn build(
         }
     }
     for row in deliveries {
-        if !wanted(&row.campaign) {
-            continue;
-        }
-        campaigns.entry(row.campaign.clone()).or_default();
-        let s = steps.entry((row.campaign, row.step)).or_default();
-        s.kind = row.kind;
-        let n = row.n;
-        match row.what.as_str() {
+        let Some((s, what, n)) = step_of(&mut campaigns, &mut steps, &wanted, row) else { continue };
+        match what.as_str() {
             "sent" => s.sent += n,
             "failed" => s.failed += n,
             "bounced" => s.bounced += n,
@@ -129,41 +123,27 @@ pub async fn build(
             "cancelled" => s.cancelled += n,
             _ => s.pending += n,
         }
-        if row.what != "cancelled" {
+        if what != "cancelled" {
             s.reached += n;
         }
     }
     // Inbound mail answers an email (its delivery may predate `since`);
     // replies are counted once, from the credited events below.
     for row in inbound {
-        if !wanted(&row.campaign) {
-            continue;
-        }
-        campaigns.entry(row.campaign.clone()).or_default();
-        let s = steps.entry((row.campaign, row.step)).or_default();
-        if s.kind.is_empty() {
-            s.kind = row.kind;
-        }
-        match row.what.as_str() {
-            "complaint" => s.complaints += row.n,
-            "auto_reply" => s.auto_replies += row.n,
+        let Some((s, what, n)) = step_of(&mut campaigns, &mut steps, &wanted, row) else { continue };
+        match what.as_str() {
+            "complaint" => s.complaints += n,
+            "auto_reply" => s.auto_replies += n,
             _ => {}
         }
     }
     for row in readiness {
-        if !wanted(&row.campaign) {
-            continue;
-        }
-        campaigns.entry(row.campaign.clone()).or_default();
-        let s = steps.entry((row.campaign, row.step)).or_default();
-        if s.kind.is_empty() {
-            s.kind = row.kind;
-        }
-        match row.what.as_str() {
-            "click" => s.human_clicks += row.n,
-            "machine" => s.machine_clicks += row.n,
-            "answer" => s.answers += row.n,
-            "handoff" => s.handoffs += row.n,
+        let Some((s, what, n)) = step_of(&mut campaigns, &mut steps, &wanted, row) else { continue };
+        match what.as_str() {
+            "click" => s.human_clicks += n,
+            "machine" => s.machine_clicks += n,
+            "answer" => s.answers += n,
+            "handoff" => s.handoffs += n,
             _ => {}
         }
     }
@@ -260,6 +240,25 @@ pub async fn build(
         })
         .collect();
     Ok(Report { since, goal, campaigns: out, reps })
+}
+
+/// The step a row counts under (its campaign listed too), unless the report
+/// is for another campaign: the step, and the row's `what` and count.
+fn step_of<'a>(
+    campaigns: &mut BTreeMap<String, CampaignReport>,
+    steps: &'a mut BTreeMap<(String, String), StepReport>,
+    wanted: &dyn Fn(&str) -> bool,
+    row: crate::store::StepCount,
+) -> Option<(&'a mut StepReport, String, i64)> {
+    if !wanted(&row.campaign) {
+        return None;
+    }
+    campaigns.entry(row.campaign.clone()).or_default();
+    let s = steps.entry((row.campaign, row.step)).or_default();
+    if s.kind.is_empty() {
+        s.kind = row.kind;
+    }
+    Some((s, row.what, row.n))
 }
 
 /// The middle value (the lower of the two middle ones for an even count).

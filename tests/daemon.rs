@@ -496,6 +496,16 @@ fn the_console_needs_a_login_and_refuses_wrong_passwords_forged_cookies_and_form
     assert!(!d.log().contains("correct horse"), "passwords never reach the log");
 }
 
+/// The console's users file in `dir`: mia, password "correct horse".
+fn console_user(dir: &Path) {
+    let mut hash = nurture(dir, &["hash-password"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    hash.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    let phc = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
+    std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"mia\"\npassword_hash = \"{}\"\n", phc.trim()))
+        .unwrap();
+}
+
 /// The console in a real browser (chromium, headless, driven over
 /// WebDriver): a person logs in with a wrong then the right password, opens
 /// each page, searches a lead, is sent back to the login by a forged
@@ -504,17 +514,7 @@ fn the_console_needs_a_login_and_refuses_wrong_passwords_forged_cookies_and_form
 /// (the pages have no script: anything there is a broken page).
 #[test]
 fn a_person_uses_the_console_in_a_real_browser() {
-    let d = start_with("console_users_file = \"users.toml\"\n", |dir| {
-        let mut hash = nurture(dir, &["hash-password"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-        use std::io::Write;
-        hash.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
-        let phc = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
-        std::fs::write(
-            dir.join("users.toml"),
-            format!("[[user]]\nname = \"mia\"\npassword_hash = \"{}\"\n", phc.trim()),
-        )
-        .unwrap();
-    });
+    let d = start_with("console_users_file = \"users.toml\"\n", console_user);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
     std::fs::create_dir_all(&shots).unwrap();
     let b = support::browser::Browser::start(1280, 800);
@@ -653,15 +653,7 @@ fn a_lead_answers_in_a_real_browser_and_the_rep_sees_it_ready() {
              <a href=\"{{answer_url \"later\"}}\">Later</a></p>{{> footer}}",
         )
         .unwrap();
-        let mut hash = nurture(dir, &["hash-password"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-        use std::io::Write;
-        hash.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
-        let phc = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
-        std::fs::write(
-            dir.join("users.toml"),
-            format!("[[user]]\nname = \"mia\"\npassword_hash = \"{}\"\n", phc.trim()),
-        )
-        .unwrap();
+        console_user(dir);
     });
     let lead = r#"{"email": "ben@acme.test", "first_name": "Ben", "owner": "rep@sales.test", "status": "nurturing"}"#;
     assert_eq!(api(d.port, "/api/leads", TOKEN, lead).0, 200);

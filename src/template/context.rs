@@ -111,19 +111,43 @@ pub struct TaskInput<'a> {
     pub zone: Tz,
 }
 
+/// What every email to a rep about one lead's task carries: the rep, the
+/// task and when it is due (in the rep's zone), the lead and its clock,
+/// the history, the done link; `rest` adds the email's own keys.
+#[allow(clippy::too_many_arguments)]
+fn rep_email(
+    rep: &Rep,
+    (text, due_at): (&str, DateTime<Utc>),
+    lead: &Lead,
+    history: &[HistoryLine],
+    done_url: &str,
+    (now, zone): (DateTime<Utc>, Tz),
+    attribute_refs: &BTreeSet<String>,
+    rest: Value,
+) -> Value {
+    let mut v = json!({
+        "rep": { "email": rep.email, "name": rep.name },
+        "task": { "text": text, "due_at": rfc3339(due_at), "due": local_time(due_at, zone) },
+        "lead_clock": lead.timezone.map(|z| clock_in(now, z)).unwrap_or_default(),
+        "lead": lead_json(lead, attribute_refs),
+        "history": history,
+        "done_url": done_url,
+        "now": rfc3339(now),
+    });
+    if let (Some(v), Value::Object(rest)) = (v.as_object_mut(), rest) {
+        v.extend(rest);
+    }
+    v
+}
+
 pub fn task(input: &TaskInput, attribute_refs: &BTreeSet<String>) -> Value {
-    json!({
-        "rep": { "email": input.rep.email, "name": input.rep.name },
-        "task": { "text": input.text, "due_at": rfc3339(input.due_at), "due": local_time(input.due_at, input.zone) },
-        "lead_clock": input.lead.timezone.map(|z| clock_in(input.now, z)).unwrap_or_default(),
-        "lead": lead_json(input.lead, attribute_refs),
+    let own = json!({
         "campaign": { "id": input.campaign.id, "name": input.campaign.name },
         "step": { "id": input.step.id },
         "days_since_status_change": input.lead.days_since_status_change(input.now),
-        "history": input.history,
-        "done_url": input.done_url,
-        "now": rfc3339(input.now),
-    })
+    });
+    let (task, clock) = ((input.text, input.due_at), (input.now, input.zone));
+    rep_email(input.rep, task, input.lead, input.history, input.done_url, clock, attribute_refs, own)
 }
 
 /// One signal that made a lead ready, as the rep's hand-off email lists it.
@@ -156,16 +180,11 @@ pub struct HandoffInput<'a> {
 }
 
 pub fn handoff(input: &HandoffInput, attribute_refs: &BTreeSet<String>) -> Value {
-    json!({
-        "rep": { "email": input.rep.email, "name": input.rep.name },
-        "task": { "text": input.text, "due_at": rfc3339(input.due_at), "due": local_time(input.due_at, input.zone) },
-        "lead_clock": input.lead.timezone.map(|z| clock_in(input.now, z)).unwrap_or_default(),
-        "lead": lead_json(input.lead, attribute_refs),
+    let own = json!({
         "handoff": { "why": input.why, "score": input.score.round() as i64, "signals": input.signals },
-        "history": input.history,
-        "done_url": input.done_url,
-        "now": rfc3339(input.now),
-    })
+    });
+    let (task, clock) = ((input.text, input.due_at), (input.now, input.zone));
+    rep_email(input.rep, task, input.lead, input.history, input.done_url, clock, attribute_refs, own)
 }
 
 /// What `[handoff] task` is rendered with: the lead and why it is ready.
