@@ -21,9 +21,14 @@ fuzz_target!(|data: &[u8]| {
     for part in [out.text.as_str(), html.as_str()] {
         for token in part.split("https://n.example/c/").skip(1) {
             let token: String = token.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+            if text.contains(&format!("https://n.example/c/{token}")) {
+                continue; // written so by the input (in HTML text, which is never rewritten)
+            }
             let t = links.click(&token).unwrap_or_else(|| panic!("a rewritten link that does not verify: {token:?}"));
             assert_eq!(t.delivery_id, 7);
-            assert!(t.url.is_empty() || t.url.starts_with("http://") || t.url.starts_with("https://"), "{t:?}");
+            // Schemes are case-blind, as browsers read them.
+            let scheme: String = t.url.chars().take(8).collect::<String>().to_ascii_lowercase();
+            assert!(t.url.is_empty() || scheme.starts_with("http://") || scheme.starts_with("https://"), "{t:?}");
         }
     }
 });
