@@ -58,3 +58,4 @@ pub mod telemetry;
 pub mod template;
 pub mod tls;
 pub mod tracking;
+pub mod webhooks;

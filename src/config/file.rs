@@ -28,6 +28,19 @@ pub struct ConfigFile {
     pub scoring: ScoringFile,
     pub handoff: HandoffFile,
     pub answers: std::collections::BTreeMap<String, Spanned<AnswerFile>>,
+    pub webhook: Vec<Spanned<WebhookFile>>,
+}
+
+/// One `[[webhook]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFile {
+    pub url: S,
+    pub name: Option<S>,
+    pub events: Option<Vec<S>>,
+    pub secret_file: Option<String>,
+    pub give_up_after: Option<S>,
+    pub timeout: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod readiness;
 pub mod report;
 pub mod reps;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use inbound::Inbound;
 pub use readiness::{Answer, Handoff, Scoring, Tracking};
 pub use report::Report;
 pub use reps::Rep;
+pub use webhooks::Webhook;
 
 pub const DEFAULT_STATUSES: [&str; 6] = ["new", "nurturing", "sales_ready", "won", "lost", "disqualified"];
 
@@ -53,6 +55,8 @@ pub struct Config {
     pub scoring: Scoring,
     pub handoff: Handoff,
     pub answers: Vec<Answer>,
+    /// `[[webhook]]`s, in the file's order.
+    pub webhooks: Vec<Webhook>,
     pub statuses: Vec<String>,
     pub digest: CronSpec,
     pub reps: Vec<Rep>,
@@ -363,6 +367,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
     let scoring = readiness::scoring(raw.scoring, &mut f);
     let handoff = readiness::handoff(raw.handoff, &mut f, &statuses);
     let answers = readiness::answers(raw.answers, &mut f, &statuses);
+    let webhooks = webhooks::resolve(raw.webhook, &mut f, base);
     let housekeeping = housekeeping::resolve(raw.housekeeping, &mut f, base, &database.url);
     let reps = match opt_path(raw.reminders.reps_file) {
         Some(p) => reps::load(&p, diags),
@@ -384,6 +389,7 @@ fn resolve(raw: ConfigFile, source: &Source, base: &Path, diags: &mut Diagnostic
         scoring,
         handoff,
         answers,
+        webhooks,
         statuses,
         digest,
         reps,

@@ -228,7 +228,7 @@ impl Engine {
                 };
                 handled.detail = format!("out of office until {} ({stated})", back.to_rfc3339());
                 handled.until = Some(back.with_timezone(&Utc));
-                self.store.pause_lead(lead.id, back.with_timezone(&Utc)).await?;
+                self.store.pause_lead(lead.id, back.with_timezone(&Utc), now).await?;
                 applied.until = Some(back.to_rfc3339());
                 self.emit(event(Ev::Paused).until(&back.to_rfc3339()).reason(stated));
             }

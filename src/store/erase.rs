@@ -17,7 +17,12 @@ use super::{Database, Result};
 pub type Erased = BTreeMap<&'static str, u64>;
 
 /// The lead's rows, children first (foreign keys). `$1` is the lead's id.
-const ERASE: [(&str, &str); 9] = [
+const ERASE: [(&str, &str); 11] = [
+    (
+        "webhook_deliveries",
+        "DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM webhook_events WHERE lead_id = $1)",
+    ),
+    ("webhook_events", "DELETE FROM webhook_events WHERE lead_id = $1"),
     (
         "inbound",
         "DELETE FROM inbound WHERE lead_id = $1 OR delivery_id IN (SELECT id FROM deliveries WHERE lead_id = $1)",
@@ -55,6 +60,7 @@ impl Erasure for Database {
             let mut c = self.conn().await?;
             let mut tx = c.begin().await?;
             let lead = tx.fetch_optional(Sql::new("SELECT id FROM leads WHERE email = $1").bind(&email)).await?;
+            let lead_found = lead.is_some();
             if let Some(row) = lead {
                 let id: i64 = row.get("id")?;
                 if self.postgres().is_some() {
@@ -73,6 +79,10 @@ impl Erasure for Database {
             }
             let keep = Sql::new("INSERT INTO forgotten (hash, at) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING");
             tx.execute(keep.bind(hash).bind(now)).await?;
+            // The CRM hears of it by the address's hash alone.
+            let data = serde_json::json!({ "address_hash": hash, "found": lead_found });
+            super::outbox::record(&mut tx, "lead.forgotten", super::outbox::About::Forgotten(hash.into()), data, now)
+                .await?;
             tx.commit().await?;
         }
         if self.postgres().is_none() {

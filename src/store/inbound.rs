@@ -67,7 +67,7 @@ pub trait Inbox: Send + Sync {
     async fn inbound_counts(&self, campaign: &str, since: DateTime<Utc>) -> Result<(i64, i64)>;
     /// Hold the lead's steps until `until`: active enrolments due earlier
     /// move to it, and steps falling due meanwhile wait for it too.
-    async fn pause_lead(&self, lead_id: i64, until: DateTime<Utc>) -> Result<()>;
+    async fn pause_lead(&self, lead_id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<()>;
     /// End a lead's out-of-office pause; false if there was none.
     async fn resume_lead(&self, lead_id: i64) -> Result<bool>;
     /// The lead's handled messages that say something about it (not
@@ -153,12 +153,14 @@ impl Inbox for Database {
         Ok((r.get("refused")?, r.get("complaints")?))
     }
 
-    async fn pause_lead(&self, lead_id: i64, until: DateTime<Utc>) -> Result<()> {
+    async fn pause_lead(&self, lead_id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
         tx.execute(Sql::new("UPDATE leads SET paused_until = $2 WHERE id = $1").bind(lead_id).bind(until)).await?;
         let moved = Sql::new("UPDATE enrolments SET due_at = $2 WHERE lead_id = $1 AND active AND due_at < $2");
         tx.execute(moved.bind(lead_id).bind(until)).await?;
+        let data = serde_json::json!({ "until": crate::template::context::rfc3339(until), "why": "out of office" });
+        super::outbox::record(&mut tx, "lead.paused", super::outbox::About::Lead(lead_id), data, now).await?;
         tx.commit().await
     }
 

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use serde_json::json;
+
+use super::outbox::{self, About};
 use super::sql::{Row, Run, Sql};
 use super::{Database, Result};
 use crate::lead::Lead;
@@ -91,6 +94,17 @@ impl Source {
             Source::Inbound => "inbound",
             Source::Engine => "engine",
         }
+    }
+}
+
+/// The webhook event a suppression is: a bounce, a complaint, or the
+/// lead's (or someone's) wish to hear no more.
+/// (`data.source` and `data.reason` tell which).
+fn suppressed_event(reason: &str) -> &'static str {
+    match reason {
+        r if r.starts_with("bounced") => "lead.bounced",
+        r if r.starts_with("complaint") => "lead.complained",
+        _ => "lead.unsubscribed",
     }
 }
 
@@ -272,6 +286,8 @@ impl Leads for Database {
         tx.execute(q.bind(lead_id).bind(status).bind(now).bind(reason)).await?;
         if before.as_deref().is_some_and(|b| b != status) {
             tx.execute(status_event(lead_id, now, before.as_deref(), status, reason, source)).await?;
+            let data = json!({ "from": before, "to": status, "reason": reason, "source": source.as_str() });
+            outbox::record(&mut tx, "lead.status", About::Lead(lead_id), data, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -289,6 +305,8 @@ impl Leads for Database {
         let signal = Sql::new("INSERT INTO signals (lead_id, kind, at) VALUES ($1, 'reply', $2)");
         tx.execute(signal.bind(lead_id).bind(now)).await?;
         tx.execute(super::signals::check(lead_id, now)).await?;
+        outbox::record(&mut tx, "lead.replied", About::Lead(lead_id), json!({ "source": source.as_str() }), now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -313,6 +331,11 @@ impl Leads for Database {
             // An unsubscribe link is the lead's own choice; the rest is ours.
             let kind = if source == Source::Link { "unsubscribed" } else { "suppressed" };
             tx.execute(lead_event(&email, now, kind, reason, source)).await?;
+            let q = Sql::new("SELECT id FROM leads WHERE email = $1").bind(&email);
+            if let Some(r) = tx.fetch_optional(q).await? {
+                let data = json!({ "reason": reason, "source": source.as_str() });
+                outbox::record(&mut tx, suppressed_event(reason), About::Lead(r.get("id")?), data, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(added)

@@ -24,6 +24,7 @@ pub mod enrolments;
 pub mod erase;
 pub mod inbound;
 pub mod leads;
+mod outbox;
 pub mod outcomes;
 pub mod pauses;
 mod postgres;

@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use serde_json::json;
+
+use super::outbox::{self, About};
 use super::sql::{Run, Sql};
 use super::{Database, Result};
 
@@ -40,7 +43,15 @@ impl Pauses for Database {
             "INSERT INTO pauses (scope, reason, by_whom, paused_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (scope) DO NOTHING",
         );
-        Ok(self.conn().await?.execute(q.bind(&p.scope).bind(&p.reason).bind(&p.by).bind(p.at)).await? == 1)
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let added = tx.execute(q.bind(&p.scope).bind(&p.reason).bind(&p.by).bind(p.at)).await? == 1;
+        if added {
+            let data = json!({ "campaign": p.scope, "reason": p.reason, "by": p.by });
+            outbox::record(&mut tx, "campaign.paused", About::Campaign(p.scope.clone()), data, p.at).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn resume(&self, scope: &str) -> Result<bool> {

@@ -6,9 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use serde_json::json;
+
+use super::outbox::{self, About};
 use super::sql::{Run, Sql};
 use super::{Database, Result, Source};
 use crate::links::{ClickToken, DECOY};
+use crate::template::context::rfc3339;
 
 /// Clicks of one email this close together are one burst: all of its
 /// links hit in one is a scanner's, and a decoy hit marks the burst.
@@ -208,6 +212,10 @@ impl Signals for Database {
         let q = Sql::new("UPDATE leads SET paused_until = $2, attributes = $3, updated_at = $4 WHERE id = $1");
         tx.execute(q.bind(a.lead_id).bind(a.pause_until).bind(attributes).bind(a.at)).await?;
         tx.execute(super::leads::event(a.lead_id, a.at, "answered", &a.name, None, Source::Link)).await?;
+        if let Some(until) = a.pause_until {
+            let data = json!({ "until": rfc3339(until), "why": format!("answered {:?}", a.name) });
+            outbox::record(&mut tx, "lead.paused", About::Lead(a.lead_id), data, a.at).await?;
+        }
         tx.execute(check(a.lead_id, a.at)).await?;
         tx.commit().await?;
         Ok(true)
@@ -280,6 +288,17 @@ impl Signals for Database {
         let q = q.bind(h.delivery_id).bind(non_empty(&campaign)).bind(non_empty(&step_id));
         let id: i64 = tx.fetch_one(q).await?.get("id")?;
         tx.execute(Sql::new("DELETE FROM readiness_checks WHERE lead_id = $1").bind(h.lead_id)).await?;
+        let lead = About::Lead(h.lead_id);
+        let status = json!({ "from": h.from, "to": h.status, "reason": null, "source": "engine" });
+        outbox::record(&mut tx, "lead.status", lead, status, h.at).await?;
+        let ready = json!({
+            "why": h.why, "score": h.score, "rep": h.rep, "task_id": task_id, "due_at": rfc3339(h.due_at),
+            "campaign": non_empty(&campaign), "step": non_empty(&step_id),
+        });
+        outbox::record(&mut tx, "lead.ready", About::Lead(h.lead_id), ready, h.at).await?;
+        let task =
+            json!({ "task_id": task_id, "rep": h.rep, "text": h.task, "due_at": rfc3339(h.due_at), "handoff": true });
+        outbox::record(&mut tx, "task.created", About::Lead(h.lead_id), task, h.at).await?;
         tx.commit().await?;
         Ok(Some(HandedOff { id, task_id, campaign, step_id }))
     }

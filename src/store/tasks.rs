@@ -5,9 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use serde_json::json;
+
 use super::enrolments::Due;
+use super::outbox::{self, About};
 use super::sql::{Row, Run, Sql};
 use super::{Database, Result};
+use crate::template::context::rfc3339;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
@@ -84,7 +88,16 @@ impl Tasks for Database {
         );
         let q = q.bind(delivery_id).bind(due.lead_id).bind(&due.campaign).bind(&due.step_id);
         let q = q.bind(&task.rep).bind(&task.text).bind(task.due_at).bind(task.created_at);
-        self.conn().await?.fetch_one(q).await?.get("id")
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        let id: i64 = tx.fetch_one(q).await?.get("id")?;
+        let data = json!({
+            "task_id": id, "rep": task.rep, "text": task.text, "due_at": rfc3339(task.due_at),
+            "campaign": due.campaign, "step": due.step_id, "handoff": false,
+        });
+        outbox::record(&mut tx, "task.created", About::Lead(due.lead_id), data, task.created_at).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn open_tasks(&self, rep: Option<&str>) -> Result<Vec<TaskRow>> {
@@ -146,6 +159,10 @@ impl Tasks for Database {
                  SELECT lead_id, $2, 'task_done', text, $3 FROM tasks WHERE id = $1",
             );
             tx.execute(record.bind(id).bind(now).bind(source.as_str())).await?;
+            let q = Sql::new("SELECT lead_id, rep, text FROM tasks WHERE id = $1").bind(id);
+            let t = tx.fetch_one(q).await?;
+            let data = json!({ "task_id": id, "rep": t.get::<String>("rep")?, "text": t.get::<String>("text")?, "source": source.as_str() });
+            outbox::record(&mut tx, "task.done", About::Lead(t.get("lead_id")?), data, now).await?;
         }
         tx.commit().await?;
         Ok(closed)

@@ -16,7 +16,7 @@ use super::{Database, Result, StoreError};
 
 /// Tables in an order their foreign keys accept, each with the key it is
 /// paged by.
-const TABLES: [(&str, &str); 14] = [
+const TABLES: [(&str, &str); 16] = [
     ("leads", "id"),
     ("suppressions", "email"),
     ("forgotten", "hash"),
@@ -31,6 +31,8 @@ const TABLES: [(&str, &str); 14] = [
     ("signals", "id"),
     ("handoffs", "id"),
     ("readiness_checks", "lead_id"),
+    ("webhook_events", "id"),
+    ("webhook_deliveries", "id"),
 ];
 
 /// Not copied: the migrations' own ledger (the destination has its own),

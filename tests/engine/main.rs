@@ -13,6 +13,7 @@ mod helpers;
 mod history;
 mod inbound;
 mod keep;
+mod outbox;
 mod replicas;
 mod report;
 mod spam;

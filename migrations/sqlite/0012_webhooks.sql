@@ -1,0 +1,30 @@
+-- Kept in step with the PostgreSQL schema. The webhook outbox (README,
+-- *Webhooks*): each event is written in the transaction of the change it
+-- reports, its JSON body fixed then; each webhook's deliveries are made
+-- from it by the sender, in order per stream (one lead, or one campaign).
+
+CREATE TABLE webhook_events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid      TEXT    NOT NULL UNIQUE,            -- Nurture-Event-Id: what a receiver drops repeats by
+    type     TEXT    NOT NULL,                   -- lead.ready, lead.status, ...
+    lead_id  INTEGER,                            -- the lead it is about (NULL: campaign.paused, lead.forgotten)
+    stream   TEXT    NOT NULL,                   -- order is kept within: 'lead:ID' or 'campaign:ID'
+    at       TEXT    NOT NULL,
+    body     TEXT    NOT NULL
+);
+CREATE INDEX webhook_events_lead ON webhook_events (lead_id);
+CREATE INDEX webhook_events_at ON webhook_events (at);
+
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook      TEXT    NOT NULL,               -- the [[webhook]]'s name
+    event_id     INTEGER NOT NULL REFERENCES webhook_events (id),
+    stream       TEXT    NOT NULL,
+    state        TEXT    NOT NULL,               -- pending | delivered | dead
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      TEXT    NOT NULL,
+    last_error   TEXT    NOT NULL DEFAULT '',
+    delivered_at TEXT,
+    UNIQUE (webhook, event_id)
+);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, stream, event_id) WHERE state = 'pending';
