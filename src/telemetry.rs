@@ -100,6 +100,31 @@ pub fn click(machine: bool) {
     metrics::counter!("nurture_clicks_total", "by" => who).increment(1);
 }
 
+/// A webhook request's outcome: `delivered`, `failed` (tried again),
+/// `dead`, `gone` (410: the webhook disabled).
+pub fn webhook_result(webhook: &str, result: &'static str) {
+    metrics::counter!("nurture_webhook_events_total", "webhook" => webhook.to_string(), "result" => result)
+        .increment(1);
+}
+
+/// A webhook's events not delivered yet, and the age of the oldest.
+pub fn webhook_backlog(webhook: &str, pending: i64, oldest_seconds: Option<i64>) {
+    metrics::gauge!("nurture_webhook_pending", "webhook" => webhook.to_string()).set(pending as f64);
+    metrics::gauge!("nurture_webhook_oldest_pending_seconds", "webhook" => webhook.to_string())
+        .set(oldest_seconds.unwrap_or(0) as f64);
+}
+
+/// Every webhook's series, at 0 from start-up.
+pub fn zero_webhooks<'a>(webhooks: impl IntoIterator<Item = &'a str>) {
+    for w in webhooks {
+        for result in ["delivered", "failed", "dead", "gone"] {
+            metrics::counter!("nurture_webhook_events_total", "webhook" => w.to_string(), "result" => result)
+                .increment(0);
+        }
+        webhook_backlog(w, 0, None);
+    }
+}
+
 /// A supervised task of the daemon panicked (and was started again).
 pub fn task_panic(task: &str) {
     metrics::counter!("nurture_task_panics_total", "task" => task.to_string()).increment(1);

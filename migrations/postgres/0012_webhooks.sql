@@ -21,10 +21,20 @@ CREATE TABLE webhook_deliveries (
     event_id     BIGINT  NOT NULL REFERENCES webhook_events (id),
     stream       TEXT    NOT NULL,
     state        TEXT    NOT NULL,               -- pending | delivered | dead
-    attempts     INTEGER NOT NULL DEFAULT 0,
+    attempts     BIGINT  NOT NULL DEFAULT 0,
     next_at      TIMESTAMPTZ NOT NULL,
     last_error   TEXT    NOT NULL DEFAULT '',
     delivered_at TIMESTAMPTZ,
     UNIQUE (webhook, event_id)
 );
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, stream, event_id) WHERE state = 'pending';
+
+-- Per webhook: the last event its deliveries were made from (a webhook
+-- added later starts from the events after it was first seen), and when
+-- and why it was disabled (a 410 Gone).
+CREATE TABLE webhook_cursors (
+    webhook       TEXT    PRIMARY KEY,
+    last_event_id BIGINT NOT NULL,
+    disabled_at   TIMESTAMPTZ,
+    disabled_why  TEXT    NOT NULL DEFAULT ''
+);

@@ -28,3 +28,13 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (webhook, event_id)
 );
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, stream, event_id) WHERE state = 'pending';
+
+-- Per webhook: the last event its deliveries were made from (a webhook
+-- added later starts from the events after it was first seen), and when
+-- and why it was disabled (a 410 Gone).
+CREATE TABLE webhook_cursors (
+    webhook       TEXT    PRIMARY KEY,
+    last_event_id INTEGER NOT NULL,
+    disabled_at   TEXT,
+    disabled_why  TEXT    NOT NULL DEFAULT ''
+);

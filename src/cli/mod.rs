@@ -16,6 +16,7 @@ mod run;
 mod simulate;
 mod status;
 mod tasks;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +101,11 @@ pub enum Command {
     Campaigns {
         #[command(subcommand)]
         command: CampaignsCommand,
+    },
+    /// Webhooks: what each delivered, what waits or died; replay; a test request
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
     },
     /// Rep tasks
     Tasks {
@@ -209,6 +215,16 @@ pub enum CampaignsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Each webhook: delivered, pending (and the oldest's age), dead, the last error
+    List,
+    /// Send dead events again: one by its id (evt_...), or `all`
+    Replay { id: String },
+    /// POST a signed sample event to URL and print the answer
+    Test { url: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// Open tasks, optionally of one rep
     List {
@@ -306,6 +322,11 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             CampaignsCommand::List => campaigns::list(config, now).await,
             CampaignsCommand::Pause { id } => campaigns::pause(config, id, now).await,
             CampaignsCommand::Resume { id } => campaigns::resume(config, id, now).await,
+        },
+        Command::Webhooks { command } => match command {
+            WebhooksCommand::List => webhooks::list(config, now).await,
+            WebhooksCommand::Replay { id } => webhooks::replay(config, id, now).await,
+            WebhooksCommand::Test { url } => webhooks::test(config, url, now).await,
         },
         Command::Tasks { command } => match command {
             TasksCommand::List { rep } => tasks::list(config, rep.as_deref(), now).await,

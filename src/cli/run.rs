@@ -151,6 +151,13 @@ pub async fn run(config: Option<&Path>) -> Result<(), Failure> {
         campaigns = crate::daemon::current(&engine).defs().campaigns.len(),
         "nurture running."
     );
+    // The webhook sender reads the webhooks of the config in force each
+    // round: a reload adding the first one needs no restart.
+    crate::telemetry::zero_webhooks(
+        crate::daemon::current(&engine).defs().config.webhooks.iter().map(|w| w.name.as_str()),
+    );
+    let e = engine.clone();
+    tasks.spawn("webhooks", move |stop| crate::webhooks::send::run(e.clone(), stop));
     let renewing = store.clone();
     tasks.spawn("claims", move |stop| {
         let work = daemon::heartbeat(renewing.clone(), lease);

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Every task the daemon may supervise, named as in the metric's label.
-pub const TASKS: [&str; 7] = ["tick", "mailbox", "http", "housekeeping", "forecast", "claims", "clicks"];
+pub const TASKS: [&str; 8] = ["tick", "mailbox", "http", "housekeeping", "forecast", "claims", "clicks", "webhooks"];
 
 /// The first wait before a panicked task is started again, and the most.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

@@ -24,6 +24,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 use crate::daemon::{Current, current};
+use crate::template::context::rfc3339;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -92,6 +93,19 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
         parts.push(format!("imap: {}", m.state().unwrap_or_else(|| "connecting".into())));
     }
     parts.push(state.tasks.health());
+    for hook in &e.defs().config.webhooks {
+        let line = match e.store().hook_stats(&hook.name).await {
+            Ok(s) => match (&s.disabled, s.last_error.as_str()) {
+                (Some((at, why)), _) => {
+                    format!("disabled since {} ({why}; `nurture webhooks replay` enables it)", rfc3339(*at))
+                }
+                (None, "") => format!("ok ({} pending)", s.pending),
+                (None, err) => format!("{} pending, last error: {err}", s.pending),
+            },
+            Err(_) => "unknown (database unavailable)".into(),
+        };
+        parts.push(format!("webhook {}: {line}", hook.name));
+    }
     let rest = parts.join("\n");
     match e.store().ping().await {
         Ok(()) => (StatusCode::OK, format!("ok\ndatabase: ok\n{rest}\n")),

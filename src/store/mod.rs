@@ -37,6 +37,7 @@ mod sqlite;
 pub mod tasks;
 pub mod timers;
 pub mod transfer;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;
 pub use transfer::{Copied as TableCopied, Transfer};
+pub use webhooks::{HookStats, Taken, Webhooks};
 
 use crate::replica::{Claimer, DEFAULT_LEASE};
 use postgres::PgDb;
@@ -102,6 +104,7 @@ pub trait Store:
     + Transfer
     + Sessions
     + Signals
+    + Webhooks
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;

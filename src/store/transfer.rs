@@ -16,7 +16,7 @@ use super::{Database, Result, StoreError};
 
 /// Tables in an order their foreign keys accept, each with the key it is
 /// paged by.
-const TABLES: [(&str, &str); 16] = [
+const TABLES: [(&str, &str); 17] = [
     ("leads", "id"),
     ("suppressions", "email"),
     ("forgotten", "hash"),
@@ -33,6 +33,7 @@ const TABLES: [(&str, &str); 16] = [
     ("readiness_checks", "lead_id"),
     ("webhook_events", "id"),
     ("webhook_deliveries", "id"),
+    ("webhook_cursors", "webhook"),
 ];
 
 /// Not copied: the migrations' own ledger (the destination has its own),

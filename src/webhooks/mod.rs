@@ -5,4 +5,6 @@
 //!
 //! - [`sign`]: the `Nurture-Signature` header and how a receiver checks it.
 
+pub mod post;
+pub mod send;
 pub mod sign;

@@ -18,3 +18,4 @@ mod replicas;
 mod report;
 mod spam;
 mod tasks;
+mod webhooks;
