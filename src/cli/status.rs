@@ -14,6 +14,10 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
     let r = db.store().status(now).await.map_err(db_error)?;
     let day = |s: &str| r.last_24h.get(s).copied().unwrap_or(0);
     let jobs = crate::housekeeping::last_runs(db.store()).await.map_err(db_error)?;
+    let mut webhooks = Vec::new();
+    for h in &db.defs().config.webhooks {
+        webhooks.push((h.name.clone(), db.store().hook_stats(&h.name).await.map_err(db_error)?));
+    }
     if as_json {
         let v = json!({
             "active_enrolments": r.active_enrolments,
@@ -26,6 +30,7 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
             "last_24h": r.last_24h,
             "total": r.total,
             "housekeeping": jobs,
+            "webhooks": webhooks.iter().map(|(n, s)| (n.clone(), json!(s))).collect::<serde_json::Map<_, _>>(),
         });
         println!("{v}");
         return Ok(());
@@ -39,6 +44,13 @@ pub async fn run(config: Option<&Path>, as_json: bool, now: DateTime<Utc>) -> Re
     for j in &jobs {
         let outcome = if j.ok { "ok" } else { "FAILED" };
         println!("{:<19}{} {outcome}: {}", format!("{} job", j.job), rfc3339(j.at), j.detail);
+    }
+    for (name, s) in &webhooks {
+        let state = match &s.disabled {
+            Some((at, why)) => format!("DISABLED since {} ({why})", rfc3339(*at)),
+            None => format!("{} pending, {} dead, {} delivered", s.pending, s.dead, s.delivered),
+        };
+        println!("{:<19}{state}", format!("webhook {name}"));
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ pub struct Taken {
     pub event_at: DateTime<Utc>,
 }
 
-/// One webhook's figures (`webhooks list`, `/metrics`).
+/// One webhook's figures (`webhooks list`, `status`, `/metrics`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HookStats {
     pub delivered: i64,
@@ -34,9 +34,11 @@ pub struct HookStats {
     pub disabled: Option<(DateTime<Utc>, String)>,
 }
 
-/// How long a replica holds a delivery it took (a request's limit is far
-/// shorter): past it, a crashed replica's delivery is taken again.
-pub const LEASE: TimeDelta = TimeDelta::seconds(120);
+/// How long a replica holds a delivery it took: twice the request's limit
+/// and 5 s; past it, a crashed replica's delivery is taken again.
+pub fn lease(timeout: TimeDelta) -> TimeDelta {
+    timeout * 2 + TimeDelta::seconds(5)
+}
 
 #[async_trait]
 pub trait Webhooks: Send + Sync {
@@ -45,12 +47,19 @@ pub trait Webhooks: Send + Sync {
     /// first time starts after the newest event.
     async fn fan_out(&self, webhook: &str, types: &[String], now: DateTime<Utc>) -> Result<u64>;
     /// Up to `limit` deliveries of `webhook` due by `now`, each the
-    /// earliest pending one of its stream, taken for [`LEASE`].
-    async fn take_due(&self, webhook: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<Taken>>;
+    /// earliest pending one of its stream, taken until `until` (see [`lease`]).
+    async fn take_due(&self, webhook: &str, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64)
+    -> Result<Vec<Taken>>;
     async fn delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
     /// A failed attempt: tried again at `next` (`None`: dead).
     async fn failed(&self, id: i64, error: &str, next: Option<DateTime<Utc>>) -> Result<()>;
+    /// The receiver answers again: `webhook`'s deliveries waiting past
+    /// `beyond` (retries backed off longer than a lease; a taken one waits
+    /// no longer than its lease) are due at `now`. How many.
+    async fn receiver_back(&self, webhook: &str, now: DateTime<Utc>, beyond: DateTime<Utc>) -> Result<u64>;
     async fn disable_webhook(&self, webhook: &str, why: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Whether a 410 disabled `webhook` (until a replay).
+    async fn webhook_disabled(&self, webhook: &str) -> Result<bool>;
     async fn hook_stats(&self, webhook: &str) -> Result<HookStats>;
     /// Dead deliveries sent again (`uid`: that event's, else all of
     /// `webhook`'s); a disabled webhook is enabled again. How many.
@@ -97,7 +106,13 @@ impl Webhooks for Database {
         Ok(made)
     }
 
-    async fn take_due(&self, webhook: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<Taken>> {
+    async fn take_due(
+        &self,
+        webhook: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Taken>> {
         let q = Sql::new(
             "SELECT d.id, d.next_at, d.attempts, e.uid, e.type, e.body, e.at FROM webhook_deliveries d \
              JOIN webhook_events e ON e.id = d.event_id \
@@ -117,7 +132,7 @@ impl Webhooks for Database {
             let take = Sql::new(
                 "UPDATE webhook_deliveries SET next_at = $3 WHERE id = $1 AND next_at = $2 AND state = 'pending'",
             );
-            if c.execute(take.bind(id).bind(was).bind(now + LEASE)).await? == 1 {
+            if c.execute(take.bind(id).bind(was).bind(until)).await? == 1 {
                 taken.push(Taken {
                     id,
                     uid: r.get("uid")?,
@@ -158,10 +173,22 @@ impl Webhooks for Database {
         Ok(())
     }
 
+    async fn receiver_back(&self, webhook: &str, now: DateTime<Utc>, beyond: DateTime<Utc>) -> Result<u64> {
+        let q = Sql::new(
+            "UPDATE webhook_deliveries SET next_at = $2 WHERE webhook = $1 AND state = 'pending' AND next_at > $3",
+        );
+        self.conn().await?.execute(q.bind(webhook).bind(now).bind(beyond)).await
+    }
+
     async fn disable_webhook(&self, webhook: &str, why: &str, now: DateTime<Utc>) -> Result<()> {
         let q = Sql::new("UPDATE webhook_cursors SET disabled_at = $2, disabled_why = $3 WHERE webhook = $1");
         self.conn().await?.execute(q.bind(webhook).bind(now).bind(why)).await?;
         Ok(())
+    }
+
+    async fn webhook_disabled(&self, webhook: &str) -> Result<bool> {
+        let q = Sql::new("SELECT 1 AS one FROM webhook_cursors WHERE webhook = $1 AND disabled_at IS NOT NULL");
+        Ok(self.conn().await?.fetch_optional(q.bind(webhook)).await?.is_some())
     }
 
     async fn hook_stats(&self, webhook: &str) -> Result<HookStats> {

@@ -2,8 +2,8 @@
 //! makes each webhook's deliveries from the outbox and POSTs the due ones,
 //! the heads of their streams (so one lead's events arrive in the order
 //! they happened), several streams at once. A 2xx delivers; anything else
-//! is tried again after a growing, jittered wait until `give_up_after`,
-//! then the delivery is dead (`webhooks replay` sends it again); a 410 Gone
+//! is tried again after a growing, jittered wait until `give_up_after`
+//! (and at once when the receiver answers again), then the delivery is dead (`webhooks replay` sends it again); a 410 Gone
 //! disables the webhook until a replay.
 
 use std::collections::HashMap;
@@ -35,12 +35,25 @@ fn jitter() -> f64 {
     f64::from(u16::from_le_bytes(b)) / 65_536.0
 }
 
+/// How often the backlog gauges are read (a count over the deliveries).
+const GAUGES_EVERY: Duration = Duration::from_secs(10);
+
 /// The sender task, until `stop`.
 pub async fn run(engine: Current, stop: CancellationToken) {
     let mut secrets: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut gauged = std::time::Instant::now() - GAUGES_EVERY;
     loop {
         let e = current(&engine);
         let hooks = e.defs().config.webhooks.clone();
+        if gauged.elapsed() >= GAUGES_EVERY {
+            gauged = std::time::Instant::now();
+            for hook in &hooks {
+                if let Ok(s) = e.store().hook_stats(&hook.name).await {
+                    let oldest = s.oldest_pending.map(|t| (now() - t).num_seconds());
+                    crate::telemetry::webhook_backlog(&hook.name, s.pending, oldest);
+                }
+            }
+        }
         let mut busy = false;
         for hook in &hooks {
             match round(e.store().as_ref(), hook, &mut secrets, now()).await {
@@ -67,12 +80,11 @@ pub async fn round(
     now: DateTime<Utc>,
 ) -> Result<usize, crate::store::StoreError> {
     store.fan_out(&hook.name, &hook.events, now).await?;
-    let stats = store.hook_stats(&hook.name).await?;
-    crate::telemetry::webhook_backlog(&hook.name, stats.pending, stats.oldest_pending.map(|t| (now - t).num_seconds()));
-    if stats.disabled.is_some() {
+    if store.webhook_disabled(&hook.name).await? {
         return Ok(0);
     }
-    let taken = store.take_due(&hook.name, now, ROUND).await?;
+    let until = now + crate::store::webhooks::lease(hook.timeout);
+    let taken = store.take_due(&hook.name, now, until, ROUND).await?;
     if taken.is_empty() {
         return Ok(0);
     }
@@ -93,8 +105,14 @@ pub async fn round(
     let sends = taken.iter().map(|t| send(hook, secret.as_deref(), t));
     let answers = futures::future::join_all(sends).await;
     let n = taken.len();
+    let answered = answers.iter().any(|a| a.as_ref().is_ok_and(|c| (200..300).contains(c)));
     for (t, answer) in taken.into_iter().zip(answers) {
         settle(store, hook, &t, answer, now).await?;
+    }
+    // The receiver answers: what backed off during its outage goes now,
+    // not hours later.
+    if answered {
+        store.receiver_back(&hook.name, now, until).await?;
     }
     Ok(n)
 }
