@@ -171,11 +171,14 @@ async fn two_replicas_deliver_every_event_once_in_order_per_lead_through_an_outa
         assert!(std::time::Instant::now() < deadline, "{} of {all} handled", r.lock().unwrap().handled.len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let got = r.lock().unwrap();
-    assert_eq!(got.bad_signatures, 0);
-    assert_eq!(got.handled.len(), all, "each event handled once");
+    let (handled, requests, bad) = {
+        let got = r.lock().unwrap();
+        (got.handled.clone(), got.requests, got.bad_signatures)
+    };
+    assert_eq!(bad, 0);
+    assert_eq!(handled.len(), all, "each event handled once");
     // In order per lead: each stream's events in the order they were written.
-    let place: HashMap<&str, usize> = got.handled.iter().enumerate().map(|(i, u)| (u.as_str(), i)).collect();
+    let place: HashMap<&str, usize> = handled.iter().enumerate().map(|(i, u)| (u.as_str(), i)).collect();
     let mut last: HashMap<&str, usize> = HashMap::new();
     for (uid, stream) in &events {
         let at = place[uid.as_str()];
@@ -183,8 +186,7 @@ async fn two_replicas_deliver_every_event_once_in_order_per_lead_through_an_outa
             assert!(before < at, "{stream}: {uid} arrived before an earlier event");
         }
     }
-    assert!(got.requests > all as u64, "some requests failed and were retried ({} for {all})", got.requests);
-    drop(got);
+    assert!(requests > all as u64, "some requests failed and were retried ({requests} for {all})");
     server.abort();
     drop(second);
     db.drop_now().await;
