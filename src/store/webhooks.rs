@@ -114,12 +114,14 @@ impl Webhooks for Database {
         limit: i64,
     ) -> Result<Vec<Taken>> {
         let q = Sql::new(
+            // Each stream's head (its earliest pending event) in one pass
+            // over the pending deliveries, then those due.
             "SELECT d.id, d.next_at, d.attempts, e.uid, e.type, e.body, e.at FROM webhook_deliveries d \
+             JOIN (SELECT stream, MIN(event_id) AS head FROM webhook_deliveries \
+                   WHERE webhook = $1 AND state = 'pending' GROUP BY stream) h \
+               ON h.stream = d.stream AND h.head = d.event_id \
              JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.webhook = $1 AND d.state = 'pending' AND d.next_at <= $2 AND NOT EXISTS ( \
-                 SELECT 1 FROM webhook_deliveries p WHERE p.webhook = d.webhook AND p.stream = d.stream \
-                 AND p.state = 'pending' AND p.event_id < d.event_id) \
-             ORDER BY d.event_id LIMIT $3",
+             WHERE d.webhook = $1 AND d.next_at <= $2 ORDER BY d.event_id LIMIT $3",
         );
         let mut c = self.conn().await?;
         let rows = c.fetch_all(q.bind(webhook).bind(now).bind(limit)).await?;

@@ -18,8 +18,9 @@ use crate::config::Webhook;
 use crate::daemon::{Current, current, now};
 use crate::store::{Store, Taken};
 
-/// Deliveries taken per webhook per round.
-const ROUND: i64 = 64;
+/// Deliveries taken per webhook per round, all sent at once: the most
+/// requests one receiver gets from one replica at a time.
+const ROUND: i64 = 16;
 
 /// The wait before attempt `n + 1` (`n` made): 2^n seconds up to an hour,
 /// times a jitter in [0.5, 1.5) so that many failed events do not come
