@@ -64,15 +64,15 @@ pub async fn test(config: Option<&Path>, url: &str, now: DateTime<Utc>) -> Resul
         "data": { "note": "a sample from `nurture webhooks test`" },
     })
     .to_string();
-    let mut headers = vec![("Nurture-Event-Id", "evt_test".to_string()), ("Nurture-Event-Type", "test".into())];
-    if let Some(path) = hook.and_then(|h| h.secret_file.as_ref()) {
-        let secret = std::fs::read_to_string(path)
-            .map_err(|e| Failure::Environment(format!("webhook secret_file {}: {e}", path.display())))?;
-        headers.push((
-            "Nurture-Signature",
-            crate::webhooks::sign::signature(secret.trim().as_bytes(), now.timestamp(), body.as_bytes()),
-        ));
-    }
+    let secret = match hook.and_then(|h| h.secret_file.as_ref()) {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::Environment(format!("webhook secret_file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let secret = secret.as_deref().map(|s| s.trim().as_bytes());
+    let headers = crate::webhooks::sign::headers("evt_test", "test", secret, now.timestamp(), body.as_bytes());
     let limit = hook.map_or(std::time::Duration::from_secs(10), |h| h.timeout.to_std().unwrap_or_default());
     match crate::webhooks::post::post(url, &headers, body.into_bytes(), limit).await {
         Ok(code) if (200..300).contains(&code) => {

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::post::post;
-use super::sign::signature;
+use super::sign::headers;
 use crate::config::Webhook;
 use crate::daemon::{Current, current, now};
 use crate::store::{Store, Taken};
@@ -120,10 +120,7 @@ pub async fn round(
 
 async fn send(hook: &Webhook, secret: Option<&[u8]>, t: &Taken) -> Result<u16, String> {
     let body = t.body.clone().into_bytes();
-    let mut headers = vec![("Nurture-Event-Id", t.uid.clone()), ("Nurture-Event-Type", t.kind.clone())];
-    if let Some(secret) = secret {
-        headers.push(("Nurture-Signature", signature(secret, Utc::now().timestamp(), &body)));
-    }
+    let headers = headers(&t.uid, &t.kind, secret, Utc::now().timestamp(), &body);
     let limit = hook.timeout.to_std().unwrap_or(Duration::from_secs(10));
     post(&hook.url, &headers, body, limit).await
 }

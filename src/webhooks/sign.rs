@@ -14,6 +14,17 @@ pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", crate::hex::encode(&mac.finalize().into_bytes()))
 }
 
+/// The headers of a webhook request for event `uid` of type `kind`:
+/// `Nurture-Event-Id`, `Nurture-Event-Type`, and with a secret
+/// `Nurture-Signature` of `body` at `t`.
+pub fn headers(uid: &str, kind: &str, secret: Option<&[u8]>, t: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    let mut h = vec![("Nurture-Event-Id", uid.to_string()), ("Nurture-Event-Type", kind.to_string())];
+    if let Some(secret) = secret {
+        h.push(("Nurture-Signature", signature(secret, t, body)));
+    }
+    h
+}
+
 /// Whether `header` signs `body` with `secret` (what a receiver does; the
 /// tests' receiver uses it), comparing in constant time.
 pub fn verify(secret: &[u8], header: &str, body: &[u8]) -> bool {
