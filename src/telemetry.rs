@@ -102,9 +102,9 @@ pub fn click(machine: bool) {
 
 /// A webhook request's outcome: `delivered`, `failed` (tried again),
 /// `dead`, `gone` (410: the webhook disabled).
-pub fn webhook_result(webhook: &str, result: &'static str) {
+pub fn webhook_results(webhook: &str, result: &'static str, n: usize) {
     metrics::counter!("nurture_webhook_events_total", "webhook" => webhook.to_string(), "result" => result)
-        .increment(1);
+        .increment(n as u64);
 }
 
 /// A webhook's events not delivered yet, and the age of the oldest.

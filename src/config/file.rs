@@ -157,6 +157,7 @@ pub struct HousekeepingFile {
     pub keep_backups: Option<Spanned<u32>>,
     pub backup_dir: Option<S>,
     pub retention: Option<S>,
+    pub webhook_events: Option<S>,
     pub expire: Option<S>,
 }
 

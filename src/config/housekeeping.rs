@@ -19,6 +19,9 @@ pub struct Housekeeping {
     pub backup_dir: PathBuf,
     /// `None`: everything is kept (set to "").
     pub retention: Option<TimeDelta>,
+    /// How long an event delivered to every webhook that wanted it is kept
+    /// after it happened; `None`: for ever (set to "").
+    pub webhook_events: Option<TimeDelta>,
     /// When retention runs.
     pub expire: CronSpec,
 }
@@ -69,6 +72,17 @@ pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url
         },
         None => Some(TimeDelta::days(730)),
     };
+    let webhook_events = match &raw.webhook_events {
+        Some(r) if r.get_ref().trim().is_empty() => None,
+        Some(r) => match f.duration(r) {
+            Some(d) if d < TimeDelta::days(1) => {
+                f.error(r, "housekeeping.webhook_events must be at least 1d (or \"\" to keep every event)");
+                None
+            }
+            d => d,
+        },
+        None => Some(TimeDelta::days(7)),
+    };
     let expire = match &raw.expire {
         Some(e) => f.parse(e, |s| six_fields(s.trim(), "expire")),
         None => None,
@@ -91,6 +105,7 @@ pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url
             (None, None) => base.join("var/backups"),
         },
         retention,
+        webhook_events,
         expire: expire.or_else(|| CronSpec::parse(EXPIRE).ok()).expect("the default cron parses"),
     }
 }

@@ -135,9 +135,12 @@ fn housekeeping_defaults_and_its_six_field_crons() {
     let h = &c.housekeeping;
     assert_eq!(h.backup.as_ref().map(|b| b.as_str()), Some("0 0 3 * * *"));
     assert_eq!((h.keep_backups, h.retention), (7, Some(TimeDelta::days(730))));
+    assert_eq!(h.webhook_events, Some(TimeDelta::days(7)), "delivered webhook events kept a week");
     assert_eq!(h.backup_dir, PathBuf::from("/etc/nurture/var/backups"), "beside the default database");
-    let (_, d) = load("[housekeeping]\nbackup = \"0 3 * * *\"\nkeep_backups = 0\nretention = \"2h\"\n");
+    let (_, d) =
+        load("[housekeeping]\nbackup = \"0 3 * * *\"\nkeep_backups = 0\nretention = \"2h\"\nwebhook_events = \"1h\"\n");
     let e = errors(&d).join("\n");
+    assert!(e.contains("webhook_events must be at least 1d"), "{e}");
     assert!(e.contains("has 5 fields; housekeeping jobs take 6"), "{e}");
     assert!(e.contains("keep_backups must be at least 1") && e.contains("retention must be at least 1d"), "{e}");
     let (c, d) =

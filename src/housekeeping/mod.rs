@@ -42,7 +42,7 @@ impl Job {
     pub fn cron(self, h: &Housekeeping) -> Option<&crate::schedule::cron::CronSpec> {
         match self {
             Job::Backup => h.backup.as_ref(),
-            Job::Retention => h.retention.map(|_| &h.expire),
+            Job::Retention => (h.retention.is_some() || h.webhook_events.is_some()).then_some(&h.expire),
         }
     }
 }
@@ -63,17 +63,26 @@ pub async fn work(engine: &Engine, job: Job, now: DateTime<Utc>) -> Result<Strin
     match job {
         Job::Backup => backup::take(engine.store().as_ref(), h, now).await,
         Job::Retention => {
-            let Some(keep) = h.retention else { return Ok("retention is off".into()) };
+            let mut done = Vec::new();
+            if let Some(keep) = h.webhook_events {
+                let n = engine.store().forget_delivered(now - keep).await.map_err(|e| e.to_string())?;
+                done.push(format!("{n} delivered webhook events deleted"));
+            }
+            let Some(keep) = h.retention else {
+                done.push("retention is off".into());
+                return Ok(done.join("; "));
+            };
             let expired = engine.store().expire(now - keep).await.map_err(|e| e.to_string())?;
             let counts: Vec<String> = expired.iter().map(|(t, n)| format!("{t} {n}")).collect();
-            Ok(match counts.is_empty() {
-                true => format!("nothing older than {}", crate::template::context::rfc3339(now - keep)),
-                false => format!(
-                    "text emptied before {}: {}",
-                    crate::template::context::rfc3339(now - keep),
-                    counts.join(", ")
-                ),
-            })
+            let before = crate::template::context::rfc3339(now - keep);
+            done.insert(
+                0,
+                match counts.is_empty() {
+                    true => format!("nothing older than {before}"),
+                    false => format!("text emptied before {before}: {}", counts.join(", ")),
+                },
+            );
+            Ok(done.join("; "))
         }
     }
 }

@@ -34,6 +34,13 @@ fn uid() -> String {
 pub(super) async fn record(tx: &mut impl Run, kind: &str, about: About, data: Value, at: DateTime<Utc>) -> Result<()> {
     let (lead_id, stream, lead) = match about {
         About::Lead(id) => {
+            if tx.postgres() {
+                // One lead's events take their ids in the order their
+                // transactions commit (the lead's row locked until then),
+                // so the order they are fanned out and sent in is the
+                // order they happened.
+                tx.execute(Sql::new("SELECT id FROM leads WHERE id = $1 FOR UPDATE").bind(id)).await?;
+            }
             let q = Sql::dynamic(format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.id = $1")).bind(id);
             let Some(row) = tx.fetch_optional(q).await? else { return Ok(()) };
             let l = lead_from(&row)?;

@@ -279,6 +279,12 @@ pub(super) trait Run: Send {
     fn execute(&mut self, q: Sql) -> impl Future<Output = Result<u64>> + Send {
         async move { self.target().execute(q).await }
     }
+
+    /// Whether this runs on PostgreSQL (for the few statements SQLite's
+    /// single writer makes needless there, as row locks).
+    fn postgres(&mut self) -> bool {
+        !matches!(self.target(), Target::Sqlite(_))
+    }
 }
 
 impl Run for Conn<'_> {

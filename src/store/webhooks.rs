@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::sql::{Run, Sql};
+use super::sql::{Run, Sql, placeholders};
 use super::{Database, Result};
 
 /// A delivery taken for sending.
@@ -40,17 +40,29 @@ pub fn lease(timeout: TimeDelta) -> TimeDelta {
     timeout * 2 + TimeDelta::seconds(5)
 }
 
+/// A webhook as the fan-out reads it: its name and the event types it wants.
+pub type Route<'a> = (&'a str, &'a [String]);
+
+/// Events fanned out per pass, and ids bound per statement.
+const FAN: i64 = 5000;
+const CHUNK: usize = 5000;
+
 #[async_trait]
 pub trait Webhooks: Send + Sync {
-    /// Make `webhook`'s deliveries from the events after its cursor, of
-    /// the `types` it wants, due at once; how many. A webhook seen the
-    /// first time starts after the newest event.
-    async fn fan_out(&self, webhook: &str, types: &[String], now: DateTime<Utc>) -> Result<u64>;
+    /// Make each webhook's deliveries, due at once, from the events not
+    /// yet fanned out (in whatever order their transactions committed: no
+    /// event is passed over), of the types it wants, and mark those events
+    /// fanned out; how many deliveries. A webhook seen the first time
+    /// starts after the newest event.
+    async fn fan_out(&self, routes: &[Route<'_>], now: DateTime<Utc>) -> Result<u64>;
     /// Up to `limit` deliveries of `webhook` due by `now`, each the
     /// earliest pending one of its stream, taken until `until` (see [`lease`]).
     async fn take_due(&self, webhook: &str, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64)
     -> Result<Vec<Taken>>;
-    async fn delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    async fn delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()>;
+    /// Deliveries taken and not sent (the round ran out of its lease): due
+    /// again at `now`.
+    async fn release(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()>;
     /// A failed attempt: tried again at `next` (`None`: dead).
     async fn failed(&self, id: i64, error: &str, next: Option<DateTime<Utc>>) -> Result<()>;
     /// The receiver answers again: `webhook`'s deliveries waiting past
@@ -64,45 +76,71 @@ pub trait Webhooks: Send + Sync {
     /// Dead deliveries sent again (`uid`: that event's, else all of
     /// `webhook`'s); a disabled webhook is enabled again. How many.
     async fn replay(&self, webhook: Option<&str>, uid: Option<&str>, now: DateTime<Utc>) -> Result<u64>;
+    /// Delete the events that happened before `before`, fanned out and
+    /// delivered to every webhook that wanted them (none pending, none
+    /// dead), with their deliveries; how many events.
+    async fn forget_delivered(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 #[async_trait]
 impl Webhooks for Database {
-    async fn fan_out(&self, webhook: &str, types: &[String], now: DateTime<Utc>) -> Result<u64> {
+    async fn fan_out(&self, routes: &[Route<'_>], now: DateTime<Utc>) -> Result<u64> {
         let mut c = self.conn().await?;
+        // Through the partial index on the events not fanned out: nothing
+        // to read when the outbox is quiet.
+        let q = Sql::new("SELECT id, type FROM webhook_events WHERE NOT fanned ORDER BY id LIMIT $1").bind(FAN);
+        let rows = c.fetch_all(q).await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            events.push((r.get::<i64>("id")?, r.get::<String>("type")?));
+        }
+        let mut starts = std::collections::HashMap::new();
+        for r in c.fetch_all(Sql::new("SELECT webhook, last_event_id FROM webhook_cursors")).await? {
+            starts.insert(r.get::<String>("webhook")?, r.get::<i64>("last_event_id")?);
+        }
+        if events.is_empty() && routes.iter().all(|(name, _)| starts.contains_key(*name)) {
+            return Ok(0);
+        }
         let mut tx = c.begin().await?;
-        let q = Sql::new("SELECT last_event_id FROM webhook_cursors WHERE webhook = $1").bind(webhook);
-        let Some(row) = tx.fetch_optional(q).await? else {
+        for (name, _) in routes.iter().filter(|(name, _)| !starts.contains_key(*name)) {
             let start = Sql::new(
                 "INSERT INTO webhook_cursors (webhook, last_event_id) \
                  SELECT $1, COALESCE(MAX(id), 0) FROM webhook_events WHERE true ON CONFLICT (webhook) DO NOTHING",
             );
-            tx.execute(start.bind(webhook)).await?;
-            tx.commit().await?;
-            return Ok(0);
-        };
-        let cursor: i64 = row.get("last_event_id")?;
-        let q = Sql::new("SELECT id, type, stream FROM webhook_events WHERE id > $1 ORDER BY id LIMIT 1000");
-        let rows = tx.fetch_all(q.bind(cursor)).await?;
-        let mut made = 0;
-        let mut last = cursor;
-        for r in &rows {
-            let (id, kind, stream): (i64, String, String) = (r.get("id")?, r.get("type")?, r.get("stream")?);
-            last = last.max(id);
-            if !types.contains(&kind) {
-                continue;
-            }
-            let q = Sql::new(
-                "INSERT INTO webhook_deliveries (webhook, event_id, stream, state, next_at) \
-                 VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (webhook, event_id) DO NOTHING",
-            );
-            made += tx.execute(q.bind(webhook).bind(id).bind(stream).bind(now)).await?;
+            tx.execute(start.bind(*name)).await?;
         }
-        if last > cursor {
-            let q = Sql::new("UPDATE webhook_cursors SET last_event_id = $2 WHERE webhook = $1 AND last_event_id < $2");
-            tx.execute(q.bind(webhook).bind(last)).await?;
+        let mut made = 0;
+        for (name, types) in routes {
+            let Some(&start) = starts.get(*name) else { continue };
+            let wanted: Vec<i64> =
+                events.iter().filter(|(id, kind)| *id > start && types.contains(kind)).map(|(id, _)| *id).collect();
+            for ids in wanted.chunks(CHUNK) {
+                let q = Sql::dynamic(format!(
+                    "INSERT INTO webhook_deliveries (webhook, event_id, stream, state, next_at) \
+                     SELECT $1, id, stream, 'pending', $2 FROM webhook_events WHERE id IN ({}) \
+                     ON CONFLICT (webhook, event_id) DO NOTHING",
+                    placeholders(3, ids.len())
+                ));
+                made += tx.execute(q.bind(*name).bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
+            }
+        }
+        let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
+        for ids in ids.chunks(CHUNK) {
+            let q = Sql::dynamic(format!(
+                "UPDATE webhook_events SET fanned = true WHERE id IN ({})",
+                placeholders(1, ids.len())
+            ));
+            tx.execute(q.bind_all(ids.iter().map(|&i| i.into()))).await?;
         }
         tx.commit().await?;
+        if made >= (FAN / 5) as u64 && c.postgres() {
+            // A burst of new pending rows before autovacuum has seen them:
+            // without statistics PostgreSQL plans the walk in `take_due`
+            // as a scan per row (1 s per batch instead of 1 ms).
+            if let Err(e) = c.execute(Sql::new("ANALYZE webhook_deliveries")).await {
+                tracing::debug!(error = %e, "ANALYZE webhook_deliveries not run");
+            }
+        }
         Ok(made)
     }
 
@@ -114,46 +152,76 @@ impl Webhooks for Database {
         limit: i64,
     ) -> Result<Vec<Taken>> {
         let q = Sql::new(
-            // Each stream's head (its earliest pending event) in one pass
-            // over the pending deliveries, then those due.
-            "SELECT d.id, d.next_at, d.attempts, e.uid, e.type, e.body, e.at FROM webhook_deliveries d \
-             JOIN (SELECT stream, MIN(event_id) AS head FROM webhook_deliveries \
-                   WHERE webhook = $1 AND state = 'pending' GROUP BY stream) h \
-               ON h.stream = d.stream AND h.head = d.event_id \
+            // The pending deliveries in event order (index `due`), each
+            // kept if due and no earlier one of its stream is pending (a
+            // probe of index `pending`): the cost follows the rows taken,
+            // not the backlog (a GROUP BY of every stream's head took 9 ms
+            // per batch at 20,000 pending on PostgreSQL; this takes 1).
+            "SELECT d.id, d.attempts, e.uid, e.type, e.body, e.at FROM webhook_deliveries d \
              JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.webhook = $1 AND d.next_at <= $2 ORDER BY d.event_id LIMIT $3",
+             WHERE d.webhook = $1 AND d.state = 'pending' AND d.next_at <= $2 AND NOT EXISTS \
+               (SELECT 1 FROM webhook_deliveries p WHERE p.webhook = d.webhook AND p.stream = d.stream \
+                AND p.state = 'pending' AND p.event_id < d.event_id) \
+             ORDER BY d.event_id LIMIT $3",
         );
         let mut c = self.conn().await?;
         let rows = c.fetch_all(q.bind(webhook).bind(now).bind(limit)).await?;
-        let mut taken = Vec::new();
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut due = std::collections::HashMap::new();
         for r in &rows {
-            let id: i64 = r.get("id")?;
-            let was: DateTime<Utc> = r.get("next_at")?;
-            // Taken by whoever moves its time first: the other replicas
-            // find it not due.
-            let take = Sql::new(
-                "UPDATE webhook_deliveries SET next_at = $3 WHERE id = $1 AND next_at = $2 AND state = 'pending'",
-            );
-            if c.execute(take.bind(id).bind(was).bind(until)).await? == 1 {
-                taken.push(Taken {
-                    id,
-                    uid: r.get("uid")?,
-                    kind: r.get("type")?,
-                    body: r.get("body")?,
-                    attempts: r.get("attempts")?,
-                    event_at: r.get("at")?,
-                });
+            let t = Taken {
+                id: r.get("id")?,
+                uid: r.get("uid")?,
+                kind: r.get("type")?,
+                body: r.get("body")?,
+                attempts: r.get("attempts")?,
+                event_at: r.get("at")?,
+            };
+            due.insert(t.id, t);
+        }
+        // Taken by whoever moves their time first, in one statement: the
+        // other replicas find them not due.
+        let q = Sql::dynamic(format!(
+            "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND next_at <= $2 AND id IN ({}) \
+             RETURNING id",
+            placeholders(3, due.len())
+        ));
+        let ids: Vec<i64> = due.keys().copied().collect();
+        let won = c.fetch_all(q.bind(until).bind(now).bind_all(ids.into_iter().map(Into::into))).await?;
+        let mut taken = Vec::with_capacity(won.len());
+        for r in &won {
+            if let Some(t) = due.remove(&r.get::<i64>("id")?) {
+                taken.push(t);
             }
         }
+        taken.sort_by_key(|t| t.id);
         Ok(taken)
     }
 
-    async fn delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        let q = Sql::new(
-            "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $2, attempts = attempts + 1, \
-             last_error = '' WHERE id = $1",
-        );
-        self.conn().await?.execute(q.bind(id).bind(now)).await?;
+    async fn delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        let mut c = self.conn().await?;
+        for ids in ids.chunks(CHUNK) {
+            let q = Sql::dynamic(format!(
+                "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, \
+                 last_error = '' WHERE id IN ({})",
+                placeholders(2, ids.len())
+            ));
+            c.execute(q.bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        let mut c = self.conn().await?;
+        for ids in ids.chunks(CHUNK) {
+            let q = Sql::dynamic(format!(
+                "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND id IN ({})",
+                placeholders(2, ids.len())
+            ));
+            c.execute(q.bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
+        }
         Ok(())
     }
 
@@ -240,5 +308,33 @@ impl Webhooks for Database {
         tx.execute(q.bind(webhook)).await?;
         tx.commit().await?;
         Ok(n)
+    }
+    async fn forget_delivered(&self, before: DateTime<Utc>) -> Result<u64> {
+        // Batches in short transactions, so the sender never waits long.
+        let done = "SELECT e.id FROM webhook_events e WHERE e.fanned AND e.at < $1 AND NOT EXISTS \
+                    (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state <> 'delivered') LIMIT $2";
+        let mut forgotten = 0;
+        loop {
+            let mut c = self.conn().await?;
+            let mut tx = c.begin().await?;
+            let ids: Vec<i64> = tx
+                .fetch_all(Sql::new(done).bind(before).bind(CHUNK as i64))
+                .await?
+                .iter()
+                .map(|r| r.get("id"))
+                .collect::<Result<_>>()?;
+            if !ids.is_empty() {
+                let list = placeholders(1, ids.len());
+                let args = || ids.iter().map(|&i| i.into());
+                let q = Sql::dynamic(format!("DELETE FROM webhook_deliveries WHERE event_id IN ({list})"));
+                tx.execute(q.bind_all(args())).await?;
+                let q = Sql::dynamic(format!("DELETE FROM webhook_events WHERE id IN ({list})"));
+                forgotten += tx.execute(q.bind_all(args())).await?;
+            }
+            tx.commit().await?;
+            if ids.len() < CHUNK {
+                return Ok(forgotten);
+            }
+        }
     }
 }

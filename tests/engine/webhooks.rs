@@ -4,7 +4,6 @@
 //! arrives, in order per lead. A receiver that never answers: retried, then
 //! dead, and `replay` sends it again; one that answers 410: disabled.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -12,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use nurture::store::Source;
-use nurture::webhooks::send::round;
+use nurture::webhooks::send::{Sender, round};
 
 use crate::helpers::{Backend, World, both, utc};
 
@@ -73,11 +72,11 @@ fn config(port: u16, path: &str, extra: &str) -> String {
 /// Rounds of the sender from `from`, a virtual minute apart, until `done`
 /// or `rounds` are spent; the time reached.
 async fn rounds(w: &World, from: DateTime<Utc>, rounds: usize, done: impl Fn() -> bool) -> DateTime<Utc> {
-    let hook = w.engine.defs().config.webhooks[0].clone();
-    let mut secrets = HashMap::new();
+    let hooks = w.engine.defs().config.webhooks.clone();
+    let mut sender = Sender::default();
     let mut t = from;
     for _ in 0..rounds {
-        round(w.store(), &hook, &mut secrets, t).await.unwrap();
+        round(w.store(), &hooks, &mut sender, t).await.unwrap();
         if done() {
             break;
         }
@@ -149,7 +148,7 @@ async fn silent_receivers_die_and_replay_and_gone_disables(b: Backend) {
     // The same event to a receiver that answers 410: the webhook is disabled.
     let mut hook = w.engine.defs().config.webhooks[0].clone();
     hook.url = format!("http://127.0.0.1:{port}/gone");
-    round(w.store(), &hook, &mut HashMap::new(), start + TimeDelta::hours(1)).await.unwrap();
+    round(w.store(), &[hook], &mut Sender::default(), start + TimeDelta::hours(1)).await.unwrap();
     let s = w.store().hook_stats("crm").await.unwrap();
     assert!(s.disabled.as_ref().is_some_and(|(_, why)| why.contains("410")), "{s:?}");
     w.finish().await;
