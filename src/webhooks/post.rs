@@ -51,10 +51,10 @@ impl Client {
     async fn exchange(&self, headers: &[(&str, String)], body: Bytes) -> Result<u16, String> {
         // A kept connection the receiver closed meanwhile fails before it
         // answers: the request goes once more on a new one.
-        if let Some(sender) = self.kept().await {
-            if let Ok(status) = self.send(sender, headers, body.clone()).await {
-                return Ok(status);
-            }
+        if let Some(sender) = self.kept().await
+            && let Ok(status) = self.send(sender, headers, body.clone()).await
+        {
+            return Ok(status);
         }
         let sender = self.connect().await?;
         self.send(sender, headers, body).await

@@ -154,3 +154,53 @@ async fn silent_receivers_die_and_replay_and_gone_disables(b: Backend) {
     w.finish().await;
 }
 both!(silent_receivers_die_and_replay_and_gone_disables);
+
+/// A transaction that took its event id first and commits last (as two
+/// replicas' changes do on PostgreSQL) still has its event sent: the sender
+/// fans out what is not yet fanned out, not what lies past a cursor.
+/// Delivered events are deleted after `webhook_events`; pending and dead
+/// ones are kept.
+async fn late_commits_are_sent_and_delivered_events_are_forgotten(b: Backend) {
+    let port =
+        serve(axum::Router::new().route("/hook", axum::routing::post(|| async { StatusCode::NO_CONTENT }))).await;
+    let files = [("secret", "s3cret-hook\n")];
+    let w = World::with_files(b, &config(port, "hook", ""), &[("c", CAMPAIGN)], &files).await;
+    let start = utc("2026-03-02T08:00:00Z");
+    rounds(&w, start, 1, || true).await;
+    w.import("email,first_name,status,owner\nana@x.test,Ana,nurturing,rep@s.test\n", start).await;
+    let late = "INSERT INTO webhook_events (uid, type, lead_id, stream, at, body) VALUES \
+                ('evt_late', 'campaign.paused', NULL, 'campaign:c', '2026-03-02T08:00:00Z', '{\"id\": \"evt_late\"}')";
+    let mut open = None;
+    if b == Backend::Postgres {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&w.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query(late).execute(&mut c).await.unwrap();
+        open = Some(c);
+    }
+    w.engine.replied("ana@x.test", Source::Api, start).await.unwrap();
+    let t = rounds(&w, start, 1, || true).await;
+    match open {
+        Some(mut c) => {
+            let later = w.scalar("SELECT COUNT(*) FROM webhook_events WHERE id > $1 AND fanned", 0i64).await;
+            assert!(later >= 1, "an event with a later id fanned out while the first is uncommitted");
+            sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+        }
+        None => w.crm(late).await,
+    }
+    rounds(&w, t, 3, || true).await;
+    let made = "SELECT COUNT(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE e.uid = $1";
+    assert_eq!(w.scalar(made, "evt_late").await, 1, "the late event has its delivery");
+    assert!(w.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = $1", "delivered").await >= 2);
+
+    // One event left dead: kept; the delivered ones go after a week.
+    w.crm("UPDATE webhook_deliveries SET state = 'dead' WHERE event_id = (SELECT MAX(id) FROM webhook_events)").await;
+    let events = w.scalar("SELECT COUNT(*) FROM webhook_events WHERE id > $1", 0i64).await;
+    assert_eq!(w.store().forget_delivered(start).await.unwrap(), 0, "nothing is a week old yet");
+    let n = w.store().forget_delivered(start + TimeDelta::days(8)).await.unwrap();
+    assert_eq!(n as i64, events - 1, "every event but the dead one");
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = $1", "delivered").await, 0);
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = $1", "dead").await, 1);
+    w.finish().await;
+}
+both!(late_commits_are_sent_and_delivered_events_are_forgotten);
