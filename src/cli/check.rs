@@ -41,7 +41,7 @@ pub fn run(config: Option<&Path>, now: DateTime<Utc>, json: bool) -> Result<(), 
 
 /// `check --database`: for each campaign with enrolments under way, how
 /// many wait at each step and which of them wait at a step the file no
-/// longer has (they end at their next step). The reload log says more (it
+/// longer has (they end at their next step); each webhook disabled. The reload log says more (it
 /// knows the previous files): inserted steps skipped, `after` changes.
 pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = super::db::open(config, now).await?;
@@ -53,6 +53,20 @@ pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(),
         let i = crate::campaign::edit::impact(None, c, &waiting);
         let at: Vec<String> = waiting.iter().map(|(s, n)| format!("{n} at {s}")).collect();
         println!("{} ({})", i.summary(), at.join(", "));
+    }
+    // A webhook a receiver disabled (410 Gone) sends nothing until a
+    // replay: a warning, as the other problems a file cannot show.
+    for hook in &db.defs().config.webhooks {
+        let s = db.store().hook_stats(&hook.name).await.map_err(super::db::db_error)?;
+        if let Some((at, why)) = s.disabled {
+            eprintln!(
+                "warning: webhook {} disabled since {} ({why}); {} event(s) wait: `nurture webhooks replay all` \
+                 enables it",
+                hook.name,
+                crate::template::context::rfc3339(at),
+                s.pending
+            );
+        }
     }
     Ok(())
 }

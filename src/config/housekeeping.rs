@@ -41,6 +41,28 @@ fn six_fields(s: &str, key: &str) -> Result<CronSpec, String> {
 }
 
 /// `db_url` is the database URL as resolved (a SQLite path made absolute).
+/// A keeping period of at least a day: `default` when unset, `None` when
+/// set to "" (which does what `empty` says).
+fn period(
+    f: &mut Fields,
+    raw: &Option<toml::Spanned<String>>,
+    key: &str,
+    empty: &str,
+    default: TimeDelta,
+) -> Option<TimeDelta> {
+    match raw {
+        Some(r) if r.get_ref().trim().is_empty() => None,
+        Some(r) => match f.duration(r) {
+            Some(d) if d < TimeDelta::days(1) => {
+                f.error(r, format!("housekeeping.{key} must be at least 1d (or \"\" to {empty})"));
+                None
+            }
+            d => d,
+        },
+        None => Some(default),
+    }
+}
+
 pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url: &str) -> Housekeeping {
     let postgres = !db_url.starts_with("sqlite:");
     let backup = match &raw.backup {
@@ -61,28 +83,8 @@ pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url
         Some(k) => *k.get_ref() as usize,
         None => 7,
     };
-    let retention = match &raw.retention {
-        Some(r) if r.get_ref().trim().is_empty() => None,
-        Some(r) => match f.duration(r) {
-            Some(d) if d < TimeDelta::days(1) => {
-                f.error(r, "housekeeping.retention must be at least 1d (or \"\" to keep everything)");
-                None
-            }
-            d => d,
-        },
-        None => Some(TimeDelta::days(730)),
-    };
-    let webhook_events = match &raw.webhook_events {
-        Some(r) if r.get_ref().trim().is_empty() => None,
-        Some(r) => match f.duration(r) {
-            Some(d) if d < TimeDelta::days(1) => {
-                f.error(r, "housekeeping.webhook_events must be at least 1d (or \"\" to keep every event)");
-                None
-            }
-            d => d,
-        },
-        None => Some(TimeDelta::days(7)),
-    };
+    let retention = period(f, &raw.retention, "retention", "keep everything", TimeDelta::days(730));
+    let webhook_events = period(f, &raw.webhook_events, "webhook_events", "keep every event", TimeDelta::days(7));
     let expire = match &raw.expire {
         Some(e) => f.parse(e, |s| six_fields(s.trim(), "expire")),
         None => None,

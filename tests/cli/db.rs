@@ -307,6 +307,34 @@ fn check_with_the_database_says_which_enrolments_an_edit_ends() {
     assert!(!p.run(&["check"]).stdout.contains("active enrolment"), "offline without the flag");
 }
 
+/// A webhook whose receiver answered 410 is named by `check --database`
+/// and `webhooks list` until a replay enables it.
+#[test]
+fn a_disabled_webhook_is_named_by_check_and_list_until_a_replay() {
+    let p = Project::bundled();
+    let config = std::fs::read_to_string(p.path("nurture.toml")).unwrap();
+    p.write("nurture.toml", format!("{config}\n[[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/hook\"\n"));
+    assert_eq!(p.run(&["check", "--database"]).code, 0, "creates the database");
+    let disable = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); c.execute(\"INSERT INTO webhook_cursors (webhook, last_event_id, \
+         disabled_at, disabled_why) VALUES ('crm', 0, '2026-12-01T09:00:00Z', '410 Gone: the receiver asked for no \
+         more')\"); c.commit()",
+        p.path("var/nurture.db").display().to_string()
+    );
+    let ok = std::process::Command::new("python3").args(["-c", &disable]).status().unwrap();
+    assert!(ok.success());
+    let check = p.run(&["check", "--database"]);
+    assert_eq!(check.code, 0, "a warning: {}", check.stderr);
+    assert!(
+        check.stderr.contains("warning: webhook crm disabled since 2026-12-01T09:00:00Z (410 Gone"),
+        "{}",
+        check.stderr
+    );
+    assert!(p.run(&["webhooks", "list"]).stdout.contains("DISABLED since 2026-12-01T09:00:00Z"), "list says so too");
+    assert_eq!(p.run(&["webhooks", "replay", "all"]).code, 0);
+    assert!(!p.run(&["check", "--database"]).stderr.contains("disabled"), "enabled again");
+}
+
 /// What nurture writes holds personal data: the database, its WAL, the
 /// link secret, the outbox and backups are its user's alone (files 0600,
 /// folders 0700), even when started with a permissive umask.
