@@ -41,8 +41,9 @@ pub fn run(config: Option<&Path>, now: DateTime<Utc>, json: bool) -> Result<(), 
 
 /// `check --database`: for each campaign with enrolments under way, how
 /// many wait at each step and which of them wait at a step the file no
-/// longer has (they end at their next step); each webhook disabled. The reload log says more (it
-/// knows the previous files): inserted steps skipped, `after` changes.
+/// longer has (they end at their next step); each webhook disabled. The
+/// reload log says more (it knows the previous files): inserted steps
+/// skipped, `after` changes.
 pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(), Failure> {
     let db = super::db::open(config, now).await?;
     for c in &db.defs().campaigns {

@@ -65,14 +65,11 @@ pub async fn test(config: Option<&Path>, url: &str, now: DateTime<Utc>) -> Resul
     })
     .to_string();
     let secret = match hook.and_then(|h| h.secret_file.as_ref()) {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| Failure::Environment(format!("webhook secret_file {}: {e}", path.display())))?,
-        ),
+        Some(path) => Some(crate::webhooks::sign::read_secret(path).map_err(Failure::Environment)?),
         None => None,
     };
-    let secret = secret.as_deref().map(|s| s.trim().as_bytes());
-    let headers = crate::webhooks::sign::headers("evt_test", "test", secret, now.timestamp(), body.as_bytes());
+    let headers =
+        crate::webhooks::sign::headers("evt_test", "test", secret.as_deref(), now.timestamp(), body.as_bytes());
     let limit = hook.map_or(std::time::Duration::from_secs(10), |h| h.timeout.to_std().unwrap_or_default());
     match crate::webhooks::post::post(url, &headers, body.into_bytes(), limit).await {
         Ok(code) if (200..300).contains(&code) => {

@@ -40,7 +40,6 @@ fn six_fields(s: &str, key: &str) -> Result<CronSpec, String> {
     CronSpec::parse(s).map_err(|e| format!("housekeeping.{key}: {e}"))
 }
 
-/// `db_url` is the database URL as resolved (a SQLite path made absolute).
 /// A keeping period of at least a day: `default` when unset, `None` when
 /// set to "" (which does what `empty` says).
 fn period(
@@ -63,6 +62,7 @@ fn period(
     }
 }
 
+/// `db_url` is the database URL as resolved (a SQLite path made absolute).
 pub(super) fn resolve(raw: HousekeepingFile, f: &mut Fields, base: &Path, db_url: &str) -> Housekeeping {
     let postgres = !db_url.starts_with("sqlite:");
     let backup = match &raw.backup {

@@ -63,25 +63,22 @@ pub async fn work(engine: &Engine, job: Job, now: DateTime<Utc>) -> Result<Strin
     match job {
         Job::Backup => backup::take(engine.store().as_ref(), h, now).await,
         Job::Retention => {
-            let mut done = Vec::new();
+            let mut done = vec![match h.retention {
+                None => "retention is off".to_string(),
+                Some(keep) => {
+                    let expired = engine.store().expire(now - keep).await.map_err(|e| e.to_string())?;
+                    let counts: Vec<String> = expired.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                    let before = crate::template::context::rfc3339(now - keep);
+                    match counts.is_empty() {
+                        true => format!("nothing older than {before}"),
+                        false => format!("text emptied before {before}: {}", counts.join(", ")),
+                    }
+                }
+            }];
             if let Some(keep) = h.webhook_events {
                 let n = engine.store().forget_delivered(now - keep).await.map_err(|e| e.to_string())?;
                 done.push(format!("{n} delivered webhook events deleted"));
             }
-            let Some(keep) = h.retention else {
-                done.push("retention is off".into());
-                return Ok(done.join("; "));
-            };
-            let expired = engine.store().expire(now - keep).await.map_err(|e| e.to_string())?;
-            let counts: Vec<String> = expired.iter().map(|(t, n)| format!("{t} {n}")).collect();
-            let before = crate::template::context::rfc3339(now - keep);
-            done.insert(
-                0,
-                match counts.is_empty() {
-                    true => format!("nothing older than {before}"),
-                    false => format!("text emptied before {before}: {}", counts.join(", ")),
-                },
-            );
             Ok(done.join("; "))
         }
     }

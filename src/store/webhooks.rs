@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::sql::{Run, Sql, placeholders};
+use super::sql::{Arg, Run, Sql, placeholders};
 use super::{Database, Result};
 
 /// A delivery taken for sending.
@@ -46,6 +46,22 @@ pub type Route<'a> = (&'a str, &'a [String]);
 /// Events fanned out per pass, and ids bound per statement.
 const FAN: i64 = 5000;
 const CHUNK: usize = 5000;
+
+/// `sql` with `{ids}` replaced by a placeholder per id, bound after `lead`
+/// (at most [`CHUNK`] ids: both databases' limits on bound values).
+fn with_ids(sql: &str, lead: Vec<Arg>, ids: &[i64]) -> Sql {
+    let list = placeholders(lead.len() + 1, ids.len());
+    Sql::dynamic(sql.replace("{ids}", &list)).bind_all(lead).bind_all(ids.iter().map(|&i| i.into()))
+}
+
+/// `sql` (see [`with_ids`]) run over `ids` in chunks: rows affected.
+async fn per_ids(run: &mut impl Run, sql: &str, lead: Vec<Arg>, ids: &[i64]) -> Result<u64> {
+    let mut n = 0;
+    for ids in ids.chunks(CHUNK) {
+        n += run.execute(with_ids(sql, lead.clone(), ids)).await?;
+    }
+    Ok(n)
+}
 
 #[async_trait]
 pub trait Webhooks: Send + Sync {
@@ -114,24 +130,13 @@ impl Webhooks for Database {
             let Some(&start) = starts.get(*name) else { continue };
             let wanted: Vec<i64> =
                 events.iter().filter(|(id, kind)| *id > start && types.contains(kind)).map(|(id, _)| *id).collect();
-            for ids in wanted.chunks(CHUNK) {
-                let q = Sql::dynamic(format!(
-                    "INSERT INTO webhook_deliveries (webhook, event_id, stream, state, next_at) \
-                     SELECT $1, id, stream, 'pending', $2 FROM webhook_events WHERE id IN ({}) \
-                     ON CONFLICT (webhook, event_id) DO NOTHING",
-                    placeholders(3, ids.len())
-                ));
-                made += tx.execute(q.bind(*name).bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
-            }
+            let make = "INSERT INTO webhook_deliveries (webhook, event_id, stream, state, next_at) \
+                        SELECT $1, id, stream, 'pending', $2 FROM webhook_events WHERE id IN ({ids}) \
+                        ON CONFLICT (webhook, event_id) DO NOTHING";
+            made += per_ids(&mut tx, make, vec![(*name).into(), now.into()], &wanted).await?;
         }
         let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
-        for ids in ids.chunks(CHUNK) {
-            let q = Sql::dynamic(format!(
-                "UPDATE webhook_events SET fanned = true WHERE id IN ({})",
-                placeholders(1, ids.len())
-            ));
-            tx.execute(q.bind_all(ids.iter().map(|&i| i.into()))).await?;
-        }
+        per_ids(&mut tx, "UPDATE webhook_events SET fanned = true WHERE id IN ({ids})", vec![], &ids).await?;
         tx.commit().await?;
         if made >= (FAN / 5) as u64 && c.postgres() {
             // A burst of new pending rows before autovacuum has seen them:
@@ -169,59 +174,38 @@ impl Webhooks for Database {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut due = std::collections::HashMap::new();
+        let mut due = Vec::with_capacity(rows.len());
         for r in &rows {
-            let t = Taken {
+            due.push(Taken {
                 id: r.get("id")?,
                 uid: r.get("uid")?,
                 kind: r.get("type")?,
                 body: r.get("body")?,
                 attempts: r.get("attempts")?,
                 event_at: r.get("at")?,
-            };
-            due.insert(t.id, t);
+            });
         }
         // Taken by whoever moves their time first, in one statement: the
         // other replicas find them not due.
-        let q = Sql::dynamic(format!(
-            "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND next_at <= $2 AND id IN ({}) \
-             RETURNING id",
-            placeholders(3, due.len())
-        ));
-        let ids: Vec<i64> = due.keys().copied().collect();
-        let won = c.fetch_all(q.bind(until).bind(now).bind_all(ids.into_iter().map(Into::into))).await?;
-        let mut taken = Vec::with_capacity(won.len());
-        for r in &won {
-            if let Some(t) = due.remove(&r.get::<i64>("id")?) {
-                taken.push(t);
-            }
-        }
-        taken.sort_by_key(|t| t.id);
-        Ok(taken)
+        let ids: Vec<i64> = due.iter().map(|t| t.id).collect();
+        let take = "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND next_at <= $2 \
+                    AND id IN ({ids}) RETURNING id";
+        let won = c.fetch_all(with_ids(take, vec![until.into(), now.into()], &ids)).await?;
+        let won: std::collections::HashSet<i64> = won.iter().map(|r| r.get("id")).collect::<Result<_>>()?;
+        due.retain(|t| won.contains(&t.id));
+        Ok(due)
     }
 
     async fn delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
-        let mut c = self.conn().await?;
-        for ids in ids.chunks(CHUNK) {
-            let q = Sql::dynamic(format!(
-                "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, \
-                 last_error = '' WHERE id IN ({})",
-                placeholders(2, ids.len())
-            ));
-            c.execute(q.bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
-        }
+        let sql = "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, \
+                   last_error = '' WHERE id IN ({ids})";
+        per_ids(&mut self.conn().await?, sql, vec![now.into()], ids).await?;
         Ok(())
     }
 
     async fn release(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
-        let mut c = self.conn().await?;
-        for ids in ids.chunks(CHUNK) {
-            let q = Sql::dynamic(format!(
-                "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND id IN ({})",
-                placeholders(2, ids.len())
-            ));
-            c.execute(q.bind(now).bind_all(ids.iter().map(|&i| i.into()))).await?;
-        }
+        let sql = "UPDATE webhook_deliveries SET next_at = $1 WHERE state = 'pending' AND id IN ({ids})";
+        per_ids(&mut self.conn().await?, sql, vec![now.into()], ids).await?;
         Ok(())
     }
 
@@ -309,6 +293,7 @@ impl Webhooks for Database {
         tx.commit().await?;
         Ok(n)
     }
+
     async fn forget_delivered(&self, before: DateTime<Utc>) -> Result<u64> {
         // Batches in short transactions, so the sender never waits long.
         let done = "SELECT e.id FROM webhook_events e WHERE e.fanned AND e.at < $1 AND NOT EXISTS \
@@ -323,14 +308,8 @@ impl Webhooks for Database {
                 .iter()
                 .map(|r| r.get("id"))
                 .collect::<Result<_>>()?;
-            if !ids.is_empty() {
-                let list = placeholders(1, ids.len());
-                let args = || ids.iter().map(|&i| i.into());
-                let q = Sql::dynamic(format!("DELETE FROM webhook_deliveries WHERE event_id IN ({list})"));
-                tx.execute(q.bind_all(args())).await?;
-                let q = Sql::dynamic(format!("DELETE FROM webhook_events WHERE id IN ({list})"));
-                forgotten += tx.execute(q.bind_all(args())).await?;
-            }
+            per_ids(&mut tx, "DELETE FROM webhook_deliveries WHERE event_id IN ({ids})", vec![], &ids).await?;
+            forgotten += per_ids(&mut tx, "DELETE FROM webhook_events WHERE id IN ({ids})", vec![], &ids).await?;
             tx.commit().await?;
             if ids.len() < CHUNK {
                 return Ok(forgotten);

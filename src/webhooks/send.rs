@@ -8,7 +8,6 @@
 //! replay` sends it again); a 410 Gone disables the webhook until a replay.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -56,7 +55,7 @@ pub struct Sender {
 }
 
 struct Link {
-    client: Arc<Client>,
+    client: Client,
     secret: Option<Vec<u8>>,
     /// A request failed since the last success: the next round takes only
     /// as many as go at once, in one lane (each may wait out the timeout,
@@ -68,22 +67,13 @@ struct Link {
 }
 
 impl Sender {
-    /// `hook`'s link, made (or made again, its URL or secret file
-    /// changed by a reload) when needed; why there is none.
+    /// `hook`'s link, made when first needed (or made again when a reload
+    /// changed its URL); why there is none.
     fn link(&mut self, hook: &Webhook) -> Result<&mut Link, String> {
         let stale = self.links.get(&hook.name).is_none_or(|l| l.client.url() != hook.url);
         if stale {
-            let client = Arc::new(Client::new(&hook.url)?);
-            let secret = match &hook.secret_file {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| format!("secret_file {}: {e}", path.display()))?
-                        .trim()
-                        .as_bytes()
-                        .to_vec(),
-                ),
-                None => None,
-            };
+            let client = Client::new(&hook.url)?;
+            let secret = hook.secret_file.as_deref().map(super::sign::read_secret).transpose()?;
             // A new daemon may find deliveries backed off by an earlier one.
             self.links.insert(
                 hook.name.clone(),
@@ -187,14 +177,13 @@ async fn send_due(store: &dyn Store, hook: &Webhook, link: &Link, now: DateTime<
     let last_start = std::time::Instant::now() + (lease.to_std().unwrap_or_default().saturating_sub(timeout * 2));
     let mut sends = Vec::with_capacity(taken.len());
     for t in &taken {
-        let (client, secret) = (link.client.clone(), link.secret.clone());
         let (uid, kind, body) = (t.uid.clone(), t.kind.clone(), t.body.clone().into_bytes());
         sends.push(async move {
             if std::time::Instant::now() > last_start {
                 return None;
             }
-            let headers = headers(&uid, &kind, secret.as_deref(), Utc::now().timestamp(), &body);
-            Some(client.post(&headers, body, timeout).await)
+            let headers = headers(&uid, &kind, link.secret.as_deref(), Utc::now().timestamp(), &body);
+            Some(link.client.post(&headers, body, timeout).await)
         });
     }
     let answers: Vec<_> = futures::stream::iter(sends).buffered(AT_ONCE).collect().await;

@@ -14,6 +14,15 @@ pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", crate::hex::encode(&mac.finalize().into_bytes()))
 }
 
+/// A webhook's secret as read from its `secret_file`: the file's text
+/// without the line end an editor adds; why not.
+pub fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s.trim().as_bytes().to_vec()),
+        Err(e) => Err(format!("webhook secret_file {}: {e}", path.display())),
+    }
+}
+
 /// The headers of a webhook request for event `uid` of type `kind`:
 /// `Nurture-Event-Id`, `Nurture-Event-Type`, and with a secret
 /// `Nurture-Signature` of `body` at `t`.
