@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::campaign::{self, Action, Campaign, Step};
+use crate::campaign::{self, Action, Campaign, Step, Variant};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::lead::Lead;
@@ -83,48 +83,71 @@ impl Definitions {
     }
 
     fn check_step(&self, c: &Campaign, step: &Step, now: DateTime<Utc>, diags: &mut Diagnostics) {
+        if step.variants.is_empty() {
+            return self.check_form(c, step, None, now, diags);
+        }
+        for v in &step.variants {
+            self.check_form(c, step, Some(v), now, diags);
+        }
+    }
+
+    /// One form of a step: a task's text, or an email (the step's own, or
+    /// one variant's) with its subject.
+    fn check_form(
+        &self,
+        c: &Campaign,
+        step: &Step,
+        variant: Option<&Variant>,
+        now: DateTime<Utc>,
+        diags: &mut Diagnostics,
+    ) {
         let lead = self.sample_lead(c, now);
         let unsubscribe = self.sample_unsubscribe_url();
         let data = self.email_data(c, step, &lead, &unsubscribe, now);
-        let inline = inline_name(&c.id, &step.id);
+        let form = step.form(&c.id, variant);
+        let inline = form.as_ref().map_or_else(|| inline_name(&c.id, &step.id), |f| f.subject.clone());
         let mut parts = vec![(inline.clone(), false)];
         if self.templates.is_broken(&inline) {
             return;
         }
-        if let Action::Email { template, .. } = &step.action {
+        if let Some(form) = &form {
+            let template = form.template;
             let (html, text) = (self.templates.has_html(template), self.templates.has_text(template));
             if self.templates.is_broken(template) {
                 return;
             }
             if !html && !text {
                 let dir = self.config.templates_dir.display();
+                let at = variant.map_or(step.line, |v| v.line);
+                let whose = match variant {
+                    Some(v) => format!("step {:?} variant {:?}", step.id, v.id),
+                    None => format!("step {:?}", step.id),
+                };
                 diags.push(Diagnostic::error(&c.file, format!(
-                    "step {:?}: email template {template:?} not found; create {dir}/{template}.html.hbs and/or {dir}/{template}.txt.hbs",
-                    step.id
-                )).at(step.line.0, step.line.1));
+                    "{whose}: email template {template:?} not found; create {dir}/{template}.html.hbs and/or {dir}/{template}.txt.hbs"
+                )).at(at.0, at.1));
                 return;
             }
             parts.extend(
-                [(template.clone(), true), (template.clone(), false)].into_iter().filter(
-                    |(_, h)| {
-                        if *h { html } else { text }
-                    },
-                ),
+                [(template.to_string(), true), (template.to_string(), false)]
+                    .into_iter()
+                    .filter(|(_, h)| if *h { html } else { text }),
             );
         }
         if self.lint(&parts, &data, diags) {
             return;
         }
         self.blank_fields(&parts, diags);
-        match &step.action {
-            Action::Task { .. } => {
+        match form {
+            None => {
                 if let Err(e) = self.templates.render_text(&inline, &data) {
                     diags.push(e.diagnostic);
                 }
             }
-            Action::Email { template, .. } => match self.templates.render_email(template, &inline, &data) {
+            Some(form) => match self.templates.render_email(form.template, &inline, &data) {
                 Err(e) => diags.push(e.diagnostic),
                 Ok(email) => {
+                    let template = form.template;
                     for url in email.html.as_deref().map(crate::tracking::dangerous_links).unwrap_or_default() {
                         let file = self.templates.origin(template, true).map(|o| o.file.clone()).unwrap_or_default();
                         let shown: String = url.chars().take(40).collect();
@@ -298,6 +321,8 @@ fn stand_in_campaign(zone: chrono_tz::Tz) -> Campaign {
         action: Action::Email { template: String::new(), subject: String::new() },
         line: (1, 1),
         text_at: (1, 1),
+        variants: Vec::new(),
+        test: None,
     };
     Campaign {
         id: "campaign".into(),

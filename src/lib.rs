@@ -20,6 +20,8 @@
 //!   to strangers with timeouts, a connection cap and per-client limits.
 //! - [`cli`]: the `nurture` command line.
 //!
+//! A/B tests: [`abtest`] (variant assignment, chance to be best, when a test is won).
+//!
 //! Supporting pieces: [`telemetry`] (metrics, used by engine, daemon and HTTP),
 //! [`replica`] (this process among replicas), [`lead`] (the lead record), [`import`] (lead CSV),
 //! [`links`] and [`secret`] (signed unsubscribe and task links), [`diag`]
@@ -27,6 +29,7 @@
 //! (value parsers that report at the value), [`duration`] (`1d 12h`),
 //! [`email`] (address syntax), [`tls`] (whom TLS trusts).
 
+pub mod abtest;
 pub mod campaign;
 pub mod cli;
 pub mod config;

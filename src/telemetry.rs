@@ -30,6 +30,8 @@ pub enum Counter {
     Pauses,
     /// Leads handed to a rep (README, *Readiness and hand-off*).
     Handoffs,
+    /// A/B tests won (README, *A/B tests*), by the test or by hand.
+    TestWinners,
 }
 
 impl Counter {
@@ -45,14 +47,21 @@ impl Counter {
             Counter::DigestsSent => "nurture_digests_sent_total",
             Counter::Pauses => "nurture_pauses_total",
             Counter::Handoffs => "nurture_handoffs_total",
+            Counter::TestWinners => "nurture_test_winners_total",
         }
     }
 }
 
 impl Counter {
     /// Counters labelled with a campaign.
-    const PER_CAMPAIGN: [Counter; 5] =
-        [Counter::EmailsSent, Counter::TasksCreated, Counter::Enrolments, Counter::Exits, Counter::Failures];
+    const PER_CAMPAIGN: [Counter; 6] = [
+        Counter::EmailsSent,
+        Counter::TasksCreated,
+        Counter::Enrolments,
+        Counter::Exits,
+        Counter::Failures,
+        Counter::TestWinners,
+    ];
     const GLOBAL: [Counter; 4] = [Counter::Retries, Counter::RemindersSent, Counter::DigestsSent, Counter::Handoffs];
 }
 

@@ -81,4 +81,27 @@ pub struct StepFile {
     pub task: Option<S>,
     pub assign: Option<S>,
     pub due: Option<S>,
+    #[serde(default, rename = "variant")]
+    pub variants: Vec<Spanned<VariantFile>>,
+    pub test: Option<Spanned<TestFile>>,
+}
+
+/// `[[step.variant]]`: an email step's alternative; what it leaves out is
+/// the step's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantFile {
+    pub id: Option<S>,
+    pub email: Option<S>,
+    pub subject: Option<S>,
+    pub weight: Option<Spanned<toml::Value>>,
+}
+
+/// `[step.test]`: how the step's variants compete.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    pub metric: Option<S>,
+    pub min_sample: Option<Spanned<i64>>,
+    pub confidence: Option<Spanned<f64>>,
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use chrono::TimeDelta;
 use toml::Spanned;
 
-use super::file::{AudienceFile, CampaignFile, StepFile, WindowFile};
+use super::file::{AudienceFile, CampaignFile, StepFile, TestFile, VariantFile, WindowFile};
 use super::*;
+use crate::abtest::{Metric, decide::Test};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::fields::{Fields, parse_toml};
@@ -261,9 +262,17 @@ impl Validator<'_> {
             Some(d) => self.f.duration(d)?,
             None => TimeDelta::zero(),
         };
+        let forms = !s.variants.is_empty();
         let (action, text_at) = match (&s.email, &s.task) {
-            (Some(email), None) => self.email_step(s, email)?,
-            (None, Some(task)) => self.task_step(s, task)?,
+            (Some(_), None) => self.email_step(s, forms)?,
+            (None, None) if forms => self.email_step(s, forms)?,
+            (None, Some(task)) => {
+                if let Some(v) = s.variants.first() {
+                    self.f.error(v, "[[step.variant]] applies to email steps; a task step has one text");
+                    return None;
+                }
+                self.task_step(s, task)?
+            }
             (Some(_), Some(task)) => {
                 self.f.error(task, format!("step {id:?} has both email and task; make them two steps"));
                 return None;
@@ -273,26 +282,160 @@ impl Validator<'_> {
                 return None;
             }
         };
-        Some(Step { id, after, action, line: at, text_at })
+        let variants = self.variants(&id, s, &action)?;
+        let test = match &s.test {
+            Some(t) if variants.len() < 2 => {
+                self.f.error(t, format!("step {id:?}: [step.test] needs two or more [[step.variant]] to compare"));
+                return None;
+            }
+            Some(t) => Some(self.test(t.get_ref())?),
+            None => None,
+        };
+        Some(Step { id, after, action, line: at, text_at, variants, test })
     }
 
-    fn email_step(&mut self, s: &StepFile, email: &Spanned<String>) -> Option<(Action, (usize, usize))> {
+    /// An email step's own template and subject; with variants both may be
+    /// left to them.
+    fn email_step(&mut self, s: &StepFile, forms: bool) -> Option<(Action, (usize, usize))> {
         for (key, v) in [("assign", &s.assign), ("due", &s.due)] {
             if let Some(v) = v {
                 self.f.error(v, format!("{key} applies to task steps, not email steps"));
             }
         }
-        let template = self.f.parse(email, |t| check_template_name(t))?;
-        let Some(subject) = &s.subject else {
-            self.f.error(email, "an email step needs subject = \"...\"");
+        let template = match &s.email {
+            Some(email) => self.f.parse(email, |t| check_template_name(t))?,
+            None => String::new(),
+        };
+        let (subject, at) = match (&s.subject, &s.email) {
+            (Some(subject), _) => {
+                if subject.get_ref().trim().is_empty() {
+                    self.f.error(subject, "subject is empty");
+                    return None;
+                }
+                (subject.get_ref().clone(), line_col(&self.f.source.text, subject.span().start + 1))
+            }
+            (None, Some(email)) if !forms => {
+                self.f.error(email, "an email step needs subject = \"...\"");
+                return None;
+            }
+            (None, _) => (String::new(), (0, 0)),
+        };
+        Some((Action::Email { template, subject }, at))
+    }
+
+    /// `[[step.variant]]`, each made complete from the step.
+    fn variants(&mut self, step: &str, s: &StepFile, action: &Action) -> Option<Vec<Variant>> {
+        let Action::Email { template, subject } = action else { return Some(Vec::new()) };
+        if let [only] = s.variants.as_slice() {
+            self.f.warn(only, format!("step {step:?} has one variant: it tests nothing; add another or remove it"));
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for raw in &s.variants {
+            match self.variant(step, raw, template, subject, &mut seen) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn variant(
+        &mut self,
+        step: &str,
+        raw: &Spanned<VariantFile>,
+        template: &str,
+        subject: &str,
+        seen: &mut BTreeSet<String>,
+    ) -> Option<Variant> {
+        let v = raw.get_ref();
+        let Some(id_value) = &v.id else {
+            self.f.error(
+                raw,
+                format!("a variant of step {step:?} has no id; add id = \"a\" (stable: results are kept by it)"),
+            );
             return None;
         };
-        if subject.get_ref().trim().is_empty() {
-            self.f.error(subject, "subject is empty");
+        let id = self.f.parse(id_value, |x| check_id(x, "variant"))?;
+        if !seen.insert(id.clone()) {
+            self.f.error(id_value, format!("variant id {id:?} is used twice in step {step:?}"));
             return None;
         }
-        let at = line_col(&self.f.source.text, subject.span().start + 1);
-        Some((Action::Email { template, subject: subject.get_ref().clone() }, at))
+        let template = match &v.email {
+            Some(e) => self.f.parse(e, |t| check_template_name(t))?,
+            None if !template.is_empty() => template.to_string(),
+            None => {
+                self.f.error(
+                    raw,
+                    format!("variant {id:?} has no email and step {step:?} has none; add email = \"TEMPLATE\""),
+                );
+                return None;
+            }
+        };
+        let (text, own, text_at) = match &v.subject {
+            Some(s) if s.get_ref().trim().is_empty() => {
+                self.f.error(s, "subject is empty");
+                return None;
+            }
+            Some(s) => (s.get_ref().clone(), true, line_col(&self.f.source.text, s.span().start + 1)),
+            None if !subject.is_empty() => (subject.to_string(), false, (0, 0)),
+            None => {
+                self.f.error(
+                    raw,
+                    format!("variant {id:?} has no subject and step {step:?} has none; add subject = \"...\""),
+                );
+                return None;
+            }
+        };
+        let weight = match &v.weight {
+            None => 1.0,
+            Some(w) => self.f.parse(w, |value| {
+                let x = match value {
+                    toml::Value::Integer(i) => *i as f64,
+                    toml::Value::Float(f) => *f,
+                    _ => f64::NAN,
+                };
+                if x.is_finite() && x > 0.0 && x <= 1e6 {
+                    Ok(x)
+                } else {
+                    Err(format!("weight of variant {id:?} must be a number above 0 (a share: 1 and 3 send a quarter and three quarters)"))
+                }
+            })?,
+        };
+        let line = line_col(&self.f.source.text, raw.span().start);
+        Some(Variant { id, template, subject: text, own_subject: own, weight, line, text_at })
+    }
+
+    fn test(&mut self, t: &TestFile) -> Option<Test> {
+        let metric = match &t.metric {
+            None => Metric::Replied,
+            Some(m) => self.f.parse(m, |name| {
+                Metric::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+                    format!("unknown metric {name:?}; write one of {}", known.join(", "))
+                })
+            })?,
+        };
+        let min_sample = match &t.min_sample {
+            None => DEFAULT_MIN_SAMPLE,
+            Some(n) => self.f.parse(n, |&n| {
+                u32::try_from(n).ok().filter(|n| (10..=10_000_000).contains(n)).ok_or_else(|| {
+                    format!("min_sample {n}: write the leads each variant needs before a winner, 10 or more")
+                })
+            })?,
+        };
+        let confidence = match &t.confidence {
+            None => DEFAULT_CONFIDENCE,
+            Some(c) => self.f.parse(c, |&c| {
+                if (0.5..=0.999).contains(&c) {
+                    Ok(c)
+                } else {
+                    Err(format!("confidence {c}: write a chance between 0.5 and 0.999, such as 0.95"))
+                }
+            })?,
+        };
+        Some(Test { metric, min_sample, confidence })
     }
 
     fn task_step(&mut self, s: &StepFile, task: &Spanned<String>) -> Option<(Action, (usize, usize))> {
@@ -327,6 +470,10 @@ impl Validator<'_> {
         Some((Action::Task { text: task.get_ref().clone(), assign, due }, at))
     }
 }
+
+/// `[step.test]` defaults (README, *A/B tests*).
+pub const DEFAULT_MIN_SAMPLE: u32 = 200;
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 
 fn check_id(s: &str, what: &str) -> Result<String, String> {
     let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');

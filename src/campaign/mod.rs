@@ -85,6 +85,34 @@ pub struct Step {
     /// for errors found when rendering.
     pub line: (usize, usize),
     pub text_at: (usize, usize),
+    /// `[[step.variant]]` of an email step, each complete (what a variant
+    /// leaves out is the step's); empty: the step has one form.
+    pub variants: Vec<Variant>,
+    /// `[step.test]`: how the variants compete; `None`: they share the
+    /// leads by weight for good (or until a winner is set by hand).
+    pub test: Option<crate::abtest::decide::Test>,
+}
+
+/// One form of an email step (README, *A/B tests*).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub id: String,
+    pub template: String,
+    /// Its subject as written: its own, or the step's when it has none
+    /// (`own_subject` false; rendered from the step's template then).
+    pub subject: String,
+    pub own_subject: bool,
+    pub weight: f64,
+    /// 1-based line:col of the `[[step.variant]]` and of its subject.
+    pub line: (usize, usize),
+    pub text_at: (usize, usize),
+}
+
+impl Variant {
+    /// The inline template name of a variant's own subject.
+    pub fn subject_name(campaign: &str, step: &str, variant: &str) -> String {
+        crate::template::inline_name(campaign, &format!("{step}#{variant}"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +243,48 @@ impl Campaign {
 
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// What one email goes out as: its body template and the name of its
+/// subject's template (a variant's, or the step's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Form<'a> {
+    pub template: &'a str,
+    pub subject: String,
+    /// The variant's id; empty for a step without variants.
+    pub variant: &'a str,
+}
+
+impl Step {
+    /// The variant `lead_email` gets (README, *A/B tests*): `winner` when
+    /// one is set and still defined, else the stable hash on the weights.
+    /// `None` for a step without variants.
+    pub fn variant_for(&self, campaign: &str, lead_email: &str, winner: Option<&str>) -> Option<&Variant> {
+        if self.variants.is_empty() {
+            return None;
+        }
+        if let Some(w) = winner.and_then(|w| self.variants.iter().find(|v| v.id == w)) {
+            return Some(w);
+        }
+        let weights: Vec<f64> = self.variants.iter().map(|v| v.weight).collect();
+        let at = crate::abtest::assign::point(lead_email, campaign, &self.id);
+        self.variants.get(crate::abtest::assign::pick(&weights, at))
+    }
+
+    /// The email this step sends as `variant` (`None`: the step's own
+    /// form, or its first variant's); `None` for a task step.
+    pub fn form<'a>(&'a self, campaign: &str, variant: Option<&'a Variant>) -> Option<Form<'a>> {
+        let Action::Email { template, .. } = &self.action else { return None };
+        let step_subject = crate::template::inline_name(campaign, &self.id);
+        Some(match variant.or(self.variants.first()) {
+            Some(v) => Form {
+                template: &v.template,
+                subject: if v.own_subject { Variant::subject_name(campaign, &self.id, &v.id) } else { step_subject },
+                variant: &v.id,
+            },
+            None => Form { template, subject: step_subject, variant: "" },
+        })
     }
 }
 

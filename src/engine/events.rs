@@ -31,6 +31,8 @@ pub enum Kind {
     Escalated,
     /// A lead answered from an email (`reason`: the answer's name).
     Answered,
+    /// An A/B test has a winner (`variant`; `reason`: the figures).
+    Winner,
 }
 
 /// The event object of `simulate --json` (README, *Commands*); keys that
@@ -50,6 +52,10 @@ pub struct Event {
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// `email`: the variant sent (a step with variants); `winner`: the
+    /// winning one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +98,7 @@ impl Event {
             lead: None,
             to: None,
             subject: None,
+            variant: None,
             reason: None,
             count: None,
             until: None,
@@ -136,6 +143,12 @@ impl Event {
         self
     }
 
+    /// A variant's id; empty (a step without variants) leaves it out.
+    pub fn variant(mut self, v: &str) -> Event {
+        self.variant = (!v.is_empty()).then(|| v.to_string());
+        self
+    }
+
     pub fn reason(mut self, r: &str) -> Event {
         self.reason = Some(r.to_string());
         self
@@ -160,6 +173,7 @@ impl Event {
             ("lead", &self.lead),
             ("to", &self.to),
             ("subject", &self.subject),
+            ("variant", &self.variant),
             ("reason", &self.reason),
             ("until", &self.until),
         ] {
@@ -218,6 +232,10 @@ impl Sink for LogSink {
             Kind::Handoff => tracing::info!(campaign, step, lead_id, to, reason, "Lead ready: handed to a rep."),
             Kind::Escalated => tracing::warn!(lead_id, to, reason, "A hand-off was not done in time: escalated."),
             Kind::Answered => tracing::info!(campaign, step, lead_id, reason, "The lead answered from an email."),
+            Kind::Winner => {
+                let variant = e.variant.as_deref();
+                tracing::info!(campaign, step, variant, reason, "A/B test won: later leads get this variant.")
+            }
         }
     }
 
@@ -245,6 +263,7 @@ fn count(e: &Event) {
         Kind::Reminder => (Counter::RemindersSent, None),
         Kind::Digest => (Counter::DigestsSent, None),
         Kind::Handoff => (Counter::Handoffs, None),
+        Kind::Winner => (Counter::TestWinners, campaign),
         // Inbound mail is counted by kind where it is handled.
         Kind::Replied
         | Kind::Bounced

@@ -8,6 +8,7 @@
 //! readiness checks due (and hand-offs, escalations), and rep digests whose
 //! cron fired.
 
+pub mod abtests;
 mod digest;
 mod due;
 pub use digest::DIGEST_TASKS;
@@ -112,6 +113,8 @@ pub struct Engine {
     pacing: AtomicUsize,
     /// Pauses in force (see `guard.rs`), read at each tick and batch.
     paused: Mutex<guard::Paused>,
+    /// A/B tests' winners and looks (see `abtests.rs`), read at each tick.
+    tests: Mutex<abtests::Tests>,
     /// Leads served at once (`mail.pool_size` under `run`; 1 elsewhere, so
     /// `simulate` prints a stable order). One lead's steps never run
     /// concurrently: the caps must see each send before the next.
@@ -151,6 +154,7 @@ impl Engine {
             progress: AtomicU64::new(0),
             pacing: AtomicUsize::new(0),
             paused: Mutex::new(guard::Paused::default()),
+            tests: Mutex::new(abtests::Tests::default()),
             concurrency: 1,
             writes: group::Group::new(1, Option::is_some),
             wakeup: Arc::new(tokio::sync::Notify::new()),
@@ -306,9 +310,13 @@ impl Engine {
     /// the next tick (or the next process).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<()> {
         self.refresh_pauses().await?;
+        self.refresh_tests().await?;
         self.sweeps(now).await?;
         if !self.is_stopping() {
             self.run_due(now).await?;
+        }
+        if !self.is_stopping() {
+            self.look_at_tests(now).await?;
         }
         if !self.is_stopping() {
             self.readiness(now).await?;
@@ -356,6 +364,7 @@ impl Engine {
             consider(self.defs.config.digest.next_after(now, zone));
         }
         consider(self.store.next_check().await?.map(|t| t.max(now + chrono::TimeDelta::seconds(1))));
+        consider(self.next_look().map(|t| t.max(now + chrono::TimeDelta::seconds(1))));
         if self.defs.config.handoff.escalate_to.is_some() {
             let at = self.store.next_escalation(self.defs.config.handoff.escalate_after).await?;
             consider(at.map(|t| t.max(now + chrono::TimeDelta::seconds(1))));

@@ -11,7 +11,6 @@ use crate::lead::Lead;
 use crate::mail::{Outgoing, SendError};
 use crate::schedule;
 use crate::store::{Due, Finish, Kind, Next, Outcome, State};
-use crate::template::inline_name;
 
 impl Engine {
     /// `sent`: the lead's marketing emails within the caps' look-back; a
@@ -71,8 +70,8 @@ impl Engine {
             None => Next::Done,
         };
         let ended = match &step.action {
-            Action::Email { template, .. } => {
-                let (ended, went) = self.send_email(c, step, template, &lead, &d, &next, now).await?;
+            Action::Email { .. } => {
+                let (ended, went) = self.send_email(c, step, &lead, &d, &next, now).await?;
                 if went {
                     sent.push(now);
                 }
@@ -158,7 +157,6 @@ impl Engine {
         &self,
         c: &Campaign,
         step: &Step,
-        template: &str,
         lead: &Lead,
         d: &Due,
         next: &Next,
@@ -175,7 +173,12 @@ impl Engine {
         // and its two writes only.
         let unsubscribe = self.links.unsubscribe_url(lead.id);
         let data = self.defs.email_data(c, step, lead, &unsubscribe, now);
-        let rendered = self.defs.templates.render_email(template, &inline_name(&c.id, &step.id), &data);
+        // The lead's variant (README, *A/B tests*): the winner once there
+        // is one, else the stable hash; a step without variants has its one form.
+        let winner = self.winner(&c.id, &step.id);
+        let variant = step.variant_for(&c.id, &lead.email, winner.as_deref());
+        let Some(form) = step.form(&c.id, variant) else { return Ok((None, false)) };
+        let rendered = self.defs.templates.render_email(form.template, &form.subject, &data);
         // The attempt waits for a send slot, held until the outcome is
         // recorded: a crash or a database outage can then leave at most
         // `pool_size` steps without one (the bound on `uncertain`).
@@ -201,7 +204,8 @@ impl Engine {
                 crate::tracking::finish(e, id, lead.id, &self.links, track)
             }
             Err(e) => {
-                let failed = outcome(State::Failed, &e.to_string(), "", now);
+                let failed =
+                    Outcome { variant: form.variant.to_string(), ..outcome(State::Failed, &e.to_string(), "", now) };
                 slot.disarm();
                 return not_sent(self.finish(Some(id), c, d, lead, failed, next).await);
             }
@@ -222,12 +226,13 @@ impl Engine {
         // Every outcome from here on names the message handed over.
         let handed = |state, reason: &str, at| Outcome {
             message_id: message.message_id.clone().unwrap_or_default(),
+            variant: form.variant.to_string(),
             ..outcome(state, reason, &message.subject, at)
         };
         match result {
             Ok(()) => {
                 let e = Event::new(now, Ev::Email).campaign(&c.id).step(&step.id).for_lead(lead);
-                self.emit(e.subject(&message.subject).elapsed(elapsed));
+                self.emit(e.subject(&message.subject).variant(form.variant).elapsed(elapsed));
                 slot.disarm();
                 let ended = self.finish(Some(id), c, d, lead, handed(State::Sent, "", now), next);
                 ended.await.map(|e| (e, true))
@@ -350,7 +355,14 @@ pub(super) type Ended = Option<&'static str>;
 pub(super) const ATTEMPTED: &str = "attempted before (crash or another replica); not repeated";
 
 pub(super) fn outcome(state: State, reason: &str, subject: &str, at: DateTime<Utc>) -> Outcome {
-    Outcome { state, reason: reason.to_string(), subject: subject.to_string(), at, message_id: String::new() }
+    Outcome {
+        state,
+        reason: reason.to_string(),
+        subject: subject.to_string(),
+        at,
+        message_id: String::new(),
+        variant: String::new(),
+    }
 }
 
 fn step_kind(s: &Step) -> Kind {

@@ -78,6 +78,8 @@ pub struct Outcome {
     pub at: DateTime<Utc>,
     /// The Message-ID the email carried (empty: none was sent).
     pub message_id: String,
+    /// The variant the email went out as (empty: its step has none).
+    pub variant: String,
 }
 
 /// One past touch of a lead (a delivery not cancelled), newest first.
@@ -376,9 +378,9 @@ fn finish(s: &mut Script, steps: &[Finish]) {
     if !known.is_empty() {
         s.updates.push(format!(
             "UPDATE deliveries SET state = v.column2, reason = v.column3, subject = v.column4, \
-             updated_at = v.column5, message_id = v.column6 \
+             updated_at = v.column5, message_id = v.column6, variant = v.column7 \
              FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-            value_rows(s.next(), known.len(), 6, "")
+            value_rows(s.next(), known.len(), 7, "")
         ));
         for f in known {
             let o = &f.outcome;
@@ -388,6 +390,7 @@ fn finish(s: &mut Script, steps: &[Finish]) {
             s.bind(&o.subject);
             s.bind(o.at);
             s.bind(&o.message_id);
+            s.bind(&o.variant);
         }
     }
     // Found attempted before: an attempt cut off mid-send becomes the

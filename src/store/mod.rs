@@ -6,7 +6,7 @@
 //! copy), and keeping data: [`erase`] (`leads forget`), [`retention`],
 //! [`backup`] (SQLite) and [`transfer`] (`db copy`); [`sessions`] (the
 //! console's logins); [`signals`] (clicks and what else may make a lead
-//! ready). Each
+//! ready); [`variants`] (A/B tests' figures and winners). Each
 //! holds its types, its part of the [`Store`] trait and its SQL, written
 //! once for both databases; `sql.rs` runs it on either, and `sqlite.rs` /
 //! `postgres.rs` own what is theirs alone (connections, migrations, and
@@ -37,6 +37,7 @@ mod sqlite;
 pub mod tasks;
 pub mod timers;
 pub mod transfer;
+pub mod variants;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub use sqlite::lock_for_daemon;
 pub use tasks::{NewTask, TaskRow, Tasks};
 pub use timers::Timers;
 pub use transfer::{Copied as TableCopied, Transfer};
+pub use variants::{SentVariant, StepTest, Variants};
 pub use webhooks::{HookStats, Taken, Webhooks};
 
 use crate::replica::{Claimer, DEFAULT_LEASE};
@@ -105,6 +107,7 @@ pub trait Store:
     + Sessions
     + Signals
     + Webhooks
+    + Variants
 {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;

@@ -25,7 +25,7 @@ pub(super) enum Arg {
     Int(Option<i64>),
     Time(Option<DateTime<Utc>>),
     Bool(bool),
-    Float(f64),
+    Float(Option<f64>),
 }
 
 impl Arg {
@@ -61,7 +61,8 @@ arg_from! {
     DateTime<Utc> => Time via Some,
     Option<DateTime<Utc>> => Time,
     bool => Bool,
-    f64 => Float,
+    f64 => Float via Some,
+    Option<f64> => Float,
 }
 
 /// One statement and its arguments, in placeholder order.
@@ -98,7 +99,7 @@ impl Sql {
         Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
         Option<DateTime<Utc>>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
         bool: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        f64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<f64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
         let mut q = sqlx::query(AssertSqlSafe(self.text));
         for a in self.args {

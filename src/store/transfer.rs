@@ -16,7 +16,7 @@ use super::{Database, Result, StoreError};
 
 /// Tables in an order their foreign keys accept, each with the key it is
 /// paged by.
-const TABLES: [(&str, &str); 17] = [
+const TABLES: [(&str, &str); 18] = [
     ("leads", "id"),
     ("suppressions", "email"),
     ("forgotten", "hash"),
@@ -34,6 +34,7 @@ const TABLES: [(&str, &str); 17] = [
     ("webhook_events", "id"),
     ("webhook_deliveries", "id"),
     ("webhook_cursors", "webhook"),
+    ("step_tests", "id"),
 ];
 
 /// Not copied: the migrations' own ledger (the destination has its own),
@@ -83,7 +84,7 @@ fn value(row: &Row, column: &str, t: Type) -> Result<Arg> {
         Type::Time => Arg::Time(row.get::<Option<DateTime<Utc>>>(column)?),
         Type::Bool => Arg::Bool(row.get::<Option<bool>>(column)?.unwrap_or(false)),
         // Scores (never NULL in the schema).
-        Type::Float => Arg::Float(row.get::<Option<f64>>(column)?.unwrap_or(0.0)),
+        Type::Float => Arg::Float(row.get::<Option<f64>>(column)?),
     })
 }
 

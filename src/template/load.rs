@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use handlebars::Template;
 
 use super::{Origin, Templates, builtin, inline_name, lint};
-use crate::campaign::{Action, Campaign};
+use crate::campaign::{Action, Campaign, Variant};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::source::Source;
 
@@ -47,6 +47,10 @@ pub fn load(dir: &Path, campaigns: &[Campaign], diags: &mut Diagnostics) -> Temp
             };
             let origin = Origin { file: c.file.clone(), inline_at: Some(step.text_at) };
             t.add(&inline_name(&c.id, &step.id), false, text, origin, false, diags);
+            for v in step.variants.iter().filter(|v| v.own_subject) {
+                let origin = Origin { file: c.file.clone(), inline_at: Some(v.text_at) };
+                t.add(&Variant::subject_name(&c.id, &step.id, &v.id), false, &v.subject, origin, false, diags);
+            }
         }
     }
     let all = t.html.get_templates().values().chain(t.text.get_templates().values());

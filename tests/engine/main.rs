@@ -1,6 +1,7 @@
 //! The engine against real databases: every scenario runs on a SQLite file
 //! and on a fresh PostgreSQL database, under a virtual clock.
 
+mod abtests;
 mod clicks;
 mod delivery;
 mod edits;
