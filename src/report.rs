@@ -46,6 +46,41 @@ pub struct StepReport {
     /// Hand-offs this step's email weighed most in: "which email made
     /// them ready".
     pub handoffs: i64,
+    /// A step with variants: its A/B test, as the engine sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestReport>,
+}
+
+/// A step's variants compared (README, *A/B tests*): over the whole test,
+/// not the report's period, counting emails a day old or more, as the
+/// test's looks do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TestReport {
+    /// What is counted (`replied` for a step without `[step.test]`).
+    pub metric: String,
+    pub min_sample: Option<u32>,
+    pub confidence: Option<f64>,
+    pub variants: Vec<VariantReport>,
+    pub winner: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// `test` or `hand`.
+    pub decided_by: Option<String>,
+    pub looks: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VariantReport {
+    pub variant: String,
+    pub weight: f64,
+    pub sent: u64,
+    /// Leads that did what the metric counts within `[report] window`.
+    pub hits: u64,
+    pub rate: Option<f64>,
+    /// The rate's 95 % Wilson interval.
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// Its chance to be the best variant (Beta posteriors).
+    pub chance: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -98,7 +133,7 @@ pub async fn build(
     let wanted = |c: &str| campaign.is_none_or(|w| w == c);
 
     // Independent queries, at once: on PostgreSQL each has its connection.
-    let (enrolled, deliveries, inbound, credited, tasks, readiness, handoffs) = tokio::try_join!(
+    let (enrolled, deliveries, inbound, credited, tasks, readiness, handoffs, tests) = tokio::try_join!(
         store.enrolled(since),
         store.delivery_counts(since),
         store.inbound_by_step(since),
@@ -106,6 +141,7 @@ pub async fn build(
         store.task_times(since),
         store.readiness_by_step(since),
         store.handoff_times(since),
+        store.step_tests(),
     )?;
     for (c, n) in enrolled {
         if wanted(&c) {
@@ -194,6 +230,13 @@ pub async fn build(
             .map(|((_, sid), s)| StepReport { step: sid.clone(), ..s.clone() })
             .collect();
         mine.sort_by_key(|s| (order.iter().position(|o| *o == s.step).unwrap_or(usize::MAX), s.step.clone()));
+        if let Some(d) = defined {
+            for s in &mut mine {
+                if let Some(step) = d.step(&s.step).filter(|st| !st.variants.is_empty()) {
+                    s.test = Some(test_report(defs, store, d, step, &tests, now).await?);
+                }
+            }
+        }
         c.steps = mine;
         out.push(c);
     }
@@ -261,6 +304,102 @@ fn step_of<'a>(
     Some((s, row.what, row.n))
 }
 
+/// A step's variants compared, with its test's state.
+async fn test_report(
+    defs: &Definitions,
+    store: &dyn Store,
+    c: &crate::campaign::Campaign,
+    step: &crate::campaign::Step,
+    tests: &[crate::store::StepTest],
+    now: DateTime<Utc>,
+) -> Result<TestReport> {
+    let metric = step.test.map_or(crate::abtest::Metric::Replied, |t| t.metric);
+    let sent = store.sent_variants(&c.id, &step.id, metric, &defs.config.report.goal).await?;
+    let tallies = crate::engine::abtests::tallies(step, &sent, defs.config.report.window, now);
+    let chances = crate::abtest::stats::chance_to_be_best(&tallies);
+    let stored = tests.iter().find(|t| t.campaign == c.id && t.step == step.id);
+    let variants = step
+        .variants
+        .iter()
+        .zip(&tallies)
+        .zip(&chances)
+        .map(|((v, t), p)| {
+            let interval = crate::abtest::stats::interval(*t);
+            VariantReport {
+                variant: v.id.clone(),
+                weight: v.weight,
+                sent: t.sent,
+                hits: t.hits,
+                rate: (t.sent > 0).then(|| t.hits as f64 / t.sent as f64),
+                low: interval.map(|i| i.0),
+                high: interval.map(|i| i.1),
+                chance: *p,
+            }
+        })
+        .collect();
+    Ok(TestReport {
+        metric: metric.as_str().to_string(),
+        min_sample: step.test.map(|t| t.min_sample),
+        confidence: step.test.map(|t| t.confidence),
+        variants,
+        winner: stored.and_then(|t| t.winner.clone()),
+        decided_at: stored.and_then(|t| t.decided_at),
+        decided_by: stored.and_then(|t| t.decided_by.clone()),
+        looks: stored.map_or(0, |t| t.looks),
+    })
+}
+
+impl TestReport {
+    /// The heading and table `report` prints under a step with variants;
+    /// the console shows the same rows.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        let mut rows = vec![
+            ["variant", "weight", "sent", &self.metric, "rate", "95% interval", "chance best"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for v in &self.variants {
+            let won = if self.winner.as_deref() == Some(v.variant.as_str()) { " (winner)" } else { "" };
+            rows.push(vec![
+                format!("{}{won}", v.variant),
+                format!("{}", v.weight),
+                v.sent.to_string(),
+                v.hits.to_string(),
+                v.rate.map(pct).unwrap_or_else(|| "-".into()),
+                match (v.low, v.high) {
+                    (Some(l), Some(h)) => format!("{}-{}", pct(l), pct(h)),
+                    _ => "-".into(),
+                },
+                pct(v.chance),
+            ]);
+        }
+        rows
+    }
+
+    /// One line: the test's settings and its state.
+    pub fn summary(&self) -> String {
+        let settings = match (self.min_sample, self.confidence) {
+            (Some(n), Some(c)) => format!("test by {}, {n} leads each, confidence {c}", self.metric),
+            _ => format!("no [step.test]: shared by weight; {} shown", self.metric),
+        };
+        let state = match (&self.winner, self.decided_at) {
+            (Some(w), Some(at)) => {
+                let by = if self.decided_by.as_deref() == Some("hand") {
+                    "set by hand".to_string()
+                } else {
+                    format!("won at look {}", self.looks)
+                };
+                format!("winner {w} since {} ({by}); later leads get it", crate::template::context::rfc3339(at))
+            }
+            _ if self.min_sample.is_none() => String::new(),
+            _ if self.looks > 0 => format!("no winner after {} looks", self.looks),
+            _ => "no winner yet: waiting for every variant's sample".into(),
+        };
+        if state.is_empty() { settings } else { format!("{settings}; {state}") }
+    }
+}
+
 /// The middle value (the lower of the two middle ones for an even count).
 fn median(values: &mut [i64]) -> Option<i64> {
     values.sort_unstable();
@@ -319,6 +458,12 @@ impl Report {
                 ]);
             }
             out += &table(&rows, 2);
+            for s in &c.steps {
+                if let Some(t) = &s.test {
+                    out += &format!("  step {}: {}\n", s.step, t.summary());
+                    out += &table(&t.rows(), 1).replace("\n  ", "\n    ").replacen("  ", "    ", 1);
+                }
+            }
         }
         if self.campaigns.is_empty() {
             out += "\nno campaign activity in this period\n";

@@ -66,6 +66,10 @@ pub enum Command {
         /// Render for this lead from the database instead of the sample lead
         #[arg(long, value_name = "EMAIL")]
         lead: Option<String>,
+        /// Only this variant of a step with `[[step.variant]]` (default:
+        /// every variant for the sample lead, the lead's own with --lead)
+        #[arg(long, value_name = "ID")]
+        variant: Option<String>,
     },
     /// Run the scheduling engine on a virtual clock and a throwaway database; print every event
     Simulate {
@@ -212,6 +216,8 @@ pub enum CampaignsCommand {
     Pause { id: String },
     /// Lift a campaign's pause, or with `all` the pause of all sending
     Resume { id: String },
+    /// End a step's A/B test by hand: every later lead gets VARIANT
+    Winner { id: String, step: String, variant: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,8 +299,9 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             Ok(()) if *database => check::enrolments(config, now).await,
             other => other,
         },
-        Command::Preview { campaign, step, lead } => {
-            preview::run(config, campaign, step.as_deref(), lead.as_deref(), now).await
+        Command::Preview { campaign, step, lead, variant } => {
+            let only = preview::Only { step: step.as_deref(), lead: lead.as_deref(), variant: variant.as_deref() };
+            preview::run(config, campaign, only, now).await
         }
         Command::Simulate { days, leads, start, json, inbound, events } => {
             let o = simulate::Options {
@@ -322,6 +329,7 @@ async fn dispatch(cli: Cli, format: LogFormat) -> ExitCode {
             CampaignsCommand::List => campaigns::list(config, now).await,
             CampaignsCommand::Pause { id } => campaigns::pause(config, id, now).await,
             CampaignsCommand::Resume { id } => campaigns::resume(config, id, now).await,
+            CampaignsCommand::Winner { id, step, variant } => campaigns::winner(config, id, step, variant, now).await,
         },
         Command::Webhooks { command } => match command {
             WebhooksCommand::List => webhooks::list(config, now).await,

@@ -10,13 +10,17 @@ use crate::campaign::{Action, Assign};
 use crate::definitions::Definitions;
 use crate::template::inline_name;
 
-pub async fn run(
-    config: Option<&Path>,
-    campaign: &str,
-    step: Option<&str>,
-    lead: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), Failure> {
+/// What to show: one step, for one lead, as one variant (each `None`:
+/// every step, the sample lead, the variants as below).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Only<'a> {
+    pub step: Option<&'a str>,
+    pub lead: Option<&'a str>,
+    pub variant: Option<&'a str>,
+}
+
+pub async fn run(config: Option<&Path>, campaign: &str, only: Only<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
+    let Only { step, lead, variant } = only;
     let (defs, diags) = Definitions::load(config, now);
     if diags.has_errors() {
         eprint!("{diags}");
@@ -44,21 +48,44 @@ pub async fn run(
             known.join(", ")
         )));
     }
+    if let Some(v) = variant
+        && !steps.iter().any(|s| s.variants.iter().any(|x| x.id == v))
+    {
+        let known: Vec<String> =
+            steps.iter().flat_map(|s| s.variants.iter().map(move |x| format!("{}/{}", s.id, x.id))).collect();
+        return Err(Failure::Invalid(format!(
+            "no step shown has a variant {v:?}; variants: {}",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        )));
+    }
     let mut out = String::new();
     for s in steps {
         let data = defs.email_data(c, s, &sample, &unsubscribe, now);
         let inline = inline_name(&c.id, &s.id);
         let fail = |e: crate::template::RenderFailure| Failure::Invalid(e.to_string());
         match &s.action {
-            Action::Email { template, .. } => {
-                let email = defs.templates.render_email(template, &inline, &data).map_err(fail)?;
-                let _ = writeln!(out, "=== {}/{} email to {} ===", c.id, s.id, sample.email);
-                let _ = writeln!(out, "Subject: {}\n\n--- text ---\n{}", email.subject, email.text.trim_end());
-                match &email.html {
-                    Some(html) => {
-                        let _ = writeln!(out, "--- html ---\n{}", html.trim_end());
+            Action::Email { .. } => {
+                // The variants shown: the one asked for, the lead's own (as
+                // the hash gives it), or all of them for the sample lead.
+                let forms: Vec<_> = match (variant, lead) {
+                    _ if s.variants.is_empty() => vec![None],
+                    (Some(v), _) => s.variants.iter().filter(|x| x.id == v).map(Some).collect(),
+                    (None, Some(_)) => vec![s.variant_for(&c.id, &sample.email, None)],
+                    (None, None) => s.variants.iter().map(Some).collect(),
+                };
+                for v in forms {
+                    let Some(form) = s.form(&c.id, v) else { continue };
+                    let email = defs.templates.render_email(form.template, &form.subject, &data).map_err(fail)?;
+                    let shown =
+                        if form.variant.is_empty() { String::new() } else { format!(" variant {}", form.variant) };
+                    let _ = writeln!(out, "=== {}/{}{shown} email to {} ===", c.id, s.id, sample.email);
+                    let _ = writeln!(out, "Subject: {}\n\n--- text ---\n{}", email.subject, email.text.trim_end());
+                    match &email.html {
+                        Some(html) => {
+                            let _ = writeln!(out, "--- html ---\n{}", html.trim_end());
+                        }
+                        None => out.push_str("--- html ---\n(none: text only)\n"),
                     }
-                    None => out.push_str("--- html ---\n(none: text only)\n"),
                 }
             }
             Action::Task { assign, due, .. } => {

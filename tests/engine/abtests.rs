@@ -72,6 +72,21 @@ async fn replies_to_one_variant_make_it_the_winner(b: Backend) {
     assert_eq!(new.len(), 20);
     assert!(new.iter().any(|m| expected_subject(&m.to) == "Subject A"), "some would have had a");
     assert!(new.iter().all(|m| m.subject == "Subject B"), "every later lead gets the winner");
+
+    // The report: per variant sent, replies, rate with its interval, the
+    // chance to be best, the winner and when.
+    let now = later + days(3);
+    let r = nurture::report::build(w.engine.defs(), w.store(), None, chrono::DateTime::UNIX_EPOCH, now).await.unwrap();
+    let t = r.campaigns[0].steps[0].test.clone().expect("a test report");
+    assert_eq!((t.metric.as_str(), t.winner.as_deref(), t.decided_by.as_deref()), ("replied", Some("b"), Some("test")));
+    let (a, bb) = (&t.variants[0], &t.variants[1]);
+    assert_eq!((a.variant.as_str(), a.hits, bb.variant.as_str()), ("a", 0, "b"));
+    assert_eq!(bb.sent, to_b.len() as u64 + 20, "the later leads' b emails count too");
+    assert_eq!(bb.hits, to_b.len() as u64);
+    assert!(bb.chance > 0.99 && bb.low.unwrap() > 0.5 && a.high.unwrap() < 0.05, "{t:?}");
+    let text = r.text();
+    assert!(text.contains("step value: test by replied, 60 leads each, confidence 0.95; winner b since"), "{text}");
+    assert!(text.contains("b (winner)"), "{text}");
     w.finish().await;
 }
 both!(replies_to_one_variant_make_it_the_winner);
