@@ -213,3 +213,64 @@ fn duplicate_ids_across_files_are_rejected() {
     assert_eq!(all.len(), 1);
     assert!(diags.errors().any(|d| d.path.ends_with(Path::new("two.toml")) && d.message.contains("unique")));
 }
+
+const TESTED: &str = r#"
+[audience]
+status = ["nurturing"]
+[[step]]
+id = "value"
+email = "value/a"
+subject = "What {{lead.company}} could save"
+[[step.variant]]
+id = "a"
+[[step.variant]]
+id = "b"
+email = "value/b"
+subject = "A question about {{lead.company}}"
+weight = 3
+[step.test]
+metric = "handoff"
+min_sample = 150
+"#;
+
+#[test]
+fn variants_take_what_they_leave_out_from_their_step() {
+    let (c, errors) = load(TESTED);
+    assert!(errors.is_empty(), "{errors:?}");
+    let step = &c.unwrap().steps[0];
+    let (a, b) = (&step.variants[0], &step.variants[1]);
+    assert_eq!(
+        (a.template.as_str(), a.subject.as_str(), a.own_subject, a.weight),
+        ("value/a", "What {{lead.company}} could save", false, 1.0)
+    );
+    assert_eq!((b.template.as_str(), b.own_subject, b.weight), ("value/b", true, 3.0));
+    let t = step.test.unwrap();
+    assert_eq!((t.metric, t.min_sample, t.confidence), (crate::abtest::Metric::Handoff, 150, 0.95));
+    let form = step.form("c", Some(b)).unwrap();
+    assert_eq!((form.template, form.subject.as_str(), form.variant), ("value/b", "@c/value#b", "b"));
+    assert_eq!(step.form("c", Some(a)).unwrap().subject, "@c/value", "a's subject is the step's");
+    assert_eq!(step.variant_for("c", "x@y.test", Some("b")).unwrap().id, "b", "a winner overrides the hash");
+}
+
+#[test]
+fn variant_mistakes_are_named_at_their_line() {
+    let cases = [
+        (TESTED.replace("id = \"b\"", "id = \"a\""), "variant id \"a\" is used twice in step \"value\""),
+        (TESTED.replace("weight = 3", "weight = 0"), "must be a number above 0"),
+        (TESTED.replace("weight = 3", "weight = \"heavy\""), "must be a number above 0"),
+        (TESTED.replace("metric = \"handoff\"", "metric = \"opened\""), "unknown metric \"opened\"; write one of replied, clicked, handoff, converted"),
+        (TESTED.replace("min_sample = 150", "min_sample = 3"), "min_sample 3"),
+        (TESTED.replace("min_sample = 150", "confidence = 1.5"), "confidence 1.5"),
+        (TESTED.replace("email = \"value/a\"\n", ""), "variant \"a\" has no email and step \"value\" has none"),
+        (TESTED.replace("[[step.variant]]\nid = \"b\"", "[[step.x]]\nid = \"b\"").replace("[[step.x]]\nid = \"b\"\nemail = \"value/b\"\nsubject = \"A question about {{lead.company}}\"\nweight = 3\n", ""), "[step.test] needs two or more [[step.variant]]"),
+    ];
+    for (text, wanted) in cases {
+        let (c, errors) = load(&text);
+        assert!(c.is_none(), "{wanted}");
+        assert!(errors.iter().any(|e| e.contains(wanted)), "{wanted}: {errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with(char::is_numeric)), "positioned: {errors:?}");
+    }
+    let task = "[audience]\nstatus = [\"nurturing\"]\n[[step]]\nid = \"call\"\ntask = \"Call\"\n[[step.variant]]\nid = \"a\"\n";
+    let (_, errors) = load(task);
+    assert!(errors.iter().any(|e| e.contains("[[step.variant]] applies to email steps")), "{errors:?}");
+}

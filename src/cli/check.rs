@@ -55,6 +55,20 @@ pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(),
         let at: Vec<String> = waiting.iter().map(|(s, n)| format!("{n} at {s}")).collect();
         println!("{} ({})", i.summary(), at.join(", "));
     }
+    let tests = db.store().step_tests().await.map_err(super::db::db_error)?;
+    for c in &db.defs().campaigns {
+        for step in c.steps.iter().filter(|s| s.test.is_some()) {
+            if tests.iter().any(|t| t.campaign == c.id && t.step == step.id && t.winner.is_some()) {
+                continue;
+            }
+            let test = step.test.expect("filtered on a test");
+            let sent =
+                db.store().sent_variants(&c.id, &step.id, test.metric, &[]).await.map_err(super::db::db_error)?;
+            if let Some(warning) = sample_warning(&c.id, step, &test, &sent, now) {
+                eprintln!("warning: {warning}");
+            }
+        }
+    }
     // A webhook a receiver disabled (410 Gone) sends nothing until a
     // replay: a warning, as the other problems a file cannot show.
     for hook in &db.defs().config.webhooks {
@@ -70,4 +84,79 @@ pub async fn enrolments(config: Option<&Path>, now: DateTime<Utc>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A test whose slowest variant would not reach `min_sample` within a
+/// year at the last 30 days' rate of this step's emails (README, *A/B
+/// tests*); `None` when it will, or when nothing was sent to judge by.
+fn sample_warning(
+    campaign: &str,
+    step: &crate::campaign::Step,
+    test: &crate::abtest::decide::Test,
+    sent: &[crate::store::SentVariant],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let recent = sent.iter().filter(|s| s.sent_at >= now - chrono::TimeDelta::days(30)).count() as f64;
+    if recent == 0.0 {
+        return None;
+    }
+    let total: f64 = step.variants.iter().map(|v| v.weight).sum();
+    let slowest = step.variants.iter().min_by(|a, b| a.weight.total_cmp(&b.weight))?;
+    let has = sent.iter().filter(|s| s.variant == slowest.id).count() as f64;
+    let per_day = recent / 30.0 * slowest.weight / total;
+    let days = (f64::from(test.min_sample) - has).max(0.0) / per_day;
+    (days > 365.0).then(|| {
+        format!(
+            "{campaign}/{}: variant {} gets about {:.1} leads a day (the last 30 days' emails); it reaches min_sample \
+             {} in about {:.0} days, over a year: lower min_sample, weigh the variants evenly, or widen the audience",
+            step.id, slowest.id, per_day, test.min_sample, days
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_warning;
+    use crate::abtest::{Metric, decide::Test};
+    use crate::campaign::{Action, Step, Variant};
+    use crate::store::SentVariant;
+
+    #[test]
+    fn a_sample_out_of_reach_within_a_year_is_warned_of() {
+        let variant = |id: &str, weight| Variant {
+            id: id.into(),
+            template: "t".into(),
+            subject: "s".into(),
+            own_subject: false,
+            weight,
+            line: (1, 1),
+            text_at: (1, 1),
+        };
+        let test = Test { metric: Metric::Replied, min_sample: 200, confidence: 0.95 };
+        let step = Step {
+            id: "value".into(),
+            after: chrono::TimeDelta::zero(),
+            action: Action::Email { template: "t".into(), subject: "s".into() },
+            line: (1, 1),
+            text_at: (1, 1),
+            variants: vec![variant("a", 9.0), variant("b", 1.0)],
+            test: Some(test),
+        };
+        let now = chrono::Utc::now();
+        let sent = |n: usize| -> Vec<SentVariant> {
+            (0..n)
+                .map(|i| SentVariant {
+                    variant: if i % 10 == 0 { "b" } else { "a" }.into(),
+                    sent_at: now,
+                    hit_at: None,
+                })
+                .collect()
+        };
+        // 30 emails a month: b gets 0.1 a day, 200 takes ~2,000 days.
+        let w = sample_warning("c", &step, &test, &sent(30), now).expect("a warning");
+        assert!(w.contains("c/value: variant b gets about 0.1 leads a day"), "{w}");
+        // 600 a month: b gets 2 a day, 200 in about 94 days.
+        assert_eq!(sample_warning("c", &step, &test, &sent(600), now), None);
+        assert_eq!(sample_warning("c", &step, &test, &[], now), None, "nothing sent: nothing to judge by");
+    }
 }
