@@ -50,6 +50,9 @@ pub struct Entry {
     pub campaign: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The A/B variant an email went out as (README, *A/B tests*).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// A delivery's state, what a message said or did, a change's detail.
     pub detail: String,
     /// Who made a change: `csv`, `api`, `cli`, `crm`, `link`, `inbound`,
@@ -73,6 +76,7 @@ impl Engine {
                 kind: t.kind,
                 campaign: some(t.campaign),
                 step: some(t.step),
+                variant: some(t.variant),
                 detail: t.state,
                 source: some(t.source),
             })
@@ -130,7 +134,10 @@ impl LeadView {
         }
         for e in &self.history {
             let place = match (&e.campaign, &e.step) {
-                (Some(c), Some(s)) => format!(" {c}/{s}"),
+                (Some(c), Some(s)) => match &e.variant {
+                    Some(v) => format!(" {c}/{s} (variant {v})"),
+                    None => format!(" {c}/{s}"),
+                },
                 (Some(c), None) => format!(" {c}"),
                 _ => String::new(),
             };

@@ -93,6 +93,8 @@ pub struct Touch {
     /// Who made it, for a lead's recorded events (`csv`, `api`, `cli`,
     /// `crm`, `link`, `inbound`, `engine`); empty for our deliveries.
     pub source: String,
+    /// The A/B variant an email went out as; empty otherwise.
+    pub variant: String,
 }
 
 impl From<&super::Handled> for Touch {
@@ -116,6 +118,7 @@ impl From<&super::Handled> for Touch {
             kind: h.kind.clone(),
             state,
             source: "inbound".into(),
+            variant: String::new(),
         }
     }
 }
@@ -261,7 +264,7 @@ impl Deliveries for Database {
 
     async fn history(&self, lead_id: i64, limit: i64) -> Result<Vec<Touch>> {
         let q = Sql::new(
-            "SELECT updated_at, campaign, step_id, kind, state FROM deliveries \
+            "SELECT updated_at, campaign, step_id, kind, state, variant FROM deliveries \
              WHERE lead_id = $1 AND state <> 'cancelled' ORDER BY updated_at DESC, id DESC LIMIT $2",
         );
         let rows = self.conn().await?.fetch_all(q.bind(lead_id).bind(limit)).await?;
@@ -275,6 +278,7 @@ impl Deliveries for Database {
                     kind: r.get("kind")?,
                     state: r.get("state")?,
                     source: String::new(),
+                    variant: r.get("variant")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -289,6 +293,7 @@ impl Deliveries for Database {
             kind: e.kind,
             state: e.detail,
             source: e.source,
+            variant: String::new(),
         }));
         touches.sort_by_key(|t| std::cmp::Reverse(t.at));
         touches.truncate(usize::try_from(limit).unwrap_or(0));

@@ -34,6 +34,8 @@ async fn replies_to_one_variant_make_it_the_winner(b: Backend) {
     assert!(to_b.len() > 60 && to_b.len() < 140, "{} of 200 sent b", to_b.len());
     let stored = w.scalar("SELECT COUNT(*) FROM deliveries WHERE variant = $1", "b").await;
     assert_eq!(stored, to_b.len() as i64, "the variant is stored with each delivery");
+    let view = w.engine.lead_view(&to_b[0].to, start + days(1)).await.unwrap().unwrap();
+    assert!(view.text().contains("value/value (variant b)"), "the history names the variant: {}", view.text());
     let emails = w.events(Kind::Email);
     assert!(emails.iter().all(|e| e.variant.as_deref().is_some_and(|v| v == "a" || v == "b")));
 

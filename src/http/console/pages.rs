@@ -61,13 +61,32 @@ pub fn login(token: &str, error: Option<&str>) -> String {
 /// `chart`); `forecast` is the chart ahead and when it was computed.
 pub fn campaigns(r: &Report, sent_chart: &str, forecast: Option<(String, String)>, days: u32) -> Value {
     let (forecast_chart, forecast_at) = forecast.unwrap_or_default();
+    // Each campaign with its steps' A/B tables, as `report` prints them.
+    let campaigns: Vec<Value> = r
+        .campaigns
+        .iter()
+        .map(|c| {
+            let tests: Vec<Value> = c
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    let t = s.test.as_ref()?;
+                    let rows = t.rows();
+                    Some(json!({ "step": s.step, "summary": t.summary(), "head": rows[0], "rows": rows[1..] }))
+                })
+                .collect();
+            let mut v = json!(c);
+            v["tests"] = json!(tests);
+            v
+        })
+        .collect();
     json!({
         "sent_chart": sent_chart,
         "forecast_chart": forecast_chart,
         "forecast_at": forecast_at,
         "forecast_days": days,
         "goal": r.goal.join(" or "),
-        "report": { "since": rfc3339(r.since), "campaigns": r.campaigns, "reps": r.reps },
+        "report": { "since": rfc3339(r.since), "campaigns": campaigns, "reps": r.reps },
     })
 }
 
@@ -119,5 +138,33 @@ mod tests {
         let page = signed("campaigns", "Campaigns", "mia", "t", &campaigns(&empty, "<svg></svg>", None, 14));
         assert!(page.contains("<svg></svg>") && page.contains("being computed"), "{page}");
         assert!(page.contains("No campaign activity") && page.contains("entering customer"), "{page}");
+        let test = crate::report::TestReport {
+            metric: "replied".into(),
+            min_sample: Some(200),
+            confidence: Some(0.95),
+            variants: vec![crate::report::VariantReport {
+                variant: "<b>".into(),
+                weight: 1.0,
+                sent: 210,
+                hits: 21,
+                rate: Some(0.1),
+                low: Some(0.066),
+                high: Some(0.148),
+                chance: 0.97,
+            }],
+            ..Default::default()
+        };
+        let step = crate::report::StepReport { step: "value".into(), test: Some(test), ..Default::default() };
+        let one =
+            crate::report::CampaignReport { campaign: "c".into(), name: "C".into(), steps: vec![step], enrolled: 3 };
+        let r = Report { campaigns: vec![one], ..Default::default() };
+        let page = signed("campaigns", "Campaigns", "mia", "t", &campaigns(&r, "<svg></svg>", None, 14));
+        assert!(page.contains("A/B test of step value") && page.contains("test by replied, 200 leads each"), "{page}");
+        assert!(
+            page.contains(
+                "<td>&lt;b&gt;</td><td>1</td><td>210</td><td>21</td><td>10.0%</td><td>6.6%-14.8%</td><td>97.0%</td>"
+            ),
+            "{page}"
+        );
     }
 }
