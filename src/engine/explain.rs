@@ -117,6 +117,17 @@ impl Engine {
             ),
             _ => "its step was removed from the campaign: the enrolment ends at the next tick".into(),
         });
+        // The variant it goes out as: the one `run_step` will pick.
+        if let Some(s) = step.filter(|s| !s.variants.is_empty()) {
+            self.refresh_tests().await?;
+            let winner = self.winner(&c.id, &s.id);
+            if let Some(v) = s.variant_for(&c.id, &lead.email, winner.as_deref()) {
+                why.push(match winner.as_deref() == Some(v.id.as_str()) {
+                    true => format!("goes out as variant {}: the A/B test's winner", v.id),
+                    false => format!("goes out as variant {}: the share its address falls in, by weight", v.id),
+                });
+            }
+        }
         if let Some((state, attempts, reason)) = self.store.step_delivery(d.enrolment_id, &d.step_id).await?
             && state == "retrying"
         {

@@ -164,3 +164,54 @@ fn events_replayed_on_the_virtual_clock_hand_over_and_pause() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("events.jsonl:1: unknown field `typ`"), "{}", r.stderr);
 }
+
+/// `simulate --events` shows an A/B test being won on the virtual clock
+/// (README, *A/B tests*): the leads sent variant b reply, and a day after
+/// the emails the test's first look declares b; `preview --variant` shows
+/// one variant.
+#[test]
+fn a_test_is_won_on_the_virtual_clock() {
+    let p = Project::fixture();
+    std::fs::remove_dir_all(p.path("campaigns")).unwrap();
+    p.write(
+        "campaigns/value.toml",
+        "name = \"Value\"\n[audience]\nstatus = [\"nurturing\"]\n[enrol]\ncron = \"0 9 * * *\"\n\
+         [[step]]\nid = \"value\"\nemail = \"value/a\"\nsubject = \"What {{default lead.company \\\"you\\\"}} could save\"\n\
+         [[step.variant]]\nid = \"a\"\n[[step.variant]]\nid = \"b\"\nemail = \"value/b\"\nsubject = \"A question\"\n\
+         [step.test]\nmin_sample = 20\n",
+    );
+    p.write("templates/value/a.txt.hbs", "Hi, a.\n{{unsubscribe_url}}\n");
+    p.write("templates/value/b.txt.hbs", "Hi, b.\n{{unsubscribe_url}}\n");
+    let leads: String = (0..60).map(|i| format!("l{i}@x.test,nurturing\n")).collect();
+    p.write("leads.csv", format!("email,status\n{leads}"));
+    let args = ["simulate", "--days", "3", "--start", "2026-03-02T00:00:00Z", "--leads", "leads.csv", "--json"];
+    let r = p.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ev = events(&r.stdout);
+    let to_b: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "email" && e["variant"] == "b")
+        .map(|e| e["lead"].as_str().unwrap())
+        .collect();
+    assert!(to_b.len() >= 20 && ev.iter().filter(|e| e["variant"] == "a").count() >= 20, "{}", r.stdout);
+    assert!(!ev.iter().any(|e| e["event"] == "winner"), "no replies: no winner");
+    let replies: String = to_b
+        .iter()
+        .map(|l| format!("{{\"at\": \"2026-03-02T15:00:00Z\", \"lead\": \"{l}\", \"type\": \"replied\"}}\n"))
+        .collect();
+    p.write("events.jsonl", replies);
+    let r = p.run(&[&args[..], &["--events", "events.jsonl"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let won: Vec<_> = events(&r.stdout).into_iter().filter(|e| e["event"] == "winner").collect();
+    assert_eq!(won.len(), 1, "{}", r.stdout);
+    assert_eq!((won[0]["at"].as_str(), won[0]["variant"].as_str()), (Some("2026-03-03T09:00:00Z"), Some("b")));
+    assert!(won[0]["reason"].as_str().unwrap().starts_with("replied: a 0/"), "{}", won[0]);
+
+    let r = p.run(&["preview", "value", "--variant", "b"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("=== value/value variant b email to") && r.stdout.contains("Subject: A question"));
+    assert!(!r.stdout.contains("variant a"), "{}", r.stdout);
+    let r = p.run(&["preview", "value", "--variant", "c"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no step shown has a variant \"c\"; variants: value/a, value/b"), "{}", r.stderr);
+}

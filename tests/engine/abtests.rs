@@ -94,12 +94,19 @@ async fn replies_to_one_variant_make_it_the_winner(b: Backend) {
 both!(replies_to_one_variant_make_it_the_winner);
 
 async fn a_winner_set_by_hand_holds_and_no_test_overrides_it(b: Backend) {
-    let w = World::new(b, "[policy]\nmin_gap = \"0s\"\n", &[("value", CAMPAIGN)]).await;
+    // Sent from 10:00: enrolled at 09:00, each lead waits an hour first.
+    let windowed = CAMPAIGN.replacen("[[step]]", "[window]\nhours = \"10:00-17:00\"\n[[step]]", 1);
+    let w = World::new(b, "[policy]\nmin_gap = \"0s\"\n", &[("value", &windowed)]).await;
     let start = utc("2026-03-02T00:00:00Z");
     let c = w.engine.defs().campaign("value").unwrap().clone();
     w.engine.set_winner(&c, &c.steps[0], "a", start).await.unwrap();
     w.import_nurturing(150, start).await;
-    w.run(start, start + days(3)).await;
+    let waiting = start + chrono::TimeDelta::minutes(9 * 60 + 30);
+    w.run(start, waiting).await;
+    let b_by_hash = (0..150).map(|i| format!("l{i}@x.test")).find(|e| expected_subject(e) == "Subject B").unwrap();
+    let explained = w.engine.explain(&b_by_hash, None, waiting).await.unwrap().unwrap().text();
+    assert!(explained.contains("goes out as variant a: the A/B test's winner"), "{explained}");
+    w.run(waiting, start + days(3)).await;
     let sent = w.rec.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 150);
     assert!(sent.iter().all(|m| m.subject == "Subject A"));
