@@ -21,7 +21,8 @@ fn expected_subject(email: &str) -> &'static str {
 }
 
 async fn replies_to_one_variant_make_it_the_winner(b: Backend) {
-    let w = World::new(b, "[policy]\nmin_gap = \"0s\"\n", &[("value", CAMPAIGN)]).await;
+    let config = "[policy]\nmin_gap = \"0s\"\n[guardrails]\nnotify = \"ops@s.test\"\n";
+    let w = World::new(b, config, &[("value", CAMPAIGN)]).await;
     let start = utc("2026-03-02T00:00:00Z");
     w.import_nurturing(200, start).await;
     w.run(start, start + days(1)).await;
@@ -56,6 +57,10 @@ async fn replies_to_one_variant_make_it_the_winner(b: Backend) {
     assert_eq!(won.len(), 1, "{won:?}");
     assert_eq!((won[0].step.as_deref(), won[0].variant.as_deref()), (Some("value"), Some("b")));
     assert!(won[0].reason.as_deref().unwrap().contains("look 1"), "{:?}", won[0].reason);
+    let told: Vec<_> = w.rec.sent.lock().unwrap().iter().filter(|m| m.to == "ops@s.test").cloned().collect();
+    assert_eq!(told.len(), 1, "guardrails.notify hears of the winner once");
+    assert_eq!(told[0].subject, "nurture: variant b won the test of value/value");
+    assert!(told[0].text.contains("replied: a 0/"), "{}", told[0].text);
     let tests = w.store().step_tests().await.unwrap();
     assert_eq!(tests.len(), 1);
     assert_eq!(
