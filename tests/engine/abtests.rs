@@ -125,3 +125,33 @@ async fn a_winner_set_by_hand_holds_and_no_test_overrides_it(b: Backend) {
     w.finish().await;
 }
 both!(a_winner_set_by_hand_holds_and_no_test_overrides_it);
+
+/// Each metric's query on both databases: a conversion (a goal status
+/// entered after the email) counts for `converted` within the window, and
+/// nothing is counted for clicks or hand-offs that did not happen.
+async fn every_metric_is_counted_after_the_email(b: Backend) {
+    use nurture::abtest::Metric;
+    let w = World::new(b, "[policy]\nmin_gap = \"0s\"\n", &[("value", CAMPAIGN)]).await;
+    let start = utc("2026-03-02T00:00:00Z");
+    w.import_nurturing(30, start).await;
+    w.run(start, start + days(1)).await;
+    let won = start + days(1);
+    for lead in ["l0@x.test", "l1@x.test"] {
+        w.engine.set_status(lead, "won", None, nurture::store::Source::Api, won).await.unwrap();
+    }
+    let goal = w.engine.defs().config.report.goal.clone();
+    let step = &w.engine.defs().campaign("value").unwrap().steps[0];
+    let window = w.engine.defs().config.report.window;
+    for (metric, hits) in [(Metric::Converted, 2), (Metric::Clicked, 0), (Metric::Handoff, 0), (Metric::Replied, 0)] {
+        let sent = w.store().sent_variants("value", "value", metric, &goal).await.unwrap();
+        assert_eq!(sent.len(), 30, "{metric:?}");
+        let t = nurture::engine::abtests::tallies(step, &sent, window, won + days(1));
+        assert_eq!(t.iter().map(|t| t.sent).sum::<u64>(), 30, "{metric:?}");
+        assert_eq!(t.iter().map(|t| t.hits).sum::<u64>(), hits, "{metric:?}");
+    }
+    // Before the email is a day old it is not in the sample yet.
+    let sent = w.store().sent_variants("value", "value", Metric::Converted, &goal).await.unwrap();
+    assert_eq!(nurture::engine::abtests::tallies(step, &sent, window, won).iter().map(|t| t.sent).sum::<u64>(), 0);
+    w.finish().await;
+}
+both!(every_metric_is_counted_after_the_email);
