@@ -29,16 +29,22 @@ pub async fn run(config: Option<&Path>, campaign: &str, only: Only<'_>, now: Dat
         let known: Vec<&str> = defs.campaigns.iter().map(|c| c.id.as_str()).collect();
         return Err(Failure::Invalid(format!("unknown campaign {campaign:?}; known: {}", known.join(", "))));
     };
-    let (sample, unsubscribe) = match lead {
-        None => (defs.sample_lead(c, now), defs.sample_unsubscribe_url()),
+    // With a lead from the database, the tests' winners too: the lead's
+    // variant is the winner's once there is one.
+    let (sample, unsubscribe, winners) = match lead {
+        None => (defs.sample_lead(c, now), defs.sample_unsubscribe_url(), Vec::new()),
         Some(email) => {
             let db = super::db::open(config, now).await?;
             let lead = db.store().lead_by_email(email).await.map_err(super::db::db_error)?;
             let lead = lead.ok_or_else(|| Failure::Invalid(format!("unknown lead {email}")))?;
             let url = db.engine.links().unsubscribe_url(lead.id);
-            (lead, url)
+            let tests = db.store().step_tests().await.map_err(super::db::db_error)?;
+            let winners: Vec<(String, String)> =
+                tests.into_iter().filter(|t| t.campaign == c.id).filter_map(|t| Some((t.step, t.winner?))).collect();
+            (lead, url, winners)
         }
     };
+    let winner = |step: &str| winners.iter().find(|(s, _)| s == step).map(|(_, w)| w.as_str());
     let steps: Vec<_> = c.steps.iter().filter(|s| step.is_none_or(|id| s.id == id)).collect();
     if steps.is_empty() {
         let known: Vec<&str> = c.steps.iter().map(|s| s.id.as_str()).collect();
@@ -70,7 +76,7 @@ pub async fn run(config: Option<&Path>, campaign: &str, only: Only<'_>, now: Dat
                 let forms: Vec<_> = match (variant, lead) {
                     _ if s.variants.is_empty() => vec![None],
                     (Some(v), _) => s.variants.iter().filter(|x| x.id == v).map(Some).collect(),
-                    (None, Some(_)) => vec![s.variant_for(&c.id, &sample.email, None)],
+                    (None, Some(_)) => vec![s.variant_for(&c.id, &sample.email, winner(&s.id))],
                     (None, None) => s.variants.iter().map(Some).collect(),
                 };
                 for v in forms {

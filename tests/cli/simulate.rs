@@ -214,4 +214,24 @@ fn a_test_is_won_on_the_virtual_clock() {
     let r = p.run(&["preview", "value", "--variant", "c"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no step shown has a variant \"c\"; variants: value/a, value/b"), "{}", r.stderr);
+
+    // A winner set by hand: campaigns list names it, a lead's preview is it.
+    assert_eq!(p.run(&["leads", "import", "leads.csv"]).code, 0);
+    let r = p.run(&["campaigns", "winner", "value", "value", "c"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("step value has no variant \"c\"; variants: a, b"), "{}", r.stderr);
+    let a_lead = (0..60).map(|i| format!("l{i}@x.test")).find(|l| !to_b.contains(&l.as_str())).unwrap();
+    let r = p.run(&["preview", "value", "--lead", &a_lead]);
+    assert!(r.stdout.contains("variant a email"), "{}", r.stdout);
+    let r = p.run(&["campaigns", "winner", "value", "value", "b"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = p.run(&["campaigns", "list"]);
+    assert!(
+        r.stdout.contains("step value: variants a, b; test by replied, 20 each, confidence 0.95; winner b since"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("set by hand"), "{}", r.stdout);
+    let r = p.run(&["preview", "value", "--lead", &a_lead]);
+    assert!(r.stdout.contains("variant b email") && !r.stdout.contains("variant a"), "{}", r.stdout);
 }
