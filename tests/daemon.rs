@@ -480,7 +480,7 @@ fn the_console_needs_a_login_and_refuses_wrong_passwords_forged_cookies_and_form
     let cookie = set_cookie(&signed, "nurture_console");
 
     // The forecast is computed at start, off the page load.
-    let campaigns = eventually("the forecast on the campaigns page", || {
+    let campaigns = eventually_within("the forecast on the campaigns page", Duration::from_secs(120), || {
         let (code, page) = get("/console", &cookie);
         (code == 200 && page.contains("Forecast computed")).then_some(page)
     });
